@@ -1,0 +1,160 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {resolveConfig, type ResolvedConfig} from './lib/config/resolve.js'
+import type {SettingKey} from './lib/config/settings.js'
+import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
+import {type Progress, createProgress} from './progress.js'
+
+export interface JsonEnvelope<T> {
+  status: number
+  result: T | null
+  error?: {name: string; code: string; message: string; hints: string[]}
+  warnings: string[]
+}
+
+/**
+ * The base of every ecap command. It owns what they all share: the `--json` envelope, colour and TTY decisions,
+ * progress on stderr, signal handling (an AbortSignal for the lib) and the mapping of errors to exit codes.
+ * Subclasses parse their flags, call one lib function and return its typed result.
+ */
+export abstract class EcapCommand<T> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    color: Flags.boolean({
+      default: true,
+      allowNo: true,
+      description: 'Colour the output. Off with NO_COLOR, TERM=dumb, --json or when not writing to a terminal.',
+      helpGroup: 'GLOBAL',
+    }),
+    quiet: Flags.boolean({char: 'q', description: 'Print no progress or warnings on stderr.', helpGroup: 'GLOBAL'}),
+  }
+
+  private readonly warningsSeen: string[] = []
+  private readonly abortController = new AbortController()
+  private signalHandler?: (signal: NodeJS.Signals) => void
+  /** True once a reader of stdout went away (EPIPE): data output stops quietly, as `ecap … | head` expects. */
+  protected stdoutClosed = false
+
+  public abstract override run(): Promise<T>
+
+  override async init(): Promise<void> {
+    await super.init()
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') this.stdoutClosed = true
+      else throw error
+    })
+    let interrupts = 0
+    this.signalHandler = (signal) => {
+      interrupts += 1
+      // A second Ctrl-C means "now": skip the graceful clean-up.
+      if (interrupts > 1) process.exit(ExitCode.interrupted)
+      this.abortController.abort(new InterruptedError(signal))
+    }
+    process.on('SIGINT', this.signalHandler)
+    process.on('SIGTERM', this.signalHandler)
+  }
+
+  protected override async finally(error: Error | undefined): Promise<void> {
+    if (this.signalHandler) {
+      process.off('SIGINT', this.signalHandler)
+      process.off('SIGTERM', this.signalHandler)
+    }
+    await super.finally(error)
+  }
+
+  /** Aborted on SIGINT/SIGTERM; lib functions stop at the next safe point and clean up. */
+  protected get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  /** Resolves settings with flag > env > ./ecap.config.json > user config > default. */
+  protected resolveConfig(flags: Partial<Record<SettingKey, string | undefined>>): ResolvedConfig {
+    return resolveConfig({flags, env: process.env, cwd: process.cwd(), userConfigDir: this.config.configDir})
+  }
+
+  protected get quiet(): boolean {
+    return this.argv.includes('--quiet') || this.argv.includes('-q')
+  }
+
+  /** Whether to colour text written to `stream`. */
+  protected colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
+    return (
+      stream.isTTY === true &&
+      !this.jsonEnabled() &&
+      !this.argv.includes('--no-color') &&
+      process.env.NO_COLOR === undefined &&
+      process.env.TERM !== 'dumb'
+    )
+  }
+
+  /** Progress on stderr: a spinner on an interactive terminal, plain lines otherwise, nothing with --quiet or --json. */
+  protected progress(): Progress {
+    const silent = this.quiet || this.jsonEnabled()
+    const interactive = process.stderr.isTTY === true && !process.env.CI
+    return createProgress({silent, interactive, color: this.colorEnabled(process.stderr)})
+  }
+
+  /** Writes data to stdout, unless the reader has gone away. */
+  protected out(text: string): void {
+    if (!this.stdoutClosed) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  override warn(input: Error | string): Error | string {
+    const message = typeof input === 'string' ? input : input.message
+    this.warningsSeen.push(message)
+    if (!this.jsonEnabled() && !this.quiet) process.stderr.write(`Warning: ${message}\n`)
+    return input
+  }
+
+  protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {
+    return {status: ExitCode.ok, result, warnings: this.warningsSeen}
+  }
+
+  protected override toErrorJson(error: unknown): JsonEnvelope<never> {
+    const ecap = normalizeError(error)
+    return {
+      status: ecap.exitCode,
+      result: null,
+      error: {name: ecap.name, code: ecap.code, message: ecap.message, hints: ecap.hints},
+      warnings: this.warningsSeen,
+    }
+  }
+
+  protected override logJson(json: unknown): void {
+    if (!this.stdoutClosed) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<never> {
+    // oclif's own exits (--help, --version, this.exit) pass straight through.
+    if (error instanceof Errors.ExitError) throw error
+    const ecap = normalizeError(error)
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(ecap))
+    } else {
+      const lines = [`Error (${ecap.code}): ${ecap.message}`]
+      if (ecap.hints.length > 0) lines.push('Try this:', ...ecap.hints.map((hint) => `  ${hint}`))
+      process.stderr.write(`${lines.join('\n')}\n`)
+    }
+    if (process.env.ECAP_DEBUG === '1') process.stderr.write(`${(ecap.cause as Error | undefined)?.stack ?? ecap.stack}\n`)
+    this.exit(ecap.exitCode)
+  }
+}
+
+/** Maps anything thrown (oclif parse errors included) to an EcapError with the right exit code. */
+function normalizeError(error: unknown): EcapError {
+  if (error instanceof EcapError) return error
+  if (error instanceof Errors.CLIError && (error as Errors.CLIError).oclif?.exit === 2) {
+    return new UsageError('INVALID_ARGUMENTS', stripAnsi(error.message), {
+      cause: error,
+      hints: ['See the flags and examples with --help.'],
+    })
+  }
+  return toEcapError(error)
+}
+
+function stripAnsi(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing terminal escape codes is the point
+  return text.replace(/\u001b\[[0-9;]*m/g, '')
+}
+
+export type EcapFlags<C extends typeof Command> = Interfaces.InferredFlags<(typeof EcapCommand)['baseFlags'] & C['flags']>

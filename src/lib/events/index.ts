@@ -1,0 +1,5 @@
+export * from './columns.js'
+export * from './contract.js'
+export * from './docs.js'
+export * from './types.js'
+export * from './validate.js'

@@ -1,0 +1,126 @@
+import {
+  COMMON_FIELDS,
+  EVENT_TYPES,
+  type EventType,
+  FIELDS,
+  type FieldName,
+  type FieldSpec,
+  MAX_MONEY,
+  type Presence,
+  SCHEMA_VERSION,
+} from './contract.js'
+import type {ShopEvent} from './types.js'
+
+export type ValidationResult = {ok: true; event: ShopEvent} | {ok: false; reason: string}
+
+const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+const COUNTRY = /^[A-Z]{2}$/
+
+/** The fields each event type may carry, with their presence: the common fields plus its own. */
+const ALLOWED: Record<EventType, Map<FieldName, Presence>> = Object.fromEntries(
+  Object.entries(EVENT_TYPES).map(([type, def]) => [
+    type,
+    new Map([...Object.entries(COMMON_FIELDS), ...Object.entries(def.fields)] as [FieldName, Presence][]),
+  ]),
+) as Record<EventType, Map<FieldName, Presence>>
+
+/**
+ * Checks one decoded JSON value against the contract. Returns the first problem as a reason a person can act on
+ * (it is what dead letters record), or the value typed as a ShopEvent.
+ */
+export function validateEvent(value: unknown): ValidationResult {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return {ok: false, reason: 'not a JSON object'}
+  }
+  const record = value as Record<string, unknown>
+  const version = record.schema_version
+  if (typeof version === 'number' && Number.isInteger(version) && version > SCHEMA_VERSION) {
+    return {ok: false, reason: `schema_version ${version} is newer than this ecap understands (${SCHEMA_VERSION})`}
+  }
+  const type = record.event_type
+  if (typeof type !== 'string' || !(type in EVENT_TYPES)) {
+    return {ok: false, reason: `event_type ${JSON.stringify(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`}
+  }
+  const allowed = ALLOWED[type as EventType]
+  for (const key of Object.keys(record)) {
+    if (!(key in FIELDS)) return {ok: false, reason: `unknown field "${key}"`}
+    if (!allowed.has(key as FieldName) && record[key] !== null) {
+      return {ok: false, reason: `field "${key}" does not belong to a ${type} event`}
+    }
+  }
+  for (const [name, presence] of allowed) {
+    const field = record[name]
+    if (field === undefined || field === null) {
+      if (presence === 'required') return {ok: false, reason: `missing required field "${name}"`}
+      if (field === undefined) return {ok: false, reason: `missing field "${name}" (use null when unknown)`}
+      continue
+    }
+    const problem = checkValue(FIELDS[name].spec, field)
+    if (problem) return {ok: false, reason: `field "${name}" ${problem}`}
+  }
+  return {ok: true, event: record as unknown as ShopEvent}
+}
+
+function checkValue(spec: FieldSpec, value: unknown): string | undefined {
+  switch (spec.kind) {
+    case 'string':
+      if (typeof value !== 'string') return 'must be a string'
+      if (value.length === 0) return 'must not be empty'
+      if (value.length > spec.maxLength) return `is longer than ${spec.maxLength} characters`
+      if (spec.pattern && !spec.pattern.test(value)) return `does not match ${spec.pattern}`
+      return undefined
+    case 'enum':
+      return typeof value === 'string' && spec.values.includes(value)
+        ? undefined
+        : `must be one of ${spec.values.join(', ')}`
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer'
+      return value < spec.min || value > spec.max ? `must be between ${spec.min} and ${spec.max}` : undefined
+    case 'money':
+      return checkMoney(value)
+    case 'timestamp':
+      if (typeof value !== 'string' || !ISO_UTC_MS.test(value)) {
+        return 'must be an ISO 8601 UTC time with milliseconds, like 2026-03-01T14:05:09.120Z'
+      }
+      return Number.isNaN(Date.parse(value)) ? 'is not a real calendar time' : undefined
+    case 'country':
+      return typeof value === 'string' && COUNTRY.test(value) ? undefined : 'must be an ISO 3166-1 alpha-2 code'
+    case 'items':
+      return checkItems(value)
+  }
+}
+
+function checkMoney(value: unknown): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return 'must be a number'
+  if (value < 0 || value > MAX_MONEY) return `must be between 0 and ${MAX_MONEY}`
+  // Money has at most two decimals; compare in cents to tolerate binary floating point.
+  return Math.abs(value * 100 - Math.round(value * 100)) > 1e-6 ? 'must have at most two decimals' : undefined
+}
+
+function checkItems(value: unknown): string | undefined {
+  if (!Array.isArray(value) || value.length === 0) return 'must be a non-empty list of order lines'
+  for (const [i, line] of value.entries()) {
+    if (typeof line !== 'object' || line === null) return `[${i}] must be an object`
+    const keys = Object.keys(line)
+    const extra = keys.find((k) => k !== 'product_id' && k !== 'quantity' && k !== 'unit_price')
+    if (extra) return `[${i}] has unknown field "${extra}"`
+    const {product_id, quantity, unit_price} = line as Record<string, unknown>
+    const problem =
+      checkValue(FIELDS.product_id.spec, product_id) ??
+      checkValue(FIELDS.quantity.spec, quantity) ??
+      checkValue(FIELDS.unit_price.spec, unit_price)
+    if (problem) return `[${i}] ${problem}`
+  }
+  return undefined
+}
+
+/** Parses one NDJSON line and validates it. */
+export function parseEventLine(line: string): ValidationResult {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (error) {
+    return {ok: false, reason: `not valid JSON: ${(error as Error).message}`}
+  }
+  return validateEvent(value)
+}

@@ -1,0 +1,11 @@
+import {defineConfig} from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Command tests read what commands print; oclif's runCommand captures it only without Vitest's interception.
+    disableConsoleIntercept: true,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+})
