@@ -39,7 +39,10 @@ export function validateEvent(value: unknown): ValidationResult {
   }
   const type = record.event_type
   if (typeof type !== 'string' || !(type in EVENT_TYPES)) {
-    return {ok: false, reason: `event_type ${JSON.stringify(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`}
+    return {
+      ok: false,
+      reason: `event_type ${JSON.stringify(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`,
+    }
   }
   const allowed = ALLOWED[type as EventType]
   for (const key of Object.keys(record)) {
@@ -82,7 +85,10 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
       if (typeof value !== 'string' || !ISO_UTC_MS.test(value)) {
         return 'must be an ISO 8601 UTC time with milliseconds, like 2026-03-01T14:05:09.120Z'
       }
-      return Number.isNaN(Date.parse(value)) ? 'is not a real calendar time' : undefined
+      // Date.parse rolls impossible days over (2026-02-30 becomes 2026-03-02); a real time formats back to itself.
+      return Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value
+        ? 'is not a real calendar time'
+        : undefined
     case 'country':
       return typeof value === 'string' && COUNTRY.test(value) ? undefined : 'must be an ISO 3166-1 alpha-2 code'
     case 'items':
@@ -93,8 +99,11 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
 function checkMoney(value: unknown): string | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) return 'must be a number'
   if (value < 0 || value > MAX_MONEY) return `must be between 0 and ${MAX_MONEY}`
-  // Money has at most two decimals; compare in cents to tolerate binary floating point.
-  return Math.abs(value * 100 - Math.round(value * 100)) > 1e-6 ? 'must have at most two decimals' : undefined
+  // Money has at most two decimals; compare in cents to tolerate binary floating point. The tolerance grows with
+  // the amount because a double's rounding error does (1234567890.12 * 100 is off by ~1.5e-5).
+  const cents = value * 100
+  const tolerance = Math.max(1e-6, Math.abs(cents) * 4 * Number.EPSILON)
+  return Math.abs(cents - Math.round(cents)) > tolerance ? 'must have at most two decimals' : undefined
 }
 
 function checkItems(value: unknown): string | undefined {
