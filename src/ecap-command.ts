@@ -1,8 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import {resolveConfig, type ResolvedConfig} from './lib/config/resolve.js'
+import {type ResolvedConfig, resolveConfig} from './lib/config/resolve.js'
 import type {SettingKey} from './lib/config/settings.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
-import {type Progress, createProgress} from './progress.js'
+import {createProgress, type Progress} from './progress.js'
 
 export interface JsonEnvelope<T> {
   status: number
@@ -135,7 +135,8 @@ export abstract class EcapCommand<T> extends Command {
       if (ecap.hints.length > 0) lines.push('Try this:', ...ecap.hints.map((hint) => `  ${hint}`))
       process.stderr.write(`${lines.join('\n')}\n`)
     }
-    if (process.env.ECAP_DEBUG === '1') process.stderr.write(`${(ecap.cause as Error | undefined)?.stack ?? ecap.stack}\n`)
+    if (process.env.ECAP_DEBUG === '1')
+      process.stderr.write(`${(ecap.cause as Error | undefined)?.stack ?? ecap.stack}\n`)
     this.exit(ecap.exitCode)
   }
 }
@@ -157,4 +158,6 @@ function stripAnsi(text: string): string {
   return text.replace(/\u001b\[[0-9;]*m/g, '')
 }
 
-export type EcapFlags<C extends typeof Command> = Interfaces.InferredFlags<(typeof EcapCommand)['baseFlags'] & C['flags']>
+export type EcapFlags<C extends typeof Command> = Interfaces.InferredFlags<
+  (typeof EcapCommand)['baseFlags'] & C['flags']
+>

@@ -5,7 +5,8 @@ import {brokersFlag, lakeFlag, topicFlag} from '../../shared-flags.js'
 export default class ConfigShow extends EcapCommand<ResolvedConfig> {
   static override summary = 'Show each setting, its value and where the value came from.'
 
-  static override description = `Settings resolve by precedence: flag > ECAP_* environment variable > ./ecap.config.json > the user config file (<%= config.configDir %>/config.json) > built-in default.`
+  static override description =
+    `Settings resolve by precedence: flag > ECAP_* environment variable > ./ecap.config.json > the user config file (<%= config.configDir %>/config.json) > built-in default.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -42,7 +42,8 @@ export function resolveConfig(options: ResolveConfigOptions = {}): ResolvedConfi
     const flag = options.flags?.[key]
     const fromEnv = env[setting.env]
     if (flag !== undefined) resolved[key] = {value: flag, source: 'flag'}
-    else if (fromEnv !== undefined && fromEnv !== '') resolved[key] = {value: fromEnv, source: 'env', origin: setting.env}
+    else if (fromEnv !== undefined && fromEnv !== '')
+      resolved[key] = {value: fromEnv, source: 'env', origin: setting.env}
     else if (project[key] !== undefined) resolved[key] = {value: project[key], source: 'project', origin: projectPath}
     else if (user[key] !== undefined) resolved[key] = {value: user[key], source: 'user', origin: userPath}
     else resolved[key] = {value: setting.default, source: 'default'}

@@ -30,4 +30,7 @@ export interface EventColumn {
 }
 
 /** The columns of the events table, in contract order. */
-export const EVENT_COLUMNS: EventColumn[] = FIELD_NAMES.map((name) => ({name, duckdbType: duckdbType(FIELDS[name].spec)}))
+export const EVENT_COLUMNS: EventColumn[] = FIELD_NAMES.map((name) => ({
+  name,
+  duckdbType: duckdbType(FIELDS[name].spec),
+}))

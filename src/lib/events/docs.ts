@@ -1,5 +1,5 @@
-import {COMMON_FIELDS, EVENT_TYPES, FIELDS, type FieldName, type FieldSpec, SCHEMA_VERSION} from './contract.js'
 import {duckdbType} from './columns.js'
+import {COMMON_FIELDS, EVENT_TYPES, FIELDS, type FieldName, type FieldSpec, SCHEMA_VERSION} from './contract.js'
 
 function describeSpec(spec: FieldSpec): string {
   switch (spec.kind) {
