@@ -1,0 +1,234 @@
+import {readFileSync} from 'node:fs'
+import {describe, expect, it} from 'vitest'
+import {
+  EVENT_COLUMNS,
+  EVENT_TYPE_NAMES,
+  FIELD_NAMES,
+  FIELDS,
+  LINE_ITEM_DUCKDB_TYPE,
+  MAX_MONEY,
+  parseEventLine,
+  renderEventDocs,
+  SCHEMA_VERSION,
+  type ValidationResult,
+  validateEvent,
+} from '../src/lib/events/index.js'
+import {makeEvent, withoutField} from './helpers/events.js'
+
+function reasonOf(result: ValidationResult): string {
+  if (result.ok)
+    throw new Error(`expected the event to be rejected, but it was accepted: ${JSON.stringify(result.event)}`)
+  return result.reason
+}
+
+describe('docs/events.md', () => {
+  it('is what renderEventDocs() produces from the contract', () => {
+    const onDisk = readFileSync(new URL('../docs/events.md', import.meta.url), 'utf8')
+    expect(onDisk, 'docs/events.md is out of date with src/lib/events/contract.ts: run `npm run docs:events`').toBe(
+      renderEventDocs(),
+    )
+  })
+
+  it('documents every field and every event type', () => {
+    const docs = renderEventDocs()
+    for (const name of FIELD_NAMES) expect(docs).toContain(`| \`${name}\` |`)
+    for (const type of EVENT_TYPE_NAMES) expect(docs).toContain(`### \`${type}\``)
+  })
+})
+
+describe('validateEvent', () => {
+  it.each(EVENT_TYPE_NAMES)('accepts a well-formed %s event', (type) => {
+    const event = makeEvent(type)
+    const result = validateEvent(event)
+    expect(result).toEqual({ok: true, event})
+  })
+
+  it.each(EVENT_TYPE_NAMES)('accepts a %s event read back from its NDJSON line', (type) => {
+    const event = makeEvent(type)
+    expect(parseEventLine(JSON.stringify(event))).toEqual({ok: true, event})
+  })
+
+  it('accepts null for a nullable field and for a field of another type', () => {
+    expect(validateEvent(makeEvent('page_view', {customer_id: null})).ok).toBe(true)
+    expect(validateEvent(makeEvent('purchase', {card_fingerprint: null})).ok).toBe(true)
+    expect(validateEvent({...makeEvent('page_view'), order_id: null}).ok).toBe(true)
+  })
+
+  it('accepts money at the limits of DECIMAL(12,2) and large two-decimal amounts', () => {
+    for (const amount of [0, 0.01, 1234567890.12, 134395917.05, MAX_MONEY]) {
+      expect(validateEvent(makeEvent('refund', {amount})), `amount ${amount}`).toMatchObject({ok: true})
+    }
+  })
+
+  it('tolerates binary floating point in a computed two-decimal amount', () => {
+    expect(validateEvent(makeEvent('checkout_started', {total: 0.1 + 0.2})).ok).toBe(true)
+  })
+
+  it('rejects an unknown field', () => {
+    expect(reasonOf(validateEvent({...makeEvent('search'), coupon: 'SPRING'}))).toBe('unknown field "coupon"')
+  })
+
+  it('rejects a field that belongs to another event type', () => {
+    expect(reasonOf(validateEvent({...makeEvent('page_view'), product_id: 'p00123'}))).toBe(
+      'field "product_id" does not belong to a page_view event',
+    )
+  })
+
+  it('rejects a missing required field', () => {
+    expect(reasonOf(validateEvent(withoutField(makeEvent('purchase'), 'order_id')))).toBe(
+      'missing required field "order_id"',
+    )
+    expect(reasonOf(validateEvent(makeEvent('purchase', {order_id: null as unknown as string})))).toBe(
+      'missing required field "order_id"',
+    )
+  })
+
+  it('rejects a missing nullable field, asking for null instead', () => {
+    expect(reasonOf(validateEvent(withoutField(makeEvent('page_view'), 'customer_id')))).toBe(
+      'missing field "customer_id" (use null when unknown)',
+    )
+  })
+
+  it.each([
+    ['without milliseconds', '2026-03-01T14:05:09Z'],
+    ['with an offset instead of Z', '2026-03-01T14:05:09.120+01:00'],
+    ['without a zone', '2026-03-01T14:05:09.120'],
+    ['with microseconds', '2026-03-01T14:05:09.120123Z'],
+  ])('rejects an event_time %s', (_label, eventTime) => {
+    expect(reasonOf(validateEvent(makeEvent('page_view', {event_time: eventTime})))).toBe(
+      'field "event_time" must be an ISO 8601 UTC time with milliseconds, like 2026-03-01T14:05:09.120Z',
+    )
+  })
+
+  it.each([
+    ['month 13', '2026-13-01T00:00:00.000Z'],
+    ['February 30', '2026-02-30T00:00:00.000Z'],
+    ['hour 24', '2026-03-01T24:00:00.000Z'],
+  ])('rejects an event_time that is not a real time (%s)', (_label, eventTime) => {
+    expect(reasonOf(validateEvent(makeEvent('page_view', {event_time: eventTime})))).toBe(
+      'field "event_time" is not a real calendar time',
+    )
+  })
+
+  it('rejects money with three decimals', () => {
+    expect(reasonOf(validateEvent(makeEvent('refund', {amount: 1.005})))).toBe(
+      'field "amount" must have at most two decimals',
+    )
+    expect(reasonOf(validateEvent(makeEvent('refund', {amount: 1234567890.125})))).toBe(
+      'field "amount" must have at most two decimals',
+    )
+  })
+
+  it('rejects negative money and money beyond DECIMAL(12,2)', () => {
+    expect(reasonOf(validateEvent(makeEvent('checkout_started', {total: -0.01})))).toBe(
+      `field "total" must be between 0 and ${MAX_MONEY}`,
+    )
+    expect(reasonOf(validateEvent(makeEvent('checkout_started', {total: 10_000_000_000})))).toBe(
+      `field "total" must be between 0 and ${MAX_MONEY}`,
+    )
+  })
+
+  it('rejects money given as a string', () => {
+    expect(reasonOf(validateEvent({...makeEvent('refund'), amount: '14.99'}))).toBe('field "amount" must be a number')
+  })
+
+  it.each(['de', 'DEU', 'D1', ''])('rejects the country %j', (country) => {
+    expect(reasonOf(validateEvent(makeEvent('purchase', {shipping_country: country})))).toBe(
+      'field "shipping_country" must be an ISO 3166-1 alpha-2 code',
+    )
+  })
+
+  it('rejects a purchase with no order lines', () => {
+    expect(reasonOf(validateEvent(makeEvent('purchase', {items: []})))).toBe(
+      'field "items" must be a non-empty list of order lines',
+    )
+  })
+
+  it('rejects a bad order line, naming its index', () => {
+    const items = [
+      {product_id: 'p00123', quantity: 1, unit_price: 19.99},
+      {product_id: 'p00456', quantity: 0, unit_price: 14.99},
+    ]
+    expect(reasonOf(validateEvent(makeEvent('purchase', {items})))).toBe(
+      'field "items" [1] must be between 1 and 10000',
+    )
+    const extra = [{product_id: 'p00123', quantity: 1, unit_price: 19.99, discount: 1}]
+    expect(reasonOf(validateEvent({...makeEvent('purchase'), items: extra}))).toBe(
+      'field "items" [0] has unknown field "discount"',
+    )
+  })
+
+  it.each([
+    ['upper-case hex', '0F8E6A3C-2B1D-4E5F-9A7B-3C2D1E0F9A8B'],
+    ['no dashes', '0f8e6a3c2b1d4e5f9a7b3c2d1e0f9a8b'],
+    ['not hex', 'zf8e6a3c-2b1d-4e5f-9a7b-3c2d1e0f9a8b'],
+  ])('rejects an event_id with %s', (_label, eventId) => {
+    expect(reasonOf(validateEvent(makeEvent('search', {event_id: eventId})))).toBe(
+      `field "event_id" does not match ${FIELDS.event_id.spec.pattern}`,
+    )
+  })
+
+  it('rejects an event written against a newer schema_version', () => {
+    expect(reasonOf(validateEvent(makeEvent('search', {schema_version: SCHEMA_VERSION + 1})))).toBe(
+      `schema_version ${SCHEMA_VERSION + 1} is newer than this ecap understands (${SCHEMA_VERSION})`,
+    )
+  })
+
+  it('rejects an unknown event_type', () => {
+    expect(reasonOf(validateEvent({...makeEvent('search'), event_type: 'wishlist_add'}))).toBe(
+      `event_type "wishlist_add" is not one of ${EVENT_TYPE_NAMES.join(', ')}`,
+    )
+  })
+
+  it.each([
+    ['an array', []],
+    ['null', null],
+    ['a string', 'purchase'],
+    ['a number', 42],
+  ])('rejects %s as not an object', (_label, value) => {
+    expect(reasonOf(validateEvent(value))).toBe('not a JSON object')
+  })
+})
+
+describe('parseEventLine', () => {
+  it('rejects a line that is not JSON, saying why', () => {
+    expect(reasonOf(parseEventLine('{"event_type": "search",'))).toMatch(/^not valid JSON: \S/)
+  })
+
+  it('rejects JSON that is not an object', () => {
+    expect(reasonOf(parseEventLine('[1, 2]'))).toBe('not a JSON object')
+    expect(reasonOf(parseEventLine('"purchase"'))).toBe('not a JSON object')
+  })
+
+  it('validates the object a line holds', () => {
+    expect(reasonOf(parseEventLine(JSON.stringify({...makeEvent('refund'), reason: 'bored'})))).toBe(
+      'field "reason" must be one of damaged, not_as_described, changed_mind, late_delivery, chargeback',
+    )
+  })
+})
+
+describe('EVENT_COLUMNS', () => {
+  it('has one column per contract field, in contract order', () => {
+    expect(EVENT_COLUMNS.map((column) => column.name)).toEqual(Object.keys(FIELDS))
+  })
+
+  it('gives each column the DuckDB type Parquet readers expect', () => {
+    const types = Object.fromEntries(EVENT_COLUMNS.map((column) => [column.name, column.duckdbType]))
+    expect(types.event_time).toBe('TIMESTAMPTZ')
+    expect(types.items).toBe('STRUCT(product_id VARCHAR, quantity INTEGER, unit_price DECIMAL(12,2))[]')
+    expect(types.items).toBe(`${LINE_ITEM_DUCKDB_TYPE}[]`)
+    for (const money of ['unit_price', 'total', 'amount']) expect(types[money], money).toBe('DECIMAL(12,2)')
+    for (const int of ['schema_version', 'results_count', 'quantity', 'item_count'])
+      expect(types[int], int).toBe('INTEGER')
+    for (const text of ['event_id', 'event_type', 'customer_id', 'device', 'ip_country', 'currency', 'reason']) {
+      expect(types[text], text).toBe('VARCHAR')
+    }
+  })
+
+  it('maps every money field to DECIMAL(12,2) and nothing else to it', () => {
+    for (const column of EVENT_COLUMNS) {
+      const isMoney = FIELDS[column.name].spec.kind === 'money'
+      expect(column.duckdbType === 'DECIMAL(12,2)', column.name).toBe(isMoney)
+    }
+  })
+})
