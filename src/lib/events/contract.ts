@@ -8,7 +8,14 @@
 export const SCHEMA_VERSION = 1
 
 export type FieldSpec =
-  | {kind: 'string'; maxLength: number; pattern?: RegExp; example: string}
+  | {
+      kind: 'string'
+      maxLength: number
+      pattern?: RegExp
+      example: string
+      /** The pattern admits only characters JSON never escapes, so a valid value is written without escaping. */
+      plain?: true
+    }
   | {kind: 'enum'; values: readonly string[]}
   | {kind: 'int'; min: number; max: number}
   | {kind: 'money'}
@@ -25,7 +32,7 @@ export const FIELDS = {
     description: 'Version of this contract the event was written against.',
   },
   event_id: {
-    spec: {kind: 'string', maxLength: 36, pattern: UUID, example: '0f8e6a3c-2b1d-4e5f-9a7b-3c2d1e0f9a8b'},
+    spec: {kind: 'string', maxLength: 36, pattern: UUID, plain: true, example: '0f8e6a3c-2b1d-4e5f-9a7b-3c2d1e0f9a8b'},
     description: 'Unique id of the event (UUID, lower-case hex); the key for de-duplication.',
   },
   event_type: {
@@ -49,11 +56,11 @@ export const FIELDS = {
     description: 'When it happened: ISO 8601 in UTC with millisecond precision, e.g. 2026-03-01T14:05:09.120Z.',
   },
   customer_id: {
-    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, example: 'c000042'},
+    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, plain: true, example: 'c000042'},
     description: 'The signed-in customer, or null for anonymous traffic. The Kafka message key.',
   },
   session_id: {
-    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, example: 's00000001a'},
+    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, plain: true, example: 's00000001a'},
     description: 'The browsing session the event belongs to.',
   },
   device: {
@@ -69,7 +76,7 @@ export const FIELDS = {
     description: 'Path of the page viewed.',
   },
   product_id: {
-    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, example: 'p00123'},
+    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, plain: true, example: 'p00123'},
     description: 'Catalogue id of the product.',
   },
   category: {
@@ -93,7 +100,7 @@ export const FIELDS = {
     description: 'Price of one unit, in `currency`.',
   },
   order_id: {
-    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, example: 'o0000042'},
+    spec: {kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9_.:-]+$/, plain: true, example: 'o0000042'},
     description: 'The order a purchase creates or a refund returns money for.',
   },
   items: {
@@ -113,7 +120,7 @@ export const FIELDS = {
     description: 'Money returned by a refund.',
   },
   currency: {
-    spec: {kind: 'string', maxLength: 3, pattern: /^[A-Z]{3}$/, example: 'EUR'},
+    spec: {kind: 'string', maxLength: 3, pattern: /^[A-Z]{3}$/, plain: true, example: 'EUR'},
     description: 'ISO 4217 currency code of every amount in the event.',
   },
   payment_method: {
@@ -121,7 +128,7 @@ export const FIELDS = {
     description: 'How the order was paid.',
   },
   card_fingerprint: {
-    spec: {kind: 'string', maxLength: 64, pattern: /^[0-9a-f]{16,64}$/, example: '9f86d081884c7d65'},
+    spec: {kind: 'string', maxLength: 64, pattern: /^[0-9a-f]{16,64}$/, plain: true, example: '9f86d081884c7d65'},
     description: 'Stable hash of the payment card; null when no card was used.',
   },
   billing_country: {

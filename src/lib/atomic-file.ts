@@ -1,0 +1,63 @@
+import {closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync} from 'node:fs'
+import {basename, dirname, join} from 'node:path'
+import {UsageError} from './errors.js'
+
+/**
+ * A file that appears under its name only when complete: data goes to a hidden temp file beside it, which is
+ * renamed over the target on commit and deleted on abort. Readers never see half a file, whatever happens.
+ */
+export class AtomicFile {
+  private fd: number | undefined
+  private readonly tempPath: string
+
+  constructor(
+    readonly path: string,
+    /** The flag that named this path, for the error message. */
+    flag: string,
+  ) {
+    this.tempPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`)
+    try {
+      this.fd = openSync(this.tempPath, 'wx', 0o644)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      throw new UsageError('OUTPUT_NOT_WRITABLE', `Cannot write ${flag} ${path}: ${code ?? (error as Error).message}.`, {
+        cause: error,
+        hints: [`Choose a path in an existing folder you can write to, e.g. ${flag} ./${basename(path)}`],
+      })
+    }
+  }
+
+  write(text: string): void {
+    this.writeBytes(Buffer.from(text, 'utf8'))
+  }
+
+  writeBytes(buffer: Uint8Array): void {
+    if (this.fd === undefined) throw new Error(`AtomicFile ${this.path} is closed`)
+    let offset = 0
+    while (offset < buffer.length) offset += writeSync(this.fd, buffer, offset)
+  }
+
+  /** Flushes to disk and moves the file into place. */
+  commit(): void {
+    if (this.fd === undefined) return
+    fsyncSync(this.fd)
+    closeSync(this.fd)
+    this.fd = undefined
+    renameSync(this.tempPath, this.path)
+  }
+
+  /** Drops the temp file; safe to call more than once and after commit. */
+  abort(): void {
+    if (this.fd === undefined) return
+    try {
+      closeSync(this.fd)
+    } finally {
+      this.fd = undefined
+      try {
+        unlinkSync(this.tempPath)
+      } catch {
+        // Already gone: nothing left to clean.
+      }
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import {UsageError} from '../errors.js'
+
+/** The BG/NBD story of repeat buying: purchase rate λ ~ Gamma(r, alpha), drop-out after a repeat purchase p ~ Beta(a, b). */
+export interface BgNbdParameters {
+  r: number
+  /** Rate of the Gamma for λ, in days (so the mean purchase rate is r/alpha per day). */
+  alpha: number
+  a: number
+  b: number
+}
+
+/** The Gamma-Gamma spend model: order value ~ Gamma(p, ν) with ν ~ Gamma(q, gamma); mean order value p·gamma/(q-1). */
+export interface GammaGammaParameters {
+  p: number
+  q: number
+  gamma: number
+}
+
+export interface GenerateOptions {
+  seed: number
+  /** First day of the simulated period (UTC midnight), as YYYY-MM-DD. */
+  start: string
+  /** Length of the period in days; customers are acquired throughout it. */
+  days: number
+  /** Customers acquired over the period. Derived from `events` when that is given without it. */
+  customers?: number
+  /** Stop after exactly this many events (the period then runs as long as needed). */
+  events?: number
+  products: number
+  /** Share of orders that are fraudulent, 0 to 0.5. */
+  fraudRate: number
+  /** Share of legitimate orders refunded later. */
+  refundRate: number
+  currency: string
+  /** Turn off daily/weekly seasonality (uniform traffic), mostly for tests of the purchase process. */
+  seasonality: boolean
+  bgnbd: BgNbdParameters
+  gammaGamma: GammaGammaParameters
+}
+
+export const DEFAULT_BGNBD: BgNbdParameters = {r: 0.9, alpha: 30, a: 0.8, b: 2.4}
+export const DEFAULT_GAMMA_GAMMA: GammaGammaParameters = {p: 6, q: 4, gamma: 25}
+
+export const GENERATE_DEFAULTS = {
+  seed: 42,
+  start: '2026-01-01',
+  days: 365,
+  customers: 10_000,
+  products: 500,
+  fraudRate: 0.01,
+  refundRate: 0.05,
+  currency: 'EUR',
+  seasonality: true,
+  bgnbd: DEFAULT_BGNBD,
+  gammaGamma: DEFAULT_GAMMA_GAMMA,
+} as const satisfies Omit<GenerateOptions, 'events'>
+
+/** Checks values the flag parser cannot (relations, ranges of model parameters) and returns the start instant. */
+export function validateGenerateOptions(options: GenerateOptions): {startMs: number} {
+  const fail = (message: string, hint: string) => {
+    throw new UsageError('INVALID_GENERATE_OPTION', message, {hints: [hint]})
+  }
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.start) || Number.isNaN(Date.parse(`${options.start}T00:00:00Z`))) {
+    fail(`--start "${options.start}" is not a calendar date.`, '--start 2026-01-01')
+  }
+  if (!Number.isInteger(options.days) || options.days < 1) fail(`--days must be at least 1.`, '--days 365')
+  if (options.customers !== undefined && (!Number.isInteger(options.customers) || options.customers < 1)) {
+    fail('--customers must be at least 1.', '--customers 10000')
+  }
+  if (options.events !== undefined && (!Number.isInteger(options.events) || options.events < 1)) {
+    fail('--events must be at least 1.', '--events 1000000')
+  }
+  if (!Number.isInteger(options.products) || options.products < 10) fail('--products must be at least 10.', '--products 500')
+  if (!(options.fraudRate >= 0 && options.fraudRate <= 0.5)) fail('--fraud-rate must be between 0 and 0.5.', '--fraud-rate 0.01')
+  if (!(options.refundRate >= 0 && options.refundRate <= 0.5)) {
+    fail('--refund-rate must be between 0 and 0.5.', '--refund-rate 0.05')
+  }
+  if (!/^[A-Z]{3}$/.test(options.currency)) fail(`--currency "${options.currency}" is not an ISO 4217 code.`, '--currency EUR')
+  const positive: [string, number][] = [
+    ['--bgnbd-r', options.bgnbd.r],
+    ['--bgnbd-alpha', options.bgnbd.alpha],
+    ['--bgnbd-a', options.bgnbd.a],
+    ['--bgnbd-b', options.bgnbd.b],
+    ['--spend-p', options.gammaGamma.p],
+    ['--spend-q', options.gammaGamma.q],
+    ['--spend-gamma', options.gammaGamma.gamma],
+  ]
+  for (const [flag, value] of positive) {
+    if (!(value > 0 && Number.isFinite(value))) fail(`${flag} must be a positive number, not ${value}.`, `${flag} 1.5`)
+  }
+  if (options.gammaGamma.q <= 1) fail('--spend-q must be above 1 so the mean order value is finite.', '--spend-q 4')
+  return {startMs: Date.parse(`${options.start}T00:00:00Z`)}
+}
