@@ -20,10 +20,14 @@ export class AtomicFile {
       this.fd = openSync(this.tempPath, 'wx', 0o644)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      throw new UsageError('OUTPUT_NOT_WRITABLE', `Cannot write ${flag} ${path}: ${code ?? (error as Error).message}.`, {
-        cause: error,
-        hints: [`Choose a path in an existing folder you can write to, e.g. ${flag} ./${basename(path)}`],
-      })
+      throw new UsageError(
+        'OUTPUT_NOT_WRITABLE',
+        `Cannot write ${flag} ${path}: ${code ?? (error as Error).message}.`,
+        {
+          cause: error,
+          hints: [`Choose a path in an existing folder you can write to, e.g. ${flag} ./${basename(path)}`],
+        },
+      )
     }
   }
 

@@ -1,6 +1,6 @@
 export * from './columns.js'
 export * from './contract.js'
 export * from './docs.js'
+export * from './serialize.js'
 export * from './types.js'
 export * from './validate.js'
-export * from './serialize.js'

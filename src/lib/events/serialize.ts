@@ -5,7 +5,12 @@ type Serializer = (event: ShopEvent) => string
 
 /** Whether a valid value of this field never needs JSON escaping (ids, codes, enums, timestamps). */
 function isPlain(spec: FieldSpec): boolean {
-  return spec.kind === 'enum' || spec.kind === 'country' || spec.kind === 'timestamp' || (spec.kind === 'string' && spec.plain === true)
+  return (
+    spec.kind === 'enum' ||
+    spec.kind === 'country' ||
+    spec.kind === 'timestamp' ||
+    (spec.kind === 'string' && spec.plain === true)
+  )
 }
 
 function items(lines: LineItem[]): string {
@@ -37,7 +42,9 @@ function compile(type: EventType): Serializer {
     parts.push(`${JSON.stringify(key)} + ${value}`)
   })
   // Code generated from the contract's own field table, with no outside input; `items` is passed in.
-  return new Function('items', `return function serialize(e) { return ${parts.join(' + ')} + '}' }`)(items) as Serializer
+  return new Function('items', `return function serialize(e) { return ${parts.join(' + ')} + '}' }`)(
+    items,
+  ) as Serializer
 }
 
 const SERIALIZERS = Object.fromEntries(

@@ -1,9 +1,14 @@
 import {AtomicFile} from '../atomic-file.js'
 import {EVENT_TYPE_NAMES, type EventType, SCHEMA_VERSION} from '../events/contract.js'
 import type {ShopEvent} from '../events/types.js'
-import {type BgNbdParameters, type GammaGammaParameters, type GenerateOptions, validateGenerateOptions} from './options.js'
-import type {EventSink} from './sink.js'
+import {
+  type BgNbdParameters,
+  type GammaGammaParameters,
+  type GenerateOptions,
+  validateGenerateOptions,
+} from './options.js'
 import {FRAUD_PATTERNS, type FraudPattern, ShopSimulator} from './simulator.js'
+import type {EventSink} from './sink.js'
 
 export interface GenerateOutputs {
   events: EventSink

@@ -44,6 +44,7 @@ export class NdjsonSink implements EventSink {
   write(event: ShopEvent): void | Promise<void> {
     this.lines.push(serializeEvent(event))
     if (this.lines.length === LINES_PER_BATCH) return this.encodeLines()
+    return undefined
   }
 
   /** Encodes the gathered lines as one flat string (join is far cheaper than encoding each line on its own). */
@@ -52,13 +53,10 @@ export class NdjsonSink implements EventSink {
     const text = `${this.lines.join('\n')}\n`
     this.lines.length = 0
     const maxBytes = text.length * 3
-    let flushed: void | Promise<void> = undefined
-    if (this.used + maxBytes > this.chunk.length) {
-      flushed = this.flush()
-      if (maxBytes > this.chunk.length) this.chunk = Buffer.allocUnsafe(maxBytes)
-    }
+    // Flush first when the batch might not fit; a batch larger than the whole buffer gets a buffer of its own.
+    const flushed = this.used + maxBytes > this.chunk.length ? this.flush() : undefined
+    if (maxBytes > this.chunk.length) this.chunk = Buffer.allocUnsafe(maxBytes)
     this.used += this.chunk.write(text, this.used)
-    if (this.used > CHUNK_BYTES / 2 && !flushed) return this.flush()
     return flushed
   }
 

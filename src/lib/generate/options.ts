@@ -70,12 +70,15 @@ export function validateGenerateOptions(options: GenerateOptions): {startMs: num
   if (options.events !== undefined && (!Number.isInteger(options.events) || options.events < 1)) {
     fail('--events must be at least 1.', '--events 1000000')
   }
-  if (!Number.isInteger(options.products) || options.products < 10) fail('--products must be at least 10.', '--products 500')
-  if (!(options.fraudRate >= 0 && options.fraudRate <= 0.5)) fail('--fraud-rate must be between 0 and 0.5.', '--fraud-rate 0.01')
+  if (!Number.isInteger(options.products) || options.products < 10)
+    fail('--products must be at least 10.', '--products 500')
+  if (!(options.fraudRate >= 0 && options.fraudRate <= 0.5))
+    fail('--fraud-rate must be between 0 and 0.5.', '--fraud-rate 0.01')
   if (!(options.refundRate >= 0 && options.refundRate <= 0.5)) {
     fail('--refund-rate must be between 0 and 0.5.', '--refund-rate 0.05')
   }
-  if (!/^[A-Z]{3}$/.test(options.currency)) fail(`--currency "${options.currency}" is not an ISO 4217 code.`, '--currency EUR')
+  if (!/^[A-Z]{3}$/.test(options.currency))
+    fail(`--currency "${options.currency}" is not an ISO 4217 code.`, '--currency EUR')
   const positive: [string, number][] = [
     ['--bgnbd-r', options.bgnbd.r],
     ['--bgnbd-alpha', options.bgnbd.alpha],

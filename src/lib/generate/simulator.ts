@@ -4,7 +4,7 @@ import {Catalogue, type Product} from './catalogue.js'
 import type {GenerateOptions} from './options.js'
 import {Random, WeightedPicker} from './random.js'
 import {Seasonality} from './seasonality.js'
-import {TimeHeap, type Timed} from './time-heap.js'
+import {type Timed, TimeHeap} from './time-heap.js'
 
 export type FraudPattern = 'card_testing' | 'account_takeover' | 'outsized_first_order'
 export const FRAUD_PATTERNS: readonly FraudPattern[] = ['card_testing', 'account_takeover', 'outsized_first_order']
@@ -171,7 +171,11 @@ export class ShopSimulator {
     this.fraudIncidentChance = f <= 0 ? 0 : f / ((1 - f) * meanOrders)
 
     this.scheduleAcquisition()
-    this.schedule({kind: 'anonymous', time: this.opToMs(this.lastAcquireOp + this.random.exponential(this.anonymousRate)), seq: 0})
+    this.schedule({
+      kind: 'anonymous',
+      time: this.opToMs(this.lastAcquireOp + this.random.exponential(this.anonymousRate)),
+      seq: 0,
+    })
   }
 
   /** The next event in time order, or undefined when the period is over. */
@@ -217,9 +221,11 @@ export class ShopSimulator {
   private handle(item: AgendaItem): void {
     switch (item.kind) {
       case 'acquire':
-        return this.acquire(item.time)
+        this.acquire(item.time)
+        return
       case 'customer':
-        return this.visit(item.customer)
+        this.visit(item.customer)
+        return
       case 'anonymous':
         this.anonymousSession(item.time)
         this.schedule({
@@ -229,9 +235,11 @@ export class ShopSimulator {
         })
         return
       case 'refund':
-        return this.refund(item.time, item.customer, item.order, item.chargeback)
+        this.refund(item.time, item.customer, item.order, item.chargeback)
+        return
       case 'fraud':
-        return this.fraudIncident(item.time, item.pattern, item.victim)
+        this.fraudIncident(item.time, item.pattern, item.victim)
+        return
     }
   }
 
@@ -301,20 +309,24 @@ export class ShopSimulator {
 
   // ---- sessions ----
 
-  private openSession(
-    start: number,
-    customer: Customer | null,
-    device: Device,
-    ipCountry: string,
-  ): SessionBuilder {
+  private openSession(start: number, customer: Customer | null, device: Device, ipCountry: string): SessionBuilder {
     this.stats.sessions++
-    return new SessionBuilder(this, start, customer, device, ipCountry, `s${(++this.sessionSeq).toString(36).padStart(8, '0')}`)
+    return new SessionBuilder(
+      this,
+      start,
+      customer,
+      device,
+      ipCountry,
+      `s${(++this.sessionSeq).toString(36).padStart(8, '0')}`,
+    )
   }
 
   /** Sessions usually come from the customer's own device and country, sometimes not (travel, a second device). */
   private customerSession(start: number, customer: Customer): SessionBuilder {
     const device = this.random.chance(0.9) ? customer.device : (DEVICES[this.devices.pick(this.random)] as Device)
-    const country = this.random.chance(0.97) ? customer.country : (COUNTRIES[this.countries.pick(this.random)] as string)
+    const country = this.random.chance(0.97)
+      ? customer.country
+      : (COUNTRIES[this.countries.pick(this.random)] as string)
     return this.openSession(start, customer, device, country)
   }
 
@@ -329,13 +341,15 @@ export class ShopSimulator {
     s.finish()
   }
 
-  private browseSession(start: number, customer: Customer | null, session?: SessionBuilder): void {
-    const device = DEVICES[this.devices.pick(this.random)] as Device
-    const s =
-      session ??
-      (customer
-        ? this.customerSession(start, customer)
-        : this.openSession(start, null, device, COUNTRIES[this.countries.pick(this.random)] as string))
+  private browseSession(start: number, customer: Customer | null): void {
+    const s = customer
+      ? this.customerSession(start, customer)
+      : this.openSession(
+          start,
+          null,
+          DEVICES[this.devices.pick(this.random)] as Device,
+          COUNTRIES[this.countries.pick(this.random)] as string,
+        )
     this.landing(s)
     if (this.random.chance(FUNNEL.productView)) {
       const viewed = 1 + this.random.int(4)
@@ -433,7 +447,8 @@ export class ShopSimulator {
     for (const line of items) totalCents += Math.round(line.unit_price * 100) * line.quantity
     const orderId = `o${String(++this.orderSeq).padStart(9, '0')}`
     const payment = card ? 'card' : (customer?.payment ?? 'card')
-    const fingerprint = payment === 'card' || payment === 'apple_pay' ? (card ?? customer?.card ?? this.random.hex(8)) : null
+    const fingerprint =
+      payment === 'card' || payment === 'apple_pay' ? (card ?? customer?.card ?? this.random.hex(8)) : null
     s.purchase(orderId, items, totalCents, payment, fingerprint, billing, shipping, fraud)
     return {orderId, items, totalCents}
   }
@@ -474,11 +489,14 @@ export class ShopSimulator {
   private fraudIncident(time: number, pattern: FraudPattern, victim: Customer): void {
     switch (pattern) {
       case 'card_testing':
-        return this.cardTesting(time)
+        this.cardTesting(time)
+        return
       case 'account_takeover':
-        return this.accountTakeover(time, victim)
+        this.accountTakeover(time, victim)
+        return
       case 'outsized_first_order':
-        return this.outsizedFirstOrder(time)
+        this.outsizedFirstOrder(time)
+        return
     }
   }
 
@@ -607,7 +625,7 @@ class SessionBuilder {
   constructor(
     private readonly sim: ShopSimulator,
     start: number,
-    private readonly customer: Customer | null,
+    customer: Customer | null,
     private readonly device: Device,
     private readonly ipCountry: string,
     private readonly sessionId: string,
@@ -621,7 +639,9 @@ class SessionBuilder {
   private tick(): number {
     const time = this.now
     const rng = this.sim.rng
-    this.now += Math.floor(this.fastPace ? 500 + rng.exponential(1 / 2000) : 2000 + rng.exponential(1 / MEAN_EVENT_GAP_MS))
+    this.now += Math.floor(
+      this.fastPace ? 500 + rng.exponential(1 / 2000) : 2000 + rng.exponential(1 / MEAN_EVENT_GAP_MS),
+    )
     return time
   }
 

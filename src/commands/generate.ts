@@ -1,0 +1,194 @@
+import {Flags} from '@oclif/core'
+import {EcapCommand} from '../ecap-command.js'
+import {UsageError} from '../lib/errors.js'
+import {
+  type EventSink,
+  GENERATE_DEFAULTS,
+  type GenerateOptions,
+  type GenerateResult,
+  generateShop,
+  NdjsonSink,
+} from '../lib/generate/index.js'
+
+/** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
+const number = Flags.custom<number>({
+  parse: async (input, _context, opts) => {
+    const value = Number(input)
+    if (input.trim() === '' || !Number.isFinite(value)) {
+      throw new UsageError('INVALID_NUMBER', `--${opts.name} expects a number, got "${input}".`, {
+        hints: [`--${opts.name} ${opts.default ?? 1}`],
+      })
+    }
+    return value
+  },
+})
+
+const SINKS = ['ndjson'] as const
+
+export default class Generate extends EcapCommand<GenerateResult> {
+  static override summary = 'Generate a realistic, seeded stream of shop events.'
+
+  static override description =
+    `Simulates a shop: customers who buy again by the BG/NBD story and spend by the Gamma-Gamma model, a catalogue with Zipf-like popularity, sessions that walk the funnel with daily and weekly seasonality, refunds, anonymous traffic and fraud in three patterns. Events come out sorted by event time; the same flags and --seed give byte-identical output.
+
+Size the shop by --customers and --days, or ask for exactly --events N. --truth writes the true model parameters and --labels the fraudulent orders, so analyses can be checked against what really happened. Files appear only when the run completes.
+
+The summary (events by type, customers, orders, revenue, refunds, fraud) goes to stderr, or to stdout as the --json result.
+
+Exit codes: 0 ok, 1 bug, 2 bad flag, 3 bad data, 4 dependency unavailable, 130 interrupted.`
+
+  static override examples = [
+    {
+      description: 'A year of a 10,000-customer shop into a file',
+      command: '<%= config.bin %> <%= command.id %> -o shop.ndjson',
+    },
+    {
+      description: 'Exactly one million events to stdout',
+      command: '<%= config.bin %> <%= command.id %> --events 1000000 -o - | head',
+    },
+    {
+      description: 'A small shop with its ground truth for checking analyses',
+      command:
+        '<%= config.bin %> <%= command.id %> --customers 2000 --days 90 --seed 7 -o shop.ndjson --truth truth.json --labels fraud.ndjson',
+    },
+  ]
+
+  static override flags = {
+    to: Flags.option({options: SINKS, default: 'ndjson', description: 'Where events go.'})(),
+    output: Flags.string({char: 'o', description: 'File to write, or - for stdout.', required: true}),
+    seed: Flags.integer({default: GENERATE_DEFAULTS.seed, min: 0, max: 4_294_967_295, description: 'Random seed.'}),
+    start: Flags.string({
+      default: GENERATE_DEFAULTS.start,
+      description: 'First day of the simulated period (UTC), YYYY-MM-DD.',
+    }),
+    days: Flags.integer({default: GENERATE_DEFAULTS.days, min: 1, description: 'Length of the period in days.'}),
+    customers: Flags.integer({
+      min: 1,
+      description: `Customers acquired over the period [default: ${GENERATE_DEFAULTS.customers}, or derived from --events].`,
+    }),
+    events: Flags.integer({min: 1, description: 'Stop after exactly this many events.'}),
+    products: Flags.integer({default: GENERATE_DEFAULTS.products, min: 10, description: 'Products in the catalogue.'}),
+    'fraud-rate': number({
+      default: GENERATE_DEFAULTS.fraudRate,
+      description: 'Share of orders that are fraudulent (0-0.5).',
+    }),
+    'refund-rate': number({default: GENERATE_DEFAULTS.refundRate, description: 'Share of orders refunded (0-0.5).'}),
+    currency: Flags.string({default: GENERATE_DEFAULTS.currency, description: 'ISO 4217 currency of all amounts.'}),
+    seasonality: Flags.boolean({default: true, allowNo: true, description: 'Daily and weekly traffic cycles.'}),
+    truth: Flags.string({description: 'Write the true model parameters of the run to this JSON file.'}),
+    labels: Flags.string({
+      description: 'Write ground-truth fraud labels (one line per fraudulent order) to this NDJSON file.',
+    }),
+    'bgnbd-r': number({
+      default: GENERATE_DEFAULTS.bgnbd.r,
+      description: 'BG/NBD: shape r of the purchase-rate Gamma.',
+      helpGroup: 'MODEL',
+    }),
+    'bgnbd-alpha': number({
+      default: GENERATE_DEFAULTS.bgnbd.alpha,
+      description: 'BG/NBD: rate alpha of the purchase-rate Gamma, in days.',
+      helpGroup: 'MODEL',
+    }),
+    'bgnbd-a': number({
+      default: GENERATE_DEFAULTS.bgnbd.a,
+      description: 'BG/NBD: a of the drop-out Beta.',
+      helpGroup: 'MODEL',
+    }),
+    'bgnbd-b': number({
+      default: GENERATE_DEFAULTS.bgnbd.b,
+      description: 'BG/NBD: b of the drop-out Beta.',
+      helpGroup: 'MODEL',
+    }),
+    'spend-p': number({
+      default: GENERATE_DEFAULTS.gammaGamma.p,
+      description: 'Gamma-Gamma: shape p of order values.',
+      helpGroup: 'MODEL',
+    }),
+    'spend-q': number({
+      default: GENERATE_DEFAULTS.gammaGamma.q,
+      description: 'Gamma-Gamma: shape q of the customer scale.',
+      helpGroup: 'MODEL',
+    }),
+    'spend-gamma': number({
+      default: GENERATE_DEFAULTS.gammaGamma.gamma,
+      description: 'Gamma-Gamma: rate gamma of the customer scale.',
+      helpGroup: 'MODEL',
+    }),
+  }
+
+  public async run(): Promise<GenerateResult> {
+    const {flags} = await this.parse(Generate)
+    const options: GenerateOptions = {
+      seed: flags.seed,
+      start: flags.start,
+      days: flags.days,
+      customers: flags.customers ?? (flags.events === undefined ? GENERATE_DEFAULTS.customers : undefined),
+      events: flags.events,
+      products: flags.products,
+      fraudRate: flags['fraud-rate'],
+      refundRate: flags['refund-rate'],
+      currency: flags.currency,
+      seasonality: flags.seasonality,
+      bgnbd: {r: flags['bgnbd-r'], alpha: flags['bgnbd-alpha'], a: flags['bgnbd-a'], b: flags['bgnbd-b']},
+      gammaGamma: {p: flags['spend-p'], q: flags['spend-q'], gamma: flags['spend-gamma']},
+    }
+    const toStdout = flags.output === '-'
+    if (toStdout && this.jsonEnabled()) {
+      throw new UsageError('STDOUT_TAKEN', '--json prints the summary on stdout, so events cannot go there too.', {
+        hints: ['-o shop.ndjson --json', '-o - (without --json)'],
+      })
+    }
+    const sink: EventSink = toStdout ? NdjsonSink.toStream(process.stdout) : NdjsonSink.toFile(flags.output)
+    const progress = this.progress()
+    progress.start('Generating events')
+    try {
+      const result = await generateShop(
+        options,
+        {events: sink, labelsPath: flags.labels, truthPath: flags.truth},
+        {
+          signal: this.signal,
+          onProgress: (p) =>
+            progress.update(
+              `Generating events: ${p.events.toLocaleString('en-US')} (${Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001)).toLocaleString('en-US')}/s), up to ${p.eventTime}`,
+            ),
+        },
+      )
+      progress.succeed(
+        `Generated ${result.events.toLocaleString('en-US')} events in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+      )
+      if (!this.jsonEnabled() && !this.quiet) process.stderr.write(renderSummary(result))
+      return result
+    } catch (error) {
+      progress.fail('Generation stopped; nothing was left behind.')
+      throw error
+    }
+  }
+}
+
+function renderSummary(r: GenerateResult): string {
+  const n = (x: number) => x.toLocaleString('en-US')
+  const money = (x: number) =>
+    `${x.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2})} ${r.currency}`
+  const rows: [string, string][] = [
+    ['output', r.outputClosed ? `${r.output} (reader closed early)` : r.output],
+    ['period', `${r.firstEventTime ?? '-'} .. ${r.lastEventTime ?? '-'}`],
+    ['events', n(r.events)],
+    ...Object.entries(r.eventsByType).map(([type, count]): [string, string] => [`  ${type}`, n(count)]),
+    ['customers', n(r.customers)],
+    ['sessions', `${n(r.sessions)} (${n(r.anonymousSessions)} anonymous)`],
+    ['orders', n(r.orders)],
+    ['revenue', money(r.revenue)],
+    ['refunds', `${n(r.refunds)} (${money(r.refundedAmount)})`],
+    [
+      'fraud orders',
+      `${n(r.fraudOrders)} (${Object.entries(r.fraudOrdersByPattern)
+        .map(([p, c]) => `${p} ${n(c)}`)
+        .join(', ')})`,
+    ],
+    ['speed', `${n(r.eventsPerSecond)} events/s`],
+  ]
+  if (r.truth) rows.push(['truth', r.truth])
+  if (r.labels) rows.push(['labels', r.labels])
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return `${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`
+}
