@@ -33,9 +33,7 @@ export default class Generate extends EcapCommand<GenerateResult> {
 
 Size the shop by --customers and --days, or ask for exactly --events N. --truth writes the true model parameters and --labels the fraudulent orders, so analyses can be checked against what really happened. Files appear only when the run completes.
 
-The summary (events by type, customers, orders, revenue, refunds, fraud) goes to stderr, or to stdout as the --json result.
-
-Exit codes: 0 ok, 1 bug, 2 bad flag, 3 bad data, 4 dependency unavailable, 130 interrupted.`
+The summary (events by type, customers, orders, revenue, refunds, fraud) goes to stderr, or to stdout as the --json result.`
 
   static override examples = [
     {
