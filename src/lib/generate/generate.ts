@@ -87,11 +87,12 @@ export async function generateShop(
   outputs: GenerateOutputs,
   hooks: GenerateHooks = {},
 ): Promise<GenerateResult> {
-  const {startMs} = validateGenerateOptions(options)
   const started = Date.now()
-  const labelsFile = outputs.labelsPath ? new AtomicFile(outputs.labelsPath, '--labels') : undefined
+  let labelsFile: AtomicFile | undefined
   let truthFile: AtomicFile | undefined
   try {
+    const {startMs} = validateGenerateOptions(options)
+    labelsFile = outputs.labelsPath ? new AtomicFile(outputs.labelsPath, '--labels') : undefined
     truthFile = outputs.truthPath ? new AtomicFile(outputs.truthPath, '--truth') : undefined
     const customers = options.customers ?? estimateCustomers(options, startMs)
     const sim = new ShopSimulator({...options, customers}, startMs, options.events !== undefined)

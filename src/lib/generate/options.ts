@@ -60,7 +60,9 @@ export function validateGenerateOptions(options: GenerateOptions): {startMs: num
   const fail = (message: string, hint: string) => {
     throw new UsageError('INVALID_GENERATE_OPTION', message, {hints: [hint]})
   }
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.start) || Number.isNaN(Date.parse(`${options.start}T00:00:00Z`))) {
+  const startMs = Date.parse(`${options.start}T00:00:00Z`)
+  // Date.parse rolls 2026-02-31 over to March: only a date that formats back to itself is real.
+  if (Number.isNaN(startMs) || new Date(startMs).toISOString().slice(0, 10) !== options.start) {
     fail(`--start "${options.start}" is not a calendar date.`, '--start 2026-01-01')
   }
   if (!Number.isInteger(options.days) || options.days < 1) fail(`--days must be at least 1.`, '--days 365')
@@ -92,5 +94,5 @@ export function validateGenerateOptions(options: GenerateOptions): {startMs: num
     if (!(value > 0 && Number.isFinite(value))) fail(`${flag} must be a positive number, not ${value}.`, `${flag} 1.5`)
   }
   if (options.gammaGamma.q <= 1) fail('--spend-q must be above 1 so the mean order value is finite.', '--spend-q 4')
-  return {startMs: Date.parse(`${options.start}T00:00:00Z`)}
+  return {startMs}
 }
