@@ -418,8 +418,10 @@ export class ShopSimulator {
     let remaining = targetCents
     for (let tries = 0; tries < 24 && remaining > 0; tries++) {
       const product = this.catalogue.popular(this.random)
-      // Skip a product that would overshoot by more than the shortfall it fills.
-      if (product.priceCents > 2 * remaining && lines.length > 0) continue
+      // Skip a product that would overshoot by more than a quarter of the shortfall, the first one too: the basket
+      // stops at the first overshoot but keeps filling a shortfall, so a looser rule drifts above the target (a
+      // first line exempt from it put small targets 3-6x over, and the mean order value ~20% above p*gamma/(q-1)).
+      if (product.priceCents > 1.25 * remaining) continue
       const quantity = Math.min(5, Math.max(1, Math.round(remaining / product.priceCents / (1 + this.random.int(3)))))
       const existing = lines.find((l) => l.product_id === product.id)
       if (existing) existing.quantity += quantity
@@ -455,12 +457,13 @@ export class ShopSimulator {
 
   private afterLegitOrder(time: number, customer: Customer, order: PlacedOrder): void {
     if (this.random.chance(this.options.refundRate)) {
-      const delayDays = 1 + this.random.exponential(1 / 7)
-      this.schedule({kind: 'refund', customer, order, chargeback: false, time: time + delayDays * MS_PER_DAY, seq: 0})
+      // Whole milliseconds: event times are written with millisecond precision (isoTime).
+      const delayMs = Math.floor((1 + this.random.exponential(1 / 7)) * MS_PER_DAY)
+      this.schedule({kind: 'refund', customer, order, chargeback: false, time: time + delayMs, seq: 0})
     }
     if (this.fraudIncidentChance > 0 && this.random.chance(this.fraudIncidentChance)) {
       const pattern = FRAUD_MIX[this.fraudMix.pick(this.random)]?.pattern as FraudPattern
-      const delayMs = this.random.exponential(1) * MS_PER_DAY
+      const delayMs = Math.floor(this.random.exponential(1) * MS_PER_DAY)
       this.schedule({kind: 'fraud', pattern, victim: customer, time: time + delayMs, seq: 0})
     }
   }
@@ -592,7 +595,8 @@ export class ShopSimulator {
   }
 
   /** @internal ISO 8601 with milliseconds, built from a cached day prefix: toISOString per event costs too much. */
-  isoTime(ms: number): string {
+  isoTime(instant: number): string {
+    const ms = Math.floor(instant)
     const day = Math.floor(ms / MS_PER_DAY)
     if (day !== this.dayKey) {
       this.dayKey = day
