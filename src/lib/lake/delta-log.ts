@@ -1,0 +1,234 @@
+import {randomUUID} from 'node:crypto'
+import {existsSync, linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {DataError} from '../errors.js'
+
+/** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
+export const READER_VERSION = 1
+export const WRITER_VERSION = 2
+
+export interface ProtocolAction {
+  minReaderVersion: number
+  minWriterVersion: number
+}
+
+export interface MetadataAction {
+  id: string
+  name?: string
+  format: {provider: 'parquet'; options: Record<string, string>}
+  schemaString: string
+  partitionColumns: string[]
+  configuration: Record<string, string>
+  createdTime: number
+}
+
+export interface AddAction {
+  /** Relative to the table root, URI-encoded. */
+  path: string
+  partitionValues: Record<string, string | null>
+  size: number
+  modificationTime: number
+  dataChange: boolean
+  /** JSON: numRecords, minValues, maxValues, nullCount. */
+  stats?: string
+}
+
+export interface RemoveAction {
+  path: string
+  deletionTimestamp: number
+  dataChange: boolean
+  extendedFileMetadata?: boolean
+  partitionValues?: Record<string, string | null>
+  size?: number
+}
+
+export interface TxnAction {
+  appId: string
+  version: number
+  lastUpdated?: number
+}
+
+export interface CommitInfoAction {
+  timestamp: number
+  operation: string
+  operationParameters?: Record<string, string>
+  engineInfo?: string
+  isBlindAppend?: boolean
+  [key: string]: unknown
+}
+
+export type Action =
+  | {protocol: ProtocolAction}
+  | {metaData: MetadataAction}
+  | {add: AddAction}
+  | {remove: RemoveAction}
+  | {txn: TxnAction}
+  | {commitInfo: CommitInfoAction}
+
+/** The state of a table at one version: what a reader needs to know. */
+export interface Snapshot {
+  tablePath: string
+  version: number
+  protocol: ProtocolAction
+  metadata: MetadataAction
+  /** Live data files by path. */
+  files: Map<string, AddAction>
+  /** Latest version of each application transaction id (Kafka offsets, for ingest). */
+  txns: Map<string, number>
+  /** Files removed (tombstones) with their deletion time, for vacuum. */
+  tombstones: Map<string, RemoveAction>
+  lastCommitTimestamp: number | undefined
+}
+
+export const LOG_DIR = '_delta_log'
+
+export function logPath(tablePath: string): string {
+  return join(tablePath, LOG_DIR)
+}
+
+/** `_delta_log/00000000000000000042.json` */
+export function commitFileName(version: number): string {
+  return `${String(version).padStart(20, '0')}.json`
+}
+
+const COMMIT_FILE = /^(\d{20})\.json$/
+
+/** Versions of all commit files present, ascending. */
+export function listCommitVersions(tablePath: string): number[] {
+  let names: string[]
+  try {
+    names = readdirSync(logPath(tablePath))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+  const versions: number[] = []
+  for (const name of names) {
+    const match = COMMIT_FILE.exec(name)
+    if (match) versions.push(Number(match[1]))
+  }
+  return versions.sort((a, b) => a - b)
+}
+
+export function tableExists(tablePath: string): boolean {
+  return existsSync(join(logPath(tablePath), commitFileName(0))) || listCommitVersions(tablePath).length > 0
+}
+
+/** Parses one commit file; a line that is not a JSON action means a torn or foreign write, never something to skip. */
+export function readCommit(tablePath: string, version: number): Action[] {
+  const file = join(logPath(tablePath), commitFileName(version))
+  const text = readFileSync(file, 'utf8')
+  const actions: Action[] = []
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue
+    try {
+      actions.push(JSON.parse(line) as Action)
+    } catch {
+      throw new DataError('DELTA_LOG_CORRUPT', `Delta log file ${file} is damaged: line ${i + 1} is not valid JSON.`, {
+        hints: ['The table log was half-written by another tool or damaged on disk; restore it from a backup.'],
+      })
+    }
+  }
+  return actions
+}
+
+/**
+ * Replays the log into a snapshot. Fails with a data error (exit 3) on anything it cannot read with certainty:
+ * no log, a gap in versions, a damaged file, or a protocol newer than ecap understands.
+ */
+export function readSnapshot(tablePath: string, atVersion?: number): Snapshot {
+  const versions = listCommitVersions(tablePath).filter((v) => atVersion === undefined || v <= atVersion)
+  if (versions.length === 0) {
+    throw new DataError(
+      'DELTA_TABLE_MISSING',
+      `No Delta table at ${tablePath}: ${logPath(tablePath)} has no commits.`,
+      {
+        hints: ['Create it with: ecap generate --to lake', 'Check --lake (or ECAP_LAKE) points at the lake folder.'],
+      },
+    )
+  }
+  versions.forEach((v, i) => {
+    if (v !== i) {
+      throw new DataError('DELTA_LOG_GAP', `Delta log of ${tablePath} is missing version ${i} (found ${v} after it).`, {
+        hints: ['Log files were deleted by hand; restore them from a backup.'],
+      })
+    }
+  })
+  let protocol: ProtocolAction | undefined
+  let metadata: MetadataAction | undefined
+  const files = new Map<string, AddAction>()
+  const tombstones = new Map<string, RemoveAction>()
+  const txns = new Map<string, number>()
+  let lastCommitTimestamp: number | undefined
+  for (const version of versions) {
+    for (const action of readCommit(tablePath, version)) {
+      if ('add' in action) {
+        files.set(action.add.path, action.add)
+        tombstones.delete(action.add.path)
+      } else if ('remove' in action) {
+        files.delete(action.remove.path)
+        tombstones.set(action.remove.path, action.remove)
+      } else if ('txn' in action) txns.set(action.txn.appId, action.txn.version)
+      else if ('metaData' in action) metadata = action.metaData
+      else if ('protocol' in action) protocol = action.protocol
+      else if ('commitInfo' in action) lastCommitTimestamp = action.commitInfo.timestamp
+    }
+  }
+  if (!protocol || !metadata) {
+    throw new DataError('DELTA_LOG_INCOMPLETE', `Delta table ${tablePath} has no protocol or metadata in its log.`)
+  }
+  if (protocol.minReaderVersion > READER_VERSION) {
+    throw new DataError(
+      'DELTA_PROTOCOL_UNSUPPORTED',
+      `Delta table ${tablePath} needs reader version ${protocol.minReaderVersion}; ecap reads version ${READER_VERSION}.`,
+      {hints: ['Read it with a newer Delta reader (Spark, delta-rs), or rewrite it without newer table features.']},
+    )
+  }
+  const version = versions[versions.length - 1] as number
+  return {tablePath, version, protocol, metadata, files, txns, tombstones, lastCommitTimestamp}
+}
+
+export interface CommitOptions {
+  /** The version the writer's view of the table was at; the commit tries the next one. -1 for a new table. */
+  readVersion: number
+  /**
+   * Called with the actions of each commit that won a race: throw to abandon this commit (a real conflict), return
+   * to retry on the next version. Blind appends pass nothing and never conflict.
+   */
+  onConflict?: (winner: Action[], version: number) => void
+  /** How many lost races to tolerate before giving up. */
+  maxAttempts?: number
+}
+
+/**
+ * Writes one commit atomically with put-if-absent: the JSON goes to a temp file that is hard-linked to the version's
+ * name, which fails if another writer took that version first; the writer then retries on the next version.
+ * `build` makes the actions for the version being tried (a table's first commit carries protocol and metadata, a
+ * writer that lost the race to create the table must not). Returns the version committed.
+ */
+export function commitActions(tablePath: string, build: (version: number) => Action[], options: CommitOptions): number {
+  const dir = logPath(tablePath)
+  mkdirSync(dir, {recursive: true})
+  const maxAttempts = options.maxAttempts ?? 1000
+  let version = options.readVersion + 1
+  for (let attempt = 0; attempt < maxAttempts; attempt++, version++) {
+    const temp = join(dir, `.tmp-${randomUUID()}.json`)
+    writeFileSync(
+      temp,
+      `${build(version)
+        .map((a) => JSON.stringify(a))
+        .join('\n')}\n`,
+      {flag: 'wx'},
+    )
+    try {
+      linkSync(temp, join(dir, commitFileName(version)))
+      return version
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      options.onConflict?.(readCommit(tablePath, version), version)
+    } finally {
+      unlinkSync(temp)
+    }
+  }
+  throw new Error(`Could not commit to ${tablePath} after ${maxAttempts} attempts`)
+}
