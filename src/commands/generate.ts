@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
+import {withEngine} from '../lib/engine/engine.js'
 import {UsageError} from '../lib/errors.js'
 import {
   type EventSink,
@@ -8,7 +9,11 @@ import {
   type GenerateResult,
   generateShop,
   NdjsonSink,
+  validateGenerateOptions,
 } from '../lib/generate/index.js'
+import type {AppendResult} from '../lib/lake/lake.js'
+import {LakeSink} from '../lib/lake/lake-sink.js'
+import {lakeFlag} from '../shared-flags.js'
 
 /** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
 const number = Flags.custom<number>({
@@ -23,9 +28,14 @@ const number = Flags.custom<number>({
   },
 })
 
-const SINKS = ['ndjson'] as const
+const SINKS = ['ndjson', 'lake'] as const
 
-export default class Generate extends EcapCommand<GenerateResult> {
+export interface GenerateCommandResult extends GenerateResult {
+  /** The Delta commit of a --to lake run. */
+  lake?: AppendResult
+}
+
+export default class Generate extends EcapCommand<GenerateCommandResult> {
   static override summary = 'Generate a realistic, seeded stream of shop events.'
 
   static override description =
@@ -52,8 +62,13 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
   ]
 
   static override flags = {
-    to: Flags.option({options: SINKS, default: 'ndjson', description: 'Where events go.'})(),
-    output: Flags.string({char: 'o', description: 'File to write, or - for stdout.', required: true}),
+    to: Flags.option({
+      options: SINKS,
+      default: 'ndjson',
+      description: 'Where events go: an NDJSON file, or the lake.',
+    })(),
+    output: Flags.string({char: 'o', description: 'With --to ndjson: file to write, or - for stdout.'}),
+    lake: lakeFlag,
     seed: Flags.integer({default: GENERATE_DEFAULTS.seed, min: 0, max: 4_294_967_295, description: 'Random seed.'}),
     start: Flags.string({
       default: GENERATE_DEFAULTS.start,
@@ -114,7 +129,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
     }),
   }
 
-  public async run(): Promise<GenerateResult> {
+  public async run(): Promise<GenerateCommandResult> {
     const {flags} = await this.parse(Generate)
     const options: GenerateOptions = {
       seed: flags.seed,
@@ -130,6 +145,30 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       bgnbd: {r: flags['bgnbd-r'], alpha: flags['bgnbd-alpha'], a: flags['bgnbd-a'], b: flags['bgnbd-b']},
       gammaGamma: {p: flags['spend-p'], q: flags['spend-q'], gamma: flags['spend-gamma']},
     }
+    // Checked before any file or folder is created, so a bad flag leaves nothing behind.
+    validateGenerateOptions(options)
+    if (flags.to === 'lake') {
+      if (flags.output !== undefined) {
+        throw new UsageError(
+          'OUTPUT_WITH_LAKE',
+          '-o/--output is for --to ndjson; --to lake writes to the lake folder.',
+          {
+            hints: ['--to lake --lake ./ecap-lake', '--to ndjson -o shop.ndjson'],
+          },
+        )
+      }
+      const lake = this.resolveConfig({lake: flags.lake}).lake.value
+      return withEngine(async (engine) => {
+        const sink = new LakeSink(engine, lake)
+        const result = await this.generate(options, sink, flags)
+        return {...result, lake: sink.result}
+      })
+    }
+    if (flags.output === undefined) {
+      throw new UsageError('MISSING_OUTPUT', '--to ndjson needs -o/--output: a file, or - for stdout.', {
+        hints: ['-o shop.ndjson', '-o -', '--to lake'],
+      })
+    }
     const toStdout = flags.output === '-'
     if (toStdout && this.jsonEnabled()) {
       throw new UsageError('STDOUT_TAKEN', '--json prints the summary on stdout, so events cannot go there too.', {
@@ -137,6 +176,14 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       })
     }
     const sink: EventSink = toStdout ? NdjsonSink.toStream(process.stdout) : NdjsonSink.toFile(flags.output)
+    return this.generate(options, sink, flags)
+  }
+
+  private async generate(
+    options: GenerateOptions,
+    sink: EventSink,
+    flags: {labels?: string; truth?: string},
+  ): Promise<GenerateResult> {
     const progress = this.progress()
     progress.start('Generating events')
     try {
@@ -154,7 +201,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       progress.succeed(
         `Generated ${result.events.toLocaleString('en-US')} events in ${(result.elapsedMs / 1000).toFixed(1)} s`,
       )
-      if (!this.jsonEnabled() && !this.quiet) process.stderr.write(renderSummary(result))
+      if (!this.jsonEnabled() && !this.quiet) process.stderr.write(renderSummary(result, sink))
       return result
     } catch (error) {
       progress.fail('Generation stopped; nothing was left behind.')
@@ -163,7 +210,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
   }
 }
 
-function renderSummary(r: GenerateResult): string {
+function renderSummary(r: GenerateResult, sink: EventSink): string {
   const n = (x: number) => x.toLocaleString('en-US')
   const money = (x: number) =>
     `${x.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2})} ${r.currency}`
@@ -185,6 +232,10 @@ function renderSummary(r: GenerateResult): string {
     ],
     ['speed', `${n(r.eventsPerSecond)} events/s`],
   ]
+  if (sink instanceof LakeSink && sink.result) {
+    const {version, files, bytes} = sink.result
+    rows.push(['lake commit', `version ${version}: ${n(files)} files, ${(bytes / 2 ** 20).toFixed(1)} MiB`])
+  }
   if (r.truth) rows.push(['truth', r.truth])
   if (r.labels) rows.push(['labels', r.labels])
   const width = Math.max(...rows.map(([k]) => k.length))

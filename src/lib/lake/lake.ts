@@ -44,13 +44,19 @@ export async function appendEvents(
   engine: Engine,
   lake: string,
   ndjsonPath: string,
-  options: {txns?: TxnAction[]; operation?: string} = {},
+  options: {txns?: TxnAction[]} = {},
 ): Promise<AppendResult> {
   const table = tablePath(lake, EVENTS_TABLE)
   mkdirSync(table, {recursive: true})
+  const adds = await writeEventFiles(engine, ndjsonPath, table)
+  return commitAppend(lake, adds, options.txns)
+}
+
+/** Commits files already written into `<lake>/events` (see writeEventFiles) as one blind append. */
+export function commitAppend(lake: string, adds: AddAction[], txns: TxnAction[] = []): AppendResult {
+  const table = tablePath(lake, EVENTS_TABLE)
   const versions = listCommitVersions(table)
   const readVersion = versions.length === 0 ? -1 : (versions[versions.length - 1] as number)
-  const adds = await writeEventFiles(engine, ndjsonPath, table)
   const now = Date.now()
   const version = commitActions(
     table,
@@ -66,7 +72,7 @@ export async function appendEvents(
       },
       ...(v === 0 ? tableHeader(now) : []),
       ...adds.map((add): Action => ({add})),
-      ...(options.txns ?? []).map((txn): Action => ({txn: {...txn, lastUpdated: now}})),
+      ...txns.map((txn): Action => ({txn: {...txn, lastUpdated: now}})),
     ],
     {readVersion},
   )

@@ -1,0 +1,79 @@
+import {mkdirSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Engine} from '../engine/engine.js'
+import type {ShopEvent} from '../events/types.js'
+import {NdjsonSink} from '../generate/ndjson-sink.js'
+import type {EventSink} from '../generate/sink.js'
+import type {AddAction} from './delta-log.js'
+import {type AppendResult, commitAppend, EVENTS_TABLE, stagingPath, tablePath} from './lake.js'
+import {writeEventFiles} from './parquet-files.js'
+
+/** Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. */
+const DEFAULT_CHUNK_EVENTS = 1_000_000
+
+/**
+ * Writes generated events into `<lake>/events`. Events are staged as NDJSON in chunks; DuckDB turns each chunk into
+ * Parquet files (parsing in parallel); the whole run becomes one Delta commit at the end, so a reader sees all of
+ * it or none of it. Files of an interrupted run are never committed, and `ecap lake vacuum` removes them.
+ */
+export class LakeSink implements EventSink {
+  readonly target: string
+  private readonly stagingDir: string
+  private chunk: NdjsonSink
+  private chunkFile: string
+  private chunkEvents = 0
+  private chunkSeq = 0
+  private readonly adds: AddAction[] = []
+  result: AppendResult | undefined
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly lake: string,
+    private readonly chunkSize = DEFAULT_CHUNK_EVENTS,
+  ) {
+    this.target = tablePath(lake, EVENTS_TABLE)
+    mkdirSync(this.target, {recursive: true})
+    this.stagingDir = join(stagingPath(lake), `generate-${process.pid}-${Date.now().toString(36)}`)
+    mkdirSync(this.stagingDir)
+    this.chunkFile = this.nextChunkFile()
+    this.chunk = NdjsonSink.toFile(this.chunkFile, '--lake')
+  }
+
+  get closed(): boolean {
+    return false
+  }
+
+  write(event: ShopEvent): void | Promise<void> {
+    const pending = this.chunk.write(event)
+    this.chunkEvents++
+    if (this.chunkEvents >= this.chunkSize) return this.writeChunk(pending)
+    return pending
+  }
+
+  private nextChunkFile(): string {
+    return join(this.stagingDir, `chunk-${++this.chunkSeq}.ndjson`)
+  }
+
+  private async writeChunk(pending?: void | Promise<void>): Promise<void> {
+    await pending
+    if (this.chunkEvents === 0) return
+    await this.chunk.commit()
+    this.adds.push(...(await writeEventFiles(this.engine, this.chunkFile, this.target)))
+    rmSync(this.chunkFile, {force: true})
+    this.chunkEvents = 0
+    this.chunkFile = this.nextChunkFile()
+    this.chunk = NdjsonSink.toFile(this.chunkFile, '--lake')
+  }
+
+  async commit(): Promise<void> {
+    await this.writeChunk()
+    await this.chunk.abort()
+    this.result = commitAppend(this.lake, this.adds)
+    rmSync(this.stagingDir, {recursive: true, force: true})
+  }
+
+  async abort(): Promise<void> {
+    await this.chunk.abort()
+    rmSync(this.stagingDir, {recursive: true, force: true})
+  }
+}
