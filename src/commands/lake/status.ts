@@ -20,7 +20,7 @@ export default class LakeStatusCommand extends EcapCommand<LakeStatus> {
 
   public async run(): Promise<LakeStatus> {
     const {flags} = await this.parse(LakeStatusCommand)
-    const status = lakeStatus(this.resolveConfig({lake: flags.lake}).lake.value)
+    const status = await lakeStatus(this.resolveConfig({lake: flags.lake}).lake.value)
     if (!this.jsonEnabled()) {
       this.out(`Lake ${status.lake}`)
       if (status.tables.length === 0) {

@@ -1,7 +1,9 @@
 import {randomUUID} from 'node:crypto'
 import {existsSync, linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import type {Engine} from '../engine/engine.js'
 import {DataError} from '../errors.js'
+import {lastCheckpointVersion, readCheckpoint} from './checkpoint.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
 export const READER_VERSION = 1
@@ -133,59 +135,101 @@ export function readCommit(tablePath: string, version: number): Action[] {
 }
 
 /**
- * Replays the log into a snapshot. Fails with a data error (exit 3) on anything it cannot read with certainty:
- * no log, a gap in versions, a damaged file, or a protocol newer than ecap understands.
+ * Replays the log into a snapshot, starting from the last checkpoint when there is one. Fails with a data error
+ * (exit 3) on anything it cannot read with certainty: no log, a gap in versions, a damaged file, or a protocol newer
+ * than ecap understands. Never guesses.
  */
-export function readSnapshot(tablePath: string, atVersion?: number): Snapshot {
-  const versions = listCommitVersions(tablePath).filter((v) => atVersion === undefined || v <= atVersion)
-  if (versions.length === 0) {
-    throw new DataError(
-      'DELTA_TABLE_MISSING',
-      `No Delta table at ${tablePath}: ${logPath(tablePath)} has no commits.`,
-      {
-        hints: ['Create it with: ecap generate --to lake', 'Check --lake (or ECAP_LAKE) points at the lake folder.'],
-      },
-    )
+export async function readSnapshot(tablePath: string, options: {engine?: Engine} = {}): Promise<Snapshot> {
+  const logDir = logPath(tablePath)
+  const versions = listCommitVersions(tablePath)
+  const checkpoint = versions.length === 0 ? undefined : lastCheckpointVersion(logDir)
+  if (versions.length === 0 && checkpoint === undefined) {
+    throw new DataError('DELTA_TABLE_MISSING', `No Delta table at ${tablePath}: ${logDir} has no commits.`, {
+      hints: ['Create it with: ecap generate --to lake', 'Check --lake (or ECAP_LAKE) points at the lake folder.'],
+    })
   }
-  versions.forEach((v, i) => {
-    if (v !== i) {
-      throw new DataError('DELTA_LOG_GAP', `Delta log of ${tablePath} is missing version ${i} (found ${v} after it).`, {
+  const state = new SnapshotBuilder()
+  if (checkpoint !== undefined) {
+    for (const action of await readCheckpoint(logDir, checkpoint, options.engine)) state.apply(action)
+  }
+  const replay = versions.filter((v) => checkpoint === undefined || v > checkpoint)
+  let expected = checkpoint === undefined ? 0 : checkpoint + 1
+  for (const v of replay) {
+    if (v !== expected) {
+      throw new DataError('DELTA_LOG_GAP', `Delta log of ${tablePath} is missing version ${expected} (found ${v}).`, {
         hints: ['Log files were deleted by hand; restore them from a backup.'],
       })
     }
-  })
-  let protocol: ProtocolAction | undefined
-  let metadata: MetadataAction | undefined
-  const files = new Map<string, AddAction>()
-  const tombstones = new Map<string, RemoveAction>()
-  const txns = new Map<string, number>()
-  let lastCommitTimestamp: number | undefined
-  for (const version of versions) {
-    for (const action of readCommit(tablePath, version)) {
-      if ('add' in action) {
-        files.set(action.add.path, action.add)
-        tombstones.delete(action.add.path)
-      } else if ('remove' in action) {
-        files.delete(action.remove.path)
-        tombstones.set(action.remove.path, action.remove)
-      } else if ('txn' in action) txns.set(action.txn.appId, action.txn.version)
-      else if ('metaData' in action) metadata = action.metaData
-      else if ('protocol' in action) protocol = action.protocol
-      else if ('commitInfo' in action) lastCommitTimestamp = action.commitInfo.timestamp
+    expected++
+    for (const action of readCommit(tablePath, v)) state.apply(action)
+  }
+  const version = expected - 1
+  if (state.lastCommitTimestamp === undefined && versions.includes(version)) {
+    for (const action of readCommit(tablePath, version)) state.apply(action, true)
+  }
+  return state.build(tablePath, version)
+}
+
+/** Folds actions, in log order, into the state of a table. */
+class SnapshotBuilder {
+  protocol: ProtocolAction | undefined
+  metadata: MetadataAction | undefined
+  readonly files = new Map<string, AddAction>()
+  readonly tombstones = new Map<string, RemoveAction>()
+  readonly txns = new Map<string, number>()
+  lastCommitTimestamp: number | undefined
+
+  apply(action: Action, commitInfoOnly = false): void {
+    if ('commitInfo' in action) {
+      this.lastCommitTimestamp = action.commitInfo.timestamp
+      return
+    }
+    if (commitInfoOnly) return
+    if ('add' in action) {
+      this.files.set(action.add.path, action.add)
+      this.tombstones.delete(action.add.path)
+    } else if ('remove' in action) {
+      this.files.delete(action.remove.path)
+      this.tombstones.set(action.remove.path, action.remove)
+    } else if ('txn' in action) this.txns.set(action.txn.appId, action.txn.version)
+    else if ('metaData' in action) this.metadata = action.metaData
+    else if ('protocol' in action) this.protocol = action.protocol
+  }
+
+  build(tablePath: string, version: number): Snapshot {
+    const {protocol, metadata} = this
+    if (!protocol || !metadata) {
+      throw new DataError('DELTA_LOG_INCOMPLETE', `Delta table ${tablePath} has no protocol or metadata in its log.`)
+    }
+    if (protocol.minReaderVersion > READER_VERSION) {
+      throw new DataError(
+        'DELTA_PROTOCOL_UNSUPPORTED',
+        `Delta table ${tablePath} needs reader version ${protocol.minReaderVersion}; ecap reads version ${READER_VERSION}.`,
+        {hints: ['Read it with a newer Delta reader (Spark, delta-rs), or rewrite it without newer table features.']},
+      )
+    }
+    return {
+      tablePath,
+      version,
+      protocol,
+      metadata,
+      files: this.files,
+      txns: this.txns,
+      tombstones: this.tombstones,
+      lastCommitTimestamp: this.lastCommitTimestamp,
     }
   }
-  if (!protocol || !metadata) {
-    throw new DataError('DELTA_LOG_INCOMPLETE', `Delta table ${tablePath} has no protocol or metadata in its log.`)
-  }
-  if (protocol.minReaderVersion > READER_VERSION) {
-    throw new DataError(
-      'DELTA_PROTOCOL_UNSUPPORTED',
-      `Delta table ${tablePath} needs reader version ${protocol.minReaderVersion}; ecap reads version ${READER_VERSION}.`,
-      {hints: ['Read it with a newer Delta reader (Spark, delta-rs), or rewrite it without newer table features.']},
-    )
-  }
-  const version = versions[versions.length - 1] as number
-  return {tablePath, version, protocol, metadata, files, txns, tombstones, lastCommitTimestamp}
+}
+
+/** The actions a checkpoint of this snapshot holds (PROTOCOL.md: protocol, metadata, live files, tombstones, txns). */
+export function checkpointActions(snapshot: Snapshot): Action[] {
+  return [
+    {protocol: snapshot.protocol},
+    {metaData: snapshot.metadata},
+    ...[...snapshot.txns].map(([appId, version]): Action => ({txn: {appId, version}})),
+    ...[...snapshot.files.values()].map((add): Action => ({add})),
+    ...[...snapshot.tombstones.values()].map((remove): Action => ({remove})),
+  ]
 }
 
 export interface CommitOptions {

@@ -68,7 +68,7 @@ export class LakeSink implements EventSink {
   async commit(): Promise<void> {
     await this.writeChunk()
     await this.chunk.abort()
-    this.result = commitAppend(this.lake, this.adds)
+    this.result = await commitAppend(this.lake, this.adds, [], {engine: this.engine})
     rmSync(this.stagingDir, {recursive: true, force: true})
   }
 

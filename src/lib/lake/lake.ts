@@ -2,12 +2,16 @@ import {randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import type {Engine} from '../engine/engine.js'
+import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
 import {
   type Action,
   type AddAction,
+  checkpointActions,
   commitActions,
   listCommitVersions,
+  logPath,
   READER_VERSION,
+  readSnapshot,
   type TxnAction,
   WRITER_VERSION,
 } from './delta-log.js'
@@ -49,11 +53,25 @@ export async function appendEvents(
   const table = tablePath(lake, EVENTS_TABLE)
   mkdirSync(table, {recursive: true})
   const adds = await writeEventFiles(engine, ndjsonPath, table)
-  return commitAppend(lake, adds, options.txns)
+  return commitAppend(lake, adds, options.txns, {engine})
 }
 
-/** Commits files already written into `<lake>/events` (see writeEventFiles) as one blind append. */
-export function commitAppend(lake: string, adds: AddAction[], txns: TxnAction[] = []): AppendResult {
+export interface CommitAppendOptions {
+  engine?: Engine
+  /** Write a checkpoint every this many commits. */
+  checkpointInterval?: number
+}
+
+/**
+ * Commits files already written into `<lake>/events` (see writeEventFiles) as one blind append, then writes a
+ * checkpoint when the new version is a multiple of the checkpoint interval.
+ */
+export async function commitAppend(
+  lake: string,
+  adds: AddAction[],
+  txns: TxnAction[] = [],
+  options: CommitAppendOptions = {},
+): Promise<AppendResult> {
   const table = tablePath(lake, EVENTS_TABLE)
   const versions = listCommitVersions(table)
   const readVersion = versions.length === 0 ? -1 : (versions[versions.length - 1] as number)
@@ -76,12 +94,26 @@ export function commitAppend(lake: string, adds: AddAction[], txns: TxnAction[] 
     ],
     {readVersion},
   )
+  await maybeCheckpoint(table, version, options)
   return {
     version,
     files: adds.length,
     rows: adds.reduce((sum, a) => sum + rowsOf(a), 0),
     bytes: adds.reduce((sum, a) => sum + a.size, 0),
   }
+}
+
+/** Checkpoints at every interval-th version, so readers replay at most that many JSON commits. */
+export async function maybeCheckpoint(
+  table: string,
+  version: number,
+  options: CommitAppendOptions = {},
+): Promise<void> {
+  const interval = options.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL
+  if (version === 0 || version % interval !== 0) return
+  const snapshot = await readSnapshot(table, {engine: options.engine})
+  // Another writer may have committed since; checkpointing its newer state is just as valid.
+  await writeCheckpoint(logPath(table), snapshot.version, checkpointActions(snapshot), options.engine)
 }
 
 function tableHeader(now: number): Action[] {

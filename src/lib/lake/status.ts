@@ -45,18 +45,19 @@ export function findTables(lake: string): string[] {
 }
 
 /** Summarises every table of the lake from its Delta log (no data file is read). */
-export function lakeStatus(lake: string): LakeStatus {
+export async function lakeStatus(lake: string): Promise<LakeStatus> {
   const root = resolve(lake)
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
       hints: ['Create one with: ecap generate --to lake', 'Point at an existing lake with --lake PATH or ECAP_LAKE.'],
     })
   }
-  const tables = findTables(root).map((path): TableStatus => {
-    const snapshot = readSnapshot(path)
+  const tables: TableStatus[] = []
+  for (const path of findTables(root)) {
+    const snapshot = await readSnapshot(path)
     const files = [...snapshot.files.values()]
     const partitions = new Set(files.map((f) => JSON.stringify(f.partitionValues)))
-    return {
+    tables.push({
       name: relative(root, path),
       path,
       version: snapshot.version,
@@ -67,7 +68,7 @@ export function lakeStatus(lake: string): LakeStatus {
       smallFiles: files.filter((f) => f.size < SMALL_FILE_BYTES).length,
       lastCommit:
         snapshot.lastCommitTimestamp === undefined ? null : new Date(snapshot.lastCommitTimestamp).toISOString(),
-    }
-  })
+    })
+  }
   return {lake: root, tables}
 }

@@ -10,7 +10,7 @@ import {readSnapshot, type Snapshot} from './delta-log.js'
  * writer stay invisible), with partition values taken from the log rather than from folder names.
  */
 export async function registerTableView(engine: Engine, viewName: string, tablePath: string): Promise<Snapshot> {
-  const snapshot = readSnapshot(tablePath)
+  const snapshot = await readSnapshot(tablePath, {engine})
   const partitionColumns = snapshot.metadata.partitionColumns
   const files = [...snapshot.files.values()]
   for (const add of files) {
