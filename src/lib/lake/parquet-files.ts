@@ -39,6 +39,18 @@ function toAddAction(row: Record<string, Json>, tablePath: string): AddAction {
   const path = relative(tablePath, file).split(sep).map(encodePathSegment).join('/')
   const partitionValues: Record<string, string | null> = {}
   for (const {key, value} of (row.partition_keys ?? []) as {key: string; value: string}[]) partitionValues[key] = value
+  return {
+    path,
+    partitionValues,
+    size: Number(row.file_size_bytes),
+    modificationTime: Math.floor(statSync(file).mtimeMs),
+    dataChange: true,
+    stats: statsFromCopy(row),
+  }
+}
+
+/** Delta per-file stats (numRecords, minValues, maxValues, nullCount) from one row of DuckDB's COPY RETURN_STATS. */
+export function statsFromCopy(row: Record<string, Json>): string {
   const stats = {
     numRecords: Number(row.count),
     minValues: {} as Record<string, string | number>,
@@ -55,14 +67,7 @@ function toAddAction(row: Record<string, Json>, tablePath: string): AddAction {
       stats.maxValues[column.name] = statValue(column.duckdbType, s.max)
     }
   }
-  return {
-    path,
-    partitionValues,
-    size: Number(row.file_size_bytes),
-    modificationTime: Math.floor(statSync(file).mtimeMs),
-    dataChange: true,
-    stats: JSON.stringify(stats),
-  }
+  return JSON.stringify(stats)
 }
 
 /** Delta stats hold numbers as JSON numbers and timestamps as ISO 8601 UTC with milliseconds. */

@@ -1,0 +1,136 @@
+import {randomUUID} from 'node:crypto'
+import {rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Json} from '@duckdb/node-api'
+import type {Engine} from '../engine/engine.js'
+import {sqlString, sqlStringList} from '../engine/sql.js'
+import {UnavailableError} from '../errors.js'
+import {type Action, type AddAction, commitActions, readSnapshot} from './delta-log.js'
+import {maybeCheckpoint} from './lake.js'
+import {statsFromCopy} from './parquet-files.js'
+import {SMALL_FILE_BYTES} from './status.js'
+
+export interface CompactOptions {
+  /** Files under this size are rewritten. */
+  smallFileBytes?: number
+  /** A partition is compacted only when it has at least this many small files. */
+  minFiles?: number
+}
+
+export interface CompactResult {
+  table: string
+  version: number | null
+  partitionsCompacted: number
+  filesRemoved: number
+  filesAdded: number
+  bytesBefore: number
+  bytesAfter: number
+}
+
+/**
+ * Rewrites the small files of each partition into one file, committed as `remove` + `add` with dataChange false
+ * (readers and streaming consumers see no new data). Safe beside appending writers: appends never conflict with it;
+ * if another process removed one of the same files first, the compaction is abandoned and its new files deleted.
+ */
+export async function compactTable(
+  engine: Engine,
+  tablePath: string,
+  options: CompactOptions = {},
+): Promise<CompactResult> {
+  const smallFileBytes = options.smallFileBytes ?? SMALL_FILE_BYTES
+  const minFiles = options.minFiles ?? 2
+  const snapshot = await readSnapshot(tablePath, {engine})
+  const groups = new Map<string, AddAction[]>()
+  for (const add of snapshot.files.values()) {
+    if (add.size >= smallFileBytes) continue
+    const key = JSON.stringify(add.partitionValues)
+    groups.set(key, [...(groups.get(key) ?? []), add])
+  }
+  const removed: AddAction[] = []
+  const added: AddAction[] = []
+  try {
+    for (const files of groups.values()) {
+      if (files.length < minFiles) continue
+      const first = files[0] as AddAction
+      const dir = first.path.includes('/') ? first.path.slice(0, first.path.lastIndexOf('/')) : ''
+      const relativePath = `${dir ? `${dir}/` : ''}part-${randomUUID()}-compacted.parquet`
+      const target = join(tablePath, decodeURIComponent(relativePath))
+      const sources = files.map((f) => join(tablePath, decodeURIComponent(f.path)))
+      const [row] = await engine.rows(
+        `COPY (SELECT * FROM read_parquet(${sqlStringList(sources)}, union_by_name = true))
+         TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true, ROW_GROUP_SIZE 122880)`,
+      )
+      added.push({
+        path: relativePath,
+        partitionValues: first.partitionValues,
+        size: statSync(target).size,
+        modificationTime: Math.floor(statSync(target).mtimeMs),
+        dataChange: false,
+        stats: statsFromCopy(row as Record<string, Json>),
+      })
+      removed.push(...files)
+    }
+    if (added.length === 0) {
+      return emptyResult(tablePath)
+    }
+    const now = Date.now()
+    const removedPaths = new Set(removed.map((f) => f.path))
+    const actions: Action[] = [
+      {
+        commitInfo: {
+          timestamp: now,
+          operation: 'OPTIMIZE',
+          operationParameters: {predicate: '[]', targetSize: String(smallFileBytes)},
+          engineInfo: 'ecap',
+          isBlindAppend: false,
+        },
+      },
+      ...removed.map(
+        (f): Action => ({
+          remove: {
+            path: f.path,
+            deletionTimestamp: now,
+            dataChange: false,
+            extendedFileMetadata: true,
+            partitionValues: f.partitionValues,
+            size: f.size,
+          },
+        }),
+      ),
+      ...added.map((add): Action => ({add})),
+    ]
+    const version = commitActions(tablePath, () => actions, {
+      readVersion: snapshot.version,
+      onConflict: (winner) => {
+        const clash = winner.some((a) => 'remove' in a && removedPaths.has(a.remove.path))
+        if (clash) {
+          throw new UnavailableError(
+            'COMPACT_CONFLICT',
+            `Another process rewrote files of ${tablePath} at the same time.`,
+            {
+              hints: ['Run ecap lake compact again.'],
+            },
+          )
+        }
+      },
+    })
+    await maybeCheckpoint(tablePath, version, {engine})
+    return {
+      table: tablePath,
+      version,
+      partitionsCompacted: added.length,
+      filesRemoved: removed.length,
+      filesAdded: added.length,
+      bytesBefore: removed.reduce((s, f) => s + f.size, 0),
+      bytesAfter: added.reduce((s, f) => s + f.size, 0),
+    }
+  } catch (error) {
+    // Uncommitted files would be invisible anyway; removing them now saves vacuum the work.
+    for (const add of added) rmSync(join(tablePath, decodeURIComponent(add.path)), {force: true})
+    throw error
+  }
+}
+
+function emptyResult(table: string): CompactResult {
+  return {table, version: null, partitionsCompacted: 0, filesRemoved: 0, filesAdded: 0, bytesBefore: 0, bytesAfter: 0}
+}

@@ -1,0 +1,82 @@
+import {readdirSync, rmSync, statSync} from 'node:fs'
+import {join, relative, sep} from 'node:path'
+import type {Engine} from '../engine/engine.js'
+import {UsageError} from '../errors.js'
+import {LOG_DIR, readSnapshot} from './delta-log.js'
+
+export const DEFAULT_RETAIN_MS = 7 * 24 * 3_600_000
+/** Below this, vacuum could delete files a running writer has not committed yet: it needs `--yes`. */
+export const MIN_SAFE_RETAIN_MS = 3_600_000
+
+export interface VacuumOptions {
+  retainMs: number
+  dryRun: boolean
+  /** Allow a retention under one hour. */
+  force: boolean
+  now?: number
+}
+
+export interface VacuumResult {
+  table: string
+  dryRun: boolean
+  /** Files deleted (or, with dryRun, that would be). */
+  files: string[]
+  bytes: number
+}
+
+/**
+ * Deletes data files that no snapshot within the retention period references: files removed by compaction more
+ * than `retainMs` ago, and files no commit ever referenced (a crashed writer's) once they are older than `retainMs`.
+ * The age test on unreferenced files keeps vacuum from deleting what a running writer is about to commit.
+ */
+export async function vacuumTable(tablePath: string, options: VacuumOptions, engine?: Engine): Promise<VacuumResult> {
+  if (options.retainMs < MIN_SAFE_RETAIN_MS && !options.force) {
+    throw new UsageError(
+      'VACUUM_RETENTION_TOO_SHORT',
+      'A retention under 1 hour can delete files that a running writer has not committed yet.',
+      {
+        hints: ['--retain 7d', 'Add --yes if no other process writes to this lake.'],
+      },
+    )
+  }
+  const now = options.now ?? Date.now()
+  const cutoff = now - options.retainMs
+  const snapshot = await readSnapshot(tablePath, {engine})
+  const keep = new Set<string>()
+  for (const path of snapshot.files.keys()) keep.add(decodeURIComponent(path))
+  for (const [path, remove] of snapshot.tombstones) {
+    if (remove.deletionTimestamp > cutoff) keep.add(decodeURIComponent(path))
+  }
+  const doomed: string[] = []
+  let bytes = 0
+  for (const file of dataFiles(tablePath)) {
+    const rel = relative(tablePath, file).split(sep).join('/')
+    if (keep.has(rel)) continue
+    const stat = statSync(file)
+    if (stat.mtimeMs > cutoff) continue
+    doomed.push(rel)
+    bytes += stat.size
+  }
+  if (!options.dryRun) for (const rel of doomed) rmSync(join(tablePath, rel), {force: true})
+  return {table: tablePath, dryRun: options.dryRun, files: doomed.sort(), bytes}
+}
+
+/** Every file under the table except the log and hidden or underscore-prefixed folders (as Delta readers skip). */
+function* dataFiles(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+    if (entry.name === LOG_DIR || entry.name.startsWith('.') || entry.name.startsWith('_')) continue
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) yield* dataFiles(path)
+    else if (entry.isFile()) yield path
+  }
+}
+
+/** Parses a retention such as 7d, 24h, 30m, 90s or 0. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(d|h|m|s)?$/.exec(text.trim())
+  if (!match) {
+    throw new UsageError('INVALID_DURATION', `"${text}" is not a duration.`, {hints: ['--retain 7d', '--retain 24h']})
+  }
+  const unit = {d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000}[(match[2] ?? 's') as 'd' | 'h' | 'm' | 's']
+  return Number(match[1]) * unit
+}
