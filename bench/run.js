@@ -28,6 +28,62 @@ function runEcap(args) {
 }
 
 const benchmarks = {
+  /**
+   * `ecap generate --to lake` of 1M and 10M events (events/s end to end, peak RSS), and the time to read the snapshot
+   * of a table with 5,000 commits (checkpoints every 10), in a fresh process as a user's command would.
+   */
+  async lake() {
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-lake-'))
+    const rows = []
+    try {
+      for (const events of [1_000_000, 10_000_000]) {
+        const lake = join(dir, `lake-${events}`)
+        const run = runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+        rows.push({
+          case: `generate --to lake ${events.toLocaleString('en-US')}`,
+          seconds: Number(run.seconds.toFixed(2)),
+          eventsPerSecond: Math.round(events / run.seconds),
+          peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
+          files: run.result.lake.files,
+          lakeMiB: Number((run.result.lake.bytes / 2 ** 20).toFixed(1)),
+        })
+        rmSync(lake, {recursive: true, force: true})
+      }
+      const {commitAppend, tablePath} = await import('../dist/lib/lake/lake.js')
+      const {readSnapshot} = await import('../dist/lib/lake/delta-log.js')
+      const {Engine} = await import('../dist/lib/engine/engine.js')
+      const lake = join(dir, 'lake-commits')
+      const engine = await Engine.open()
+      try {
+        // Log-only commits: each adds one (fictitious) file, as a small ingest flush would.
+        for (let i = 0; i < 5000; i++) {
+          const add = {
+            path: `event_date=2026-01-01/part-${i}.parquet`,
+            partitionValues: {event_date: '2026-01-01'},
+            size: 1000,
+            modificationTime: Date.now(),
+            dataChange: true,
+            stats: JSON.stringify({numRecords: 10}),
+          }
+          await commitAppend(lake, [add], [{appId: 'ecap:bench:0', version: i}], {engine})
+        }
+      } finally {
+        engine.close()
+      }
+      const reads = []
+      for (let i = 0; i < 5; i++) {
+        const started = process.hrtime.bigint()
+        const snapshot = await readSnapshot(tablePath(lake, 'events'))
+        reads.push(Number(process.hrtime.bigint() - started) / 1e6)
+        if (snapshot.files.size !== 5000) throw new Error(`snapshot has ${snapshot.files.size} files, expected 5000`)
+      }
+      rows.push({case: 'snapshot read, 5,000 commits', seconds: Number((Math.min(...reads) / 1000).toFixed(3)), readsMs: reads.map((r) => Math.round(r)).join(' ')})
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
   /** `ecap generate` of 1M and 10M events to an NDJSON file: events/s end to end and peak RSS. */
   generate() {
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-generate-'))
@@ -58,7 +114,7 @@ if (!name || !(name in benchmarks)) {
   console.error(`Usage: npm run bench -- <${Object.keys(benchmarks).join('|')}>`)
   process.exit(2)
 }
-const rows = benchmarks[name]()
+const rows = await benchmarks[name]()
 const report = {
   benchmark: name,
   at: new Date().toISOString(),

@@ -24,6 +24,8 @@ export class LakeSink implements EventSink {
   private chunkEvents = 0
   private chunkSeq = 0
   private readonly adds: AddAction[] = []
+  /** The chunk DuckDB is turning into Parquet while the generator fills the next one (at most one at a time). */
+  private converting: Promise<void> = Promise.resolve()
   result: AppendResult | undefined
 
   constructor(
@@ -58,8 +60,16 @@ export class LakeSink implements EventSink {
     await pending
     if (this.chunkEvents === 0) return
     await this.chunk.commit()
-    this.adds.push(...(await writeEventFiles(this.engine, this.chunkFile, this.target)))
-    rmSync(this.chunkFile, {force: true})
+    // Back-pressure: wait for the previous conversion, then let DuckDB work on this chunk in its own threads while
+    // the generator goes on with the next one.
+    await this.converting
+    const file = this.chunkFile
+    this.converting = writeEventFiles(this.engine, file, this.target).then((adds) => {
+      this.adds.push(...adds)
+      rmSync(file, {force: true})
+    })
+    // Keep the rejection observed; it is raised by the next await of `converting`.
+    this.converting.catch(() => {})
     this.chunkEvents = 0
     this.chunkFile = this.nextChunkFile()
     this.chunk = NdjsonSink.toFile(this.chunkFile, '--lake')
@@ -67,12 +77,14 @@ export class LakeSink implements EventSink {
 
   async commit(): Promise<void> {
     await this.writeChunk()
+    await this.converting
     await this.chunk.abort()
     this.result = await commitAppend(this.lake, this.adds, [], {engine: this.engine})
     rmSync(this.stagingDir, {recursive: true, force: true})
   }
 
   async abort(): Promise<void> {
+    await this.converting.catch(() => {})
     await this.chunk.abort()
     rmSync(this.stagingDir, {recursive: true, force: true})
   }

@@ -27,7 +27,8 @@ export async function registerTableView(engine: Engine, viewName: string, tableP
   }
   const view = sqlIdentifier(viewName)
   if (files.length === 0) {
-    await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT NULL WHERE false`)
+    // No file to take columns from: typed NULLs from the log's schema, so queries naming columns still bind.
+    await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${emptyColumns(snapshot)} WHERE false`)
     return snapshot
   }
   // One temp table maps each file to its partition values; read_parquet's filename column joins to it.
@@ -63,4 +64,48 @@ function partitionType(snapshot: Snapshot, column: string): string {
   if (type === 'integer') return 'INTEGER'
   if (type === 'long') return 'BIGINT'
   return 'VARCHAR'
+}
+
+type DeltaType =
+  | string
+  | {type: 'array'; elementType: DeltaType}
+  | {type: 'map'; keyType: DeltaType; valueType: DeltaType}
+  | {type: 'struct'; fields: {name: string; type: DeltaType}[]}
+
+const DELTA_PRIMITIVES: Record<string, string> = {
+  string: 'VARCHAR',
+  integer: 'INTEGER',
+  long: 'BIGINT',
+  short: 'SMALLINT',
+  byte: 'TINYINT',
+  float: 'FLOAT',
+  double: 'DOUBLE',
+  boolean: 'BOOLEAN',
+  binary: 'BLOB',
+  date: 'DATE',
+  timestamp: 'TIMESTAMPTZ',
+  timestamp_ntz: 'TIMESTAMP',
+}
+
+/** The DuckDB type a Parquet column of this Delta type reads as. */
+function duckdbTypeOf(type: DeltaType): string {
+  if (typeof type === 'string') {
+    const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(type)
+    return decimal ? `DECIMAL(${decimal[1]},${decimal[2]})` : (DELTA_PRIMITIVES[type] ?? 'VARCHAR')
+  }
+  if (type.type === 'array') return `${duckdbTypeOf(type.elementType)}[]`
+  if (type.type === 'map') return `MAP(${duckdbTypeOf(type.keyType)}, ${duckdbTypeOf(type.valueType)})`
+  return `STRUCT(${type.fields.map((f) => `${sqlIdentifier(f.name)} ${duckdbTypeOf(f.type)}`).join(', ')})`
+}
+
+/** The columns of a table without files, in the order the file-backed view has them: data, then partitions. */
+function emptyColumns(snapshot: Snapshot): string {
+  const schema = JSON.parse(snapshot.metadata.schemaString) as {fields: {name: string; type: DeltaType}[]}
+  const partitions = snapshot.metadata.partitionColumns
+  return [
+    ...schema.fields
+      .filter((f) => !partitions.includes(f.name))
+      .map((f) => `CAST(NULL AS ${duckdbTypeOf(f.type)}) AS ${sqlIdentifier(f.name)}`),
+    ...partitions.map((c) => `CAST(NULL AS ${partitionType(snapshot, c)}) AS ${sqlIdentifier(c)}`),
+  ].join(', ')
 }
