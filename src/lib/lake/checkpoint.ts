@@ -100,8 +100,18 @@ export async function readCheckpoint(logDir: string, version: number, engine?: E
   const actions: Action[] = []
   for (const row of rows) {
     for (const [name, value] of Object.entries(row)) {
-      if (value !== null) actions.push({[name]: JSON.parse(String(value))} as unknown as Action)
+      if (value !== null) actions.push({[name]: dropNulls(JSON.parse(String(value)))} as unknown as Action)
     }
   }
   return actions
+}
+
+/** Parquet has a column for every optional field; the JSON log leaves absent ones out, and so do we. */
+function dropNulls(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, dropNulls(v)]),
+  )
 }
