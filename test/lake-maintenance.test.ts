@@ -179,3 +179,46 @@ describe('vacuum', () => {
     expect(readWithDeltaRs(table).rows).toBe(2 * shop.lines)
   })
 })
+
+describe('appends refuse what they cannot write safely', () => {
+  it('refuses a table with a newer writer protocol or another schema, and a txn that another writer committed', async () => {
+    const lake = join(dir, 'guarded')
+    await appendEvents(engine, lake, shop.path, {txns: [{appId: 'ecap:t:0', version: 5}]})
+    const table = tablePath(lake, EVENTS_TABLE)
+    const log = logPath(table)
+    const {writeFileSync} = await import('node:fs')
+
+    // A second writer committed offsets for the same partition after our read at version 0.
+    await appendEvents(engine, lake, shop.path, {txns: [{appId: 'ecap:t:0', version: 9}]})
+    const {writeEventFiles} = await import('../src/lib/lake/parquet-files.js')
+    const {commitAppend} = await import('../src/lib/lake/lake.js')
+    const adds = await writeEventFiles(engine, shop.path, table)
+    await expect(
+      commitAppend(lake, adds, [{appId: 'ecap:t:0', version: 7}], {engine, readVersion: 0}),
+    ).rejects.toMatchObject({code: 'DELTA_TXN_CONFLICT', exitCode: 4})
+    // Another app id does not conflict.
+    await expect(
+      commitAppend(lake, adds, [{appId: 'ecap:t:1', version: 3}], {engine, readVersion: 0}),
+    ).resolves.toMatchObject({
+      version: 2,
+    })
+
+    writeFileSync(
+      join(log, commitFileName(3)),
+      `${JSON.stringify({protocol: {minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly']}})}\n`,
+    )
+    await expect(appendEvents(engine, lake, shop.path)).rejects.toMatchObject({
+      code: 'DELTA_PROTOCOL_UNSUPPORTED',
+      exitCode: 3,
+    })
+    rmSync(join(log, commitFileName(3)))
+
+    const snapshot = await readSnapshot(table, {engine})
+    const foreign = {...snapshot.metadata, partitionColumns: ['event_type']}
+    writeFileSync(join(log, commitFileName(3)), `${JSON.stringify({metaData: foreign})}\n`)
+    await expect(appendEvents(engine, lake, shop.path)).rejects.toMatchObject({
+      code: 'DELTA_SCHEMA_MISMATCH',
+      exitCode: 3,
+    })
+  })
+})

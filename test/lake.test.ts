@@ -400,7 +400,7 @@ describe('LakeSink', () => {
     expect(await filesUnder(join(lake, STAGING_DIR))).toEqual([])
   })
 
-  it('commits nothing when the run is interrupted, and cleans its staging folder', async () => {
+  it('commits nothing when the run is interrupted, and removes its staging folder and uncommitted files', async () => {
     const dir = await tempDir()
     const lake = join(dir, 'lake')
     const table = tablePath(lake, EVENTS_TABLE)
@@ -417,7 +417,8 @@ describe('LakeSink', () => {
       await expect(run).rejects.toThrow('stop')
       expect(sink.result).toBeUndefined()
     })
-    expect((await filesUnder(table)).filter((f) => f.endsWith('.parquet')).length).toBeGreaterThan(0)
+    // The chunks converted before the interrupt were never committed, so the sink deletes them itself.
+    expect((await filesUnder(table)).filter((f) => f.endsWith('.parquet'))).toEqual([])
     expect(listCommitVersions(table)).toEqual([])
     expect(await filesUnder(join(lake, STAGING_DIR))).toEqual([])
   })

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto'
-import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {type Engine, withEngine} from '../engine/engine.js'
@@ -27,19 +27,25 @@ export function checkpointFileName(version: number): string {
   return `${String(version).padStart(20, '0')}.checkpoint.parquet`
 }
 
-/** The version `_last_checkpoint` names, if there is one. */
+/**
+ * The version of the latest checkpoint: the one `_last_checkpoint` names, or, when that hint is missing or damaged,
+ * the newest `*.checkpoint.parquet` in the log (Delta treats `_last_checkpoint` as a hint, not as the truth).
+ */
 export function lastCheckpointVersion(logDir: string): number | undefined {
   const file = join(logDir, LAST_CHECKPOINT)
-  if (!existsSync(file)) return undefined
-  try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as {version?: unknown}
-    if (typeof parsed.version === 'number' && Number.isInteger(parsed.version)) return parsed.version
-  } catch {
-    // Fall through to the error below.
+  if (existsSync(file)) {
+    try {
+      const parsed = JSON.parse(readFileSync(file, 'utf8')) as {version?: unknown}
+      if (typeof parsed.version === 'number' && Number.isInteger(parsed.version)) return parsed.version
+    } catch {
+      // A torn or foreign hint: fall back to listing.
+    }
   }
-  throw new DataError('DELTA_CHECKPOINT_CORRUPT', `${file} is damaged.`, {
-    hints: ['Delete _last_checkpoint: readers then replay the JSON log from the start.'],
-  })
+  const versions = readdirSync(logDir)
+    .map((name) => /^(\d{20})\.checkpoint\.parquet$/.exec(name)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number)
+  return versions.length === 0 ? undefined : Math.max(...versions)
 }
 
 /**

@@ -86,6 +86,11 @@ export class LakeSink implements EventSink {
   async abort(): Promise<void> {
     await this.converting.catch(() => {})
     await this.chunk.abort()
+    // Files of chunks already converted were never committed: remove them now rather than leave them to vacuum
+    // (which cannot run on a lake whose first run never committed).
+    if (this.result === undefined) {
+      for (const add of this.adds) rmSync(join(this.target, decodeURIComponent(add.path)), {force: true})
+    }
     rmSync(this.stagingDir, {recursive: true, force: true})
   }
 }

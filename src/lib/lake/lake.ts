@@ -2,6 +2,7 @@ import {randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import type {Engine} from '../engine/engine.js'
+import {DataError, UnavailableError} from '../errors.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
 import {
   type Action,
@@ -10,8 +11,10 @@ import {
   commitActions,
   listCommitVersions,
   logPath,
+  type MetadataAction,
   READER_VERSION,
   readSnapshot,
+  type Snapshot,
   type TxnAction,
   WRITER_VERSION,
 } from './delta-log.js'
@@ -35,6 +38,8 @@ export function stagingPath(lake: string): string {
 
 export interface AppendResult {
   version: number
+  /** Set when the commit landed but the checkpoint after it failed (reads stay correct, only slower). */
+  checkpointError?: string
   files: number
   rows: number
   bytes: number
@@ -60,6 +65,11 @@ export interface CommitAppendOptions {
   engine?: Engine
   /** Write a checkpoint every this many commits. */
   checkpointInterval?: number
+  /**
+   * The table version the caller's decisions rest on (e.g. the txn versions it read to seek Kafka). A commit with
+   * txns then fails with a retriable error if another writer committed the same appIds since.
+   */
+  readVersion?: number
 }
 
 /**
@@ -73,8 +83,13 @@ export async function commitAppend(
   options: CommitAppendOptions = {},
 ): Promise<AppendResult> {
   const table = tablePath(lake, EVENTS_TABLE)
-  const versions = listCommitVersions(table)
-  const readVersion = versions.length === 0 ? -1 : (versions[versions.length - 1] as number)
+  let readVersion = -1
+  if (listCommitVersions(table).length > 0) {
+    const snapshot = await readSnapshot(table, {engine: options.engine})
+    assertWritable(snapshot)
+    readVersion = options.readVersion ?? snapshot.version
+  }
+  const ourApps = new Set(txns.map((t) => t.appId))
   const now = Date.now()
   const version = commitActions(
     table,
@@ -92,10 +107,38 @@ export async function commitAppend(
       ...adds.map((add): Action => ({add})),
       ...txns.map((txn): Action => ({txn: {...txn, lastUpdated: now}})),
     ],
-    {readVersion},
+    {
+      readVersion,
+      onConflict: (winner, v) => {
+        const header = winner.find((a): a is {metaData: MetadataAction} => 'metaData' in a)
+        // Losing the race to create the table is fine if the winner created the same table; any other change of
+        // protocol or metadata under our feet is not.
+        if (header && (v > 0 || header.metaData.schemaString !== JSON.stringify(eventsDeltaSchema()))) {
+          throw new DataError('DELTA_METADATA_CHANGED', `Another writer changed the schema or protocol of ${table}.`, {
+            hints: ['Check which tool writes to this lake; ecap appends only to tables with its own schema.'],
+          })
+        }
+        if (winner.some((a) => 'txn' in a && ourApps.has(a.txn.appId))) {
+          throw new UnavailableError(
+            'DELTA_TXN_CONFLICT',
+            `Another writer committed the same stream positions to ${table}.`,
+            {
+              hints: ['Another ingest process owns these partitions now; this one must re-read the lake and resume.'],
+            },
+          )
+        }
+      },
+    },
   )
-  await maybeCheckpoint(table, version, options)
+  let checkpointError: string | undefined
+  try {
+    await maybeCheckpoint(table, version, options)
+  } catch (error) {
+    // The commit is durable; a checkpoint only speeds up reading, so its failure must not fail the append.
+    checkpointError = (error as Error).message
+  }
   return {
+    checkpointError,
     version,
     files: adds.length,
     rows: adds.reduce((sum, a) => sum + rowsOf(a), 0),
@@ -114,6 +157,33 @@ export async function maybeCheckpoint(
   const snapshot = await readSnapshot(table, {engine: options.engine})
   // Another writer may have committed since; checkpointing its newer state is just as valid.
   await writeCheckpoint(logPath(table), snapshot.version, checkpointActions(snapshot), options.engine)
+}
+
+/** Refuses to append to a table ecap did not make or cannot write safely: newer protocol, other schema. */
+function assertWritable(snapshot: Snapshot): void {
+  const {protocol, metadata, tablePath: table} = snapshot
+  const features = (protocol as {writerFeatures?: string[]}).writerFeatures ?? []
+  if (protocol.minWriterVersion > WRITER_VERSION || features.length > 0) {
+    throw new DataError(
+      'DELTA_PROTOCOL_UNSUPPORTED',
+      `Delta table ${table} needs writer version ${protocol.minWriterVersion}${features.length ? ` with ${features.join(', ')}` : ''}; ecap writes version ${WRITER_VERSION}.`,
+      {hints: ['Write to this table with the tool that created it, or point ecap at its own lake with --lake.']},
+    )
+  }
+  const ours = eventsDeltaSchema()
+  const theirs = JSON.parse(metadata.schemaString) as {fields?: {name: string; type: unknown}[]}
+  const sameSchema =
+    JSON.stringify((theirs.fields ?? []).map((f) => [f.name, f.type])) ===
+    JSON.stringify(ours.fields.map((f) => [f.name, f.type]))
+  if (!sameSchema || JSON.stringify(metadata.partitionColumns) !== JSON.stringify([EVENTS_PARTITION_COLUMN])) {
+    throw new DataError(
+      'DELTA_SCHEMA_MISMATCH',
+      `Delta table ${table} has another schema or partitioning than ecap's events table.`,
+      {
+        hints: ['Point ecap at its own lake with --lake, or move the foreign table elsewhere.'],
+      },
+    )
+  }
 }
 
 function tableHeader(now: number): Action[] {
