@@ -22,7 +22,9 @@ export class Engine {
   static async open(options: EngineOptions = {}): Promise<Engine> {
     const config: Record<string, string> = {}
     if (options.threads) config.threads = String(options.threads)
-    if (options.memoryLimit) config.memory_limit = options.memoryLimit
+    // DuckDB's default limit is 80% of RAM; ecap runs beside other work (Kafka, cron jobs) and should stay small,
+    // spilling to disk beyond the limit instead.
+    config.memory_limit = options.memoryLimit ?? '1GB'
     const instance = await DuckDBInstance.create(':memory:', config)
     try {
       const engine = new Engine(instance, await instance.connect())

@@ -9,7 +9,7 @@ import {type AppendResult, commitAppend, EVENTS_TABLE, stagingPath, tablePath} f
 import {writeEventFiles} from './parquet-files.js'
 
 /** Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. */
-const DEFAULT_CHUNK_EVENTS = 1_000_000
+const DEFAULT_CHUNK_EVENTS = 250_000
 
 /**
  * Writes generated events into `<lake>/events`. Events are staged as NDJSON in chunks; DuckDB turns each chunk into
