@@ -17,3 +17,25 @@ function settingFlag(key: SettingKey, extra: {char?: 'b' | 'l' | 't'} = {}) {
 export const lakeFlag = settingFlag('lake')
 export const brokersFlag = settingFlag('brokers')
 export const topicFlag = settingFlag('topic')
+
+/** Connection flags of every command that talks to Kafka. Passwords come from ECAP_KAFKA_PASSWORD or a file only. */
+export const kafkaConnectionFlags = {
+  brokers: brokersFlag,
+  tls: Flags.boolean({description: 'Connect to the brokers over TLS.', helpGroup: 'KAFKA'}),
+  'tls-ca': Flags.file({
+    exists: true,
+    description: 'PEM file of the CA that signed the brokers’ certificates.',
+    helpGroup: 'KAFKA',
+  }),
+  'sasl-mechanism': Flags.option({
+    options: ['plain', 'scram-sha-256', 'scram-sha-512'] as const,
+    description: 'SASL mechanism; the password comes from ECAP_KAFKA_PASSWORD or --sasl-password-file.',
+    helpGroup: 'KAFKA',
+  })(),
+  'sasl-username': Flags.string({env: 'ECAP_KAFKA_USERNAME', description: 'SASL user name.', helpGroup: 'KAFKA'}),
+  'sasl-password-file': Flags.file({
+    exists: true,
+    description: 'File whose first line is the SASL password.',
+    helpGroup: 'KAFKA',
+  }),
+}

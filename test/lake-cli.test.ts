@@ -119,7 +119,7 @@ describe('ecap generate --to lake and ecap lake status', () => {
   it('refuses -o with --to lake (exit 2) and creates nothing', async () => {
     const run = ecap(['generate', '--to', 'lake', '-o', 'x', '--customers', '10', '--days', '5'])
     expect(run.status).toBe(2)
-    expect(run.stderr).toContain('OUTPUT_WITH_LAKE')
+    expect(run.stderr).toContain('OUTPUT_NOT_A_FILE_SINK')
     expect(run.stdout).toBe('')
     expect(await readdir(cwd)).toEqual([])
   })

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
+import {kafkaConnection} from '../kafka-connection.js'
 import {withEngine} from '../lib/engine/engine.js'
 import {UsageError} from '../lib/errors.js'
 import {
@@ -11,9 +12,10 @@ import {
   NdjsonSink,
   validateGenerateOptions,
 } from '../lib/generate/index.js'
+import {KafkaSink} from '../lib/kafka/kafka-sink.js'
 import type {AppendResult} from '../lib/lake/lake.js'
 import {LakeSink} from '../lib/lake/lake-sink.js'
-import {lakeFlag} from '../shared-flags.js'
+import {kafkaConnectionFlags, lakeFlag, topicFlag} from '../shared-flags.js'
 
 /** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
 const number = Flags.custom<number>({
@@ -28,7 +30,7 @@ const number = Flags.custom<number>({
   },
 })
 
-const SINKS = ['ndjson', 'lake'] as const
+const SINKS = ['ndjson', 'lake', 'kafka'] as const
 
 export interface GenerateCommandResult extends GenerateResult {
   /** The Delta commit of a --to lake run. */
@@ -69,6 +71,13 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
     })(),
     output: Flags.string({char: 'o', description: 'With --to ndjson: file to write, or - for stdout.'}),
     lake: lakeFlag,
+    topic: topicFlag,
+    partitions: Flags.integer({
+      default: 6,
+      min: 1,
+      description: 'With --to kafka: partitions of the topic if ecap creates it.',
+    }),
+    ...kafkaConnectionFlags,
     seed: Flags.integer({default: GENERATE_DEFAULTS.seed, min: 0, max: 4_294_967_295, description: 'Random seed.'}),
     start: Flags.string({
       default: GENERATE_DEFAULTS.start,
@@ -147,22 +156,31 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
     }
     // Checked before any file or folder is created, so a bad flag leaves nothing behind.
     validateGenerateOptions(options)
+    if (flags.to !== 'ndjson' && flags.output !== undefined) {
+      throw new UsageError(
+        'OUTPUT_NOT_A_FILE_SINK',
+        `-o/--output is for --to ndjson; --to ${flags.to} writes elsewhere.`,
+        {
+          hints: [`--to ${flags.to}`, '--to ndjson -o shop.ndjson'],
+        },
+      )
+    }
     if (flags.to === 'lake') {
-      if (flags.output !== undefined) {
-        throw new UsageError(
-          'OUTPUT_WITH_LAKE',
-          '-o/--output is for --to ndjson; --to lake writes to the lake folder.',
-          {
-            hints: ['--to lake --lake ./ecap-lake', '--to ndjson -o shop.ndjson'],
-          },
-        )
-      }
       const lake = this.resolveConfig({lake: flags.lake}).lake.value
       return withEngine(async (engine) => {
         const sink = new LakeSink(engine, lake)
         const result = await this.generate(options, sink, flags)
         return {...result, lake: sink.result}
       })
+    }
+    if (flags.to === 'kafka') {
+      const config = this.resolveConfig({brokers: flags.brokers, topic: flags.topic})
+      const sink = await KafkaSink.open({
+        connection: kafkaConnection(config.brokers.value, flags),
+        topic: config.topic.value,
+        partitions: flags.partitions,
+      })
+      return this.generate(options, sink, flags)
     }
     if (flags.output === undefined) {
       throw new UsageError('MISSING_OUTPUT', '--to ndjson needs -o/--output: a file, or - for stdout.', {

@@ -1,0 +1,103 @@
+import {readFileSync} from 'node:fs'
+import {Kafka, type KafkaConfig, type logCreator, logLevel, type SASLOptions} from 'kafkajs'
+import {UnavailableError, UsageError} from '../errors.js'
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
+
+/** How to reach a cluster. Secrets come from the environment or a file, never from a command-line flag. */
+export interface KafkaConnectionOptions {
+  /** Comma-separated host:port list. */
+  brokers: string
+  clientId?: string
+  tls?: boolean
+  /** PEM file of the CA that signed the brokers' certificates. */
+  tlsCaFile?: string
+  sasl?: {
+    mechanism: SaslMechanism
+    username: string
+    /** Read from this file (first line), else from ECAP_KAFKA_PASSWORD. */
+    passwordFile?: string
+  }
+  /** Retries of a failing request before giving up (kafkajs backs off exponentially). */
+  retries?: number
+  connectionTimeoutMs?: number
+}
+
+/** kafkajs logs through console by default, which would mix with data on stdout: route its warnings to stderr. */
+const stderrLogger: logCreator =
+  () =>
+  ({level, log}) => {
+    if (level <= logLevel.WARN || process.env.ECAP_DEBUG === '1') {
+      process.stderr.write(`kafka: ${log.message}${log.error ? ` (${log.error})` : ''}\n`)
+    }
+  }
+
+export function parseBrokers(brokers: string): string[] {
+  const list = brokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '')
+  if (list.length === 0 || list.some((b) => !/^[^\s:]+:\d+$/.test(b))) {
+    throw new UsageError('INVALID_BROKERS', `"${brokers}" is not a list of host:port brokers.`, {
+      hints: ['--brokers localhost:9092', 'ECAP_BROKERS=kafka-1:9092,kafka-2:9092'],
+    })
+  }
+  return list
+}
+
+function password(options: NonNullable<KafkaConnectionOptions['sasl']>, env: NodeJS.ProcessEnv): string {
+  if (options.passwordFile) {
+    try {
+      return (readFileSync(options.passwordFile, 'utf8').split('\n')[0] ?? '').trim()
+    } catch (error) {
+      throw new UsageError('PASSWORD_FILE_UNREADABLE', `Cannot read --sasl-password-file ${options.passwordFile}.`, {
+        cause: error,
+      })
+    }
+  }
+  const fromEnv = env.ECAP_KAFKA_PASSWORD
+  if (!fromEnv) {
+    throw new UsageError('SASL_PASSWORD_MISSING', 'SASL needs a password, and none was given.', {
+      hints: ['ECAP_KAFKA_PASSWORD=... in the environment', '--sasl-password-file /run/secrets/kafka'],
+    })
+  }
+  return fromEnv
+}
+
+/** A kafkajs client for the given connection, with bounded retries and logs on stderr. */
+export function createKafka(options: KafkaConnectionOptions, env: NodeJS.ProcessEnv = process.env): Kafka {
+  const config: KafkaConfig = {
+    clientId: options.clientId ?? 'ecap',
+    brokers: parseBrokers(options.brokers),
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    retry: {retries: options.retries ?? 5, initialRetryTime: 300, maxRetryTime: 5000},
+    logCreator: stderrLogger,
+    logLevel: logLevel.WARN,
+  }
+  if (options.tls || options.tlsCaFile) {
+    config.ssl = options.tlsCaFile ? {ca: [readFileSync(options.tlsCaFile, 'utf8')]} : true
+  }
+  if (options.sasl) {
+    config.sasl = {
+      mechanism: options.sasl.mechanism,
+      username: options.sasl.username,
+      password: password(options.sasl, env),
+    } as SASLOptions
+  }
+  return new Kafka(config)
+}
+
+/** Turns a kafkajs failure to reach the cluster into exit 4 with what to check. */
+export function unavailable(error: unknown, brokers: string): UnavailableError {
+  return new UnavailableError(
+    'KAFKA_UNAVAILABLE',
+    `Kafka at ${brokers} is not reachable: ${(error as Error).message}`,
+    {
+      cause: error,
+      hints: [
+        'Check --brokers (or ECAP_BROKERS) and that the brokers are up.',
+        'For a local broker: npm run kafka:dev',
+      ],
+    },
+  )
+}
