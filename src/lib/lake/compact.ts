@@ -6,8 +6,9 @@ import type {Engine} from '../engine/engine.js'
 import {sqlString, sqlStringList} from '../engine/sql.js'
 import {UnavailableError} from '../errors.js'
 import {type Action, type AddAction, commitActions, readSnapshot} from './delta-log.js'
+import type {DeltaStruct} from './delta-schema.js'
 import {maybeCheckpoint} from './lake.js'
-import {statsFromCopy} from './parquet-files.js'
+import {statKinds, statsFromCopy} from './parquet-files.js'
 import {SMALL_FILE_BYTES} from './status.js'
 
 export interface CompactOptions {
@@ -40,6 +41,7 @@ export async function compactTable(
   const smallFileBytes = options.smallFileBytes ?? SMALL_FILE_BYTES
   const minFiles = options.minFiles ?? 2
   const snapshot = await readSnapshot(tablePath, {engine})
+  const kinds = statKinds(JSON.parse(snapshot.metadata.schemaString) as DeltaStruct)
   const groups = new Map<string, AddAction[]>()
   for (const add of snapshot.files.values()) {
     if (add.size >= smallFileBytes) continue
@@ -66,7 +68,7 @@ export async function compactTable(
         size: statSync(target).size,
         modificationTime: Math.floor(statSync(target).mtimeMs),
         dataChange: false,
-        stats: statsFromCopy(row as Record<string, Json>),
+        stats: statsFromCopy(row as Record<string, Json>, kinds),
       })
       removed.push(...files)
     }

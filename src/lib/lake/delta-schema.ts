@@ -10,12 +10,12 @@ interface DeltaField {
   nullable: boolean
   metadata: Record<string, never>
 }
-interface DeltaStruct {
+export interface DeltaStruct {
   type: 'struct'
   fields: DeltaField[]
 }
 
-function field(name: string, type: DeltaType, nullable = true): DeltaField {
+export function field(name: string, type: DeltaType, nullable = true): DeltaField {
   return {name, type, nullable, metadata: {}}
 }
 

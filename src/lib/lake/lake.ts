@@ -18,7 +18,7 @@ import {
   type TxnAction,
   WRITER_VERSION,
 } from './delta-log.js'
-import {EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
+import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
 import {writeEventFiles} from './parquet-files.js'
 
 export const EVENTS_TABLE = 'events'
@@ -61,8 +61,23 @@ export async function appendEvents(
   return commitAppend(lake, adds, options.txns, {engine})
 }
 
+/** What ecap knows of each table it writes: its name in the lake, its Delta schema and partition columns. */
+export interface TableSpec {
+  name: string
+  schema: DeltaStruct
+  partitionColumns: string[]
+}
+
+export const EVENTS_SPEC: TableSpec = {
+  name: EVENTS_TABLE,
+  schema: eventsDeltaSchema(),
+  partitionColumns: [EVENTS_PARTITION_COLUMN],
+}
+
 export interface CommitAppendOptions {
   engine?: Engine
+  /** The table appended to; the events table unless said otherwise. */
+  table?: TableSpec
   /** Write a checkpoint every this many commits. */
   checkpointInterval?: number
   /**
@@ -82,11 +97,12 @@ export async function commitAppend(
   txns: TxnAction[] = [],
   options: CommitAppendOptions = {},
 ): Promise<AppendResult> {
-  const table = tablePath(lake, EVENTS_TABLE)
+  const spec = options.table ?? EVENTS_SPEC
+  const table = tablePath(lake, spec.name)
   let readVersion = -1
   if (listCommitVersions(table).length > 0) {
     const snapshot = await readSnapshot(table, {engine: options.engine})
-    assertWritable(snapshot)
+    assertWritable(snapshot, spec)
     readVersion = options.readVersion ?? snapshot.version
   }
   const ourApps = new Set(txns.map((t) => t.appId))
@@ -98,12 +114,12 @@ export async function commitAppend(
         commitInfo: {
           timestamp: now,
           operation: v === 0 ? 'CREATE TABLE AS SELECT' : 'WRITE',
-          operationParameters: {mode: 'Append', partitionBy: JSON.stringify([EVENTS_PARTITION_COLUMN])},
+          operationParameters: {mode: 'Append', partitionBy: JSON.stringify(spec.partitionColumns)},
           engineInfo: ENGINE_INFO,
           isBlindAppend: true,
         },
       },
-      ...(v === 0 ? tableHeader(now) : []),
+      ...(v === 0 ? tableHeader(spec, now) : []),
       ...adds.map((add): Action => ({add})),
       ...txns.map((txn): Action => ({txn: {...txn, lastUpdated: now}})),
     ],
@@ -113,7 +129,7 @@ export async function commitAppend(
         const header = winner.find((a): a is {metaData: MetadataAction} => 'metaData' in a)
         // Losing the race to create the table is fine if the winner created the same table; any other change of
         // protocol or metadata under our feet is not.
-        if (header && (v > 0 || header.metaData.schemaString !== JSON.stringify(eventsDeltaSchema()))) {
+        if (header && (v > 0 || header.metaData.schemaString !== JSON.stringify(spec.schema))) {
           throw new DataError('DELTA_METADATA_CHANGED', `Another writer changed the schema or protocol of ${table}.`, {
             hints: ['Check which tool writes to this lake; ecap appends only to tables with its own schema.'],
           })
@@ -160,7 +176,7 @@ export async function maybeCheckpoint(
 }
 
 /** Refuses to append to a table ecap did not make or cannot write safely: newer protocol, other schema. */
-function assertWritable(snapshot: Snapshot): void {
+function assertWritable(snapshot: Snapshot, spec: TableSpec): void {
   const {protocol, metadata, tablePath: table} = snapshot
   const features = (protocol as {writerFeatures?: string[]}).writerFeatures ?? []
   if (protocol.minWriterVersion > WRITER_VERSION || features.length > 0) {
@@ -170,15 +186,15 @@ function assertWritable(snapshot: Snapshot): void {
       {hints: ['Write to this table with the tool that created it, or point ecap at its own lake with --lake.']},
     )
   }
-  const ours = eventsDeltaSchema()
+  const ours = spec.schema
   const theirs = JSON.parse(metadata.schemaString) as {fields?: {name: string; type: unknown}[]}
   const sameSchema =
     JSON.stringify((theirs.fields ?? []).map((f) => [f.name, f.type])) ===
     JSON.stringify(ours.fields.map((f) => [f.name, f.type]))
-  if (!sameSchema || JSON.stringify(metadata.partitionColumns) !== JSON.stringify([EVENTS_PARTITION_COLUMN])) {
+  if (!sameSchema || JSON.stringify(metadata.partitionColumns) !== JSON.stringify(spec.partitionColumns)) {
     throw new DataError(
       'DELTA_SCHEMA_MISMATCH',
-      `Delta table ${table} has another schema or partitioning than ecap's events table.`,
+      `Delta table ${table} has another schema or partitioning than ecap's ${spec.name} table.`,
       {
         hints: ['Point ecap at its own lake with --lake, or move the foreign table elsewhere.'],
       },
@@ -186,16 +202,16 @@ function assertWritable(snapshot: Snapshot): void {
   }
 }
 
-function tableHeader(now: number): Action[] {
+function tableHeader(spec: TableSpec, now: number): Action[] {
   return [
     {protocol: {minReaderVersion: READER_VERSION, minWriterVersion: WRITER_VERSION}},
     {
       metaData: {
         id: randomUUID(),
-        name: EVENTS_TABLE,
+        name: spec.name,
         format: {provider: 'parquet', options: {}},
-        schemaString: JSON.stringify(eventsDeltaSchema()),
-        partitionColumns: [EVENTS_PARTITION_COLUMN],
+        schemaString: JSON.stringify(spec.schema),
+        partitionColumns: spec.partitionColumns,
         configuration: {},
         createdTime: now,
       },

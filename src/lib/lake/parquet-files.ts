@@ -5,15 +5,33 @@ import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import type {AddAction} from './delta-log.js'
-import {EVENTS_PARTITION_COLUMN} from './delta-schema.js'
+import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
 
 /** DuckDB's read_json column map for the contract, so every value is parsed to its contract type. */
 function jsonColumns(): string {
   return `{${EVENT_COLUMNS.map((c) => `${sqlString(c.name)}: ${sqlString(c.duckdbType)}`).join(', ')}}`
 }
 
-/** Top-level columns whose min/max go into Delta stats (nested columns are skipped, as Delta allows). */
-const STAT_COLUMNS = new Map(EVENT_COLUMNS.filter((c) => !c.duckdbType.endsWith('[]')).map((c) => [`"${c.name}"`, c]))
+type StatKind = 'number' | 'timestamp' | 'string'
+
+/**
+ * How each top-level column's min/max appear in Delta stats, from the table's Delta schema. Nested and binary
+ * columns get no min/max (Delta allows leaving any out), but still a null count.
+ */
+export function statKinds(schema: DeltaStruct): Map<string, StatKind | undefined> {
+  const kinds = new Map<string, StatKind | undefined>()
+  for (const f of schema.fields) {
+    const t = f.type
+    let kind: StatKind | undefined
+    if (t === 'integer' || t === 'long' || (typeof t === 'string' && t.startsWith('decimal'))) kind = 'number'
+    else if (t === 'timestamp') kind = 'timestamp'
+    else if (t === 'string' || t === 'date') kind = 'string'
+    kinds.set(`"${f.name}"`, kind)
+  }
+  return kinds
+}
+
+const EVENT_STAT_KINDS = statKinds(eventsDeltaSchema())
 
 /**
  * Writes the events of one NDJSON file into the table folder as Parquet, one or more files per event_date partition,
@@ -51,12 +69,12 @@ function toAddAction(row: Record<string, Json>, tablePath: string): AddAction {
     size: Number(row.file_size_bytes),
     modificationTime: Math.floor(statSync(file).mtimeMs),
     dataChange: true,
-    stats: statsFromCopy(row),
+    stats: statsFromCopy(row, EVENT_STAT_KINDS),
   }
 }
 
 /** Delta per-file stats (numRecords, minValues, maxValues, nullCount) from one row of DuckDB's COPY RETURN_STATS. */
-export function statsFromCopy(row: Record<string, Json>): string {
+export function statsFromCopy(row: Record<string, Json>, kinds: Map<string, StatKind | undefined>): string {
   const stats = {
     numRecords: Number(row.count),
     minValues: {} as Record<string, string | number>,
@@ -64,22 +82,23 @@ export function statsFromCopy(row: Record<string, Json>): string {
     nullCount: {} as Record<string, number>,
   }
   for (const {key, value} of (row.column_statistics ?? []) as {key: string; value: {key: string; value: string}[]}[]) {
-    const column = STAT_COLUMNS.get(key)
-    if (!column) continue
+    if (!kinds.has(key)) continue // a nested column ("items"."element"...) or a partition column
+    const name = key.slice(1, -1)
+    const kind = kinds.get(key)
     const s = Object.fromEntries(value.map((e) => [e.key, e.value]))
-    if (s.null_count !== undefined) stats.nullCount[column.name] = Number(s.null_count)
-    if (s.min !== undefined && s.max !== undefined) {
-      stats.minValues[column.name] = statValue(column.duckdbType, s.min)
-      stats.maxValues[column.name] = statValue(column.duckdbType, s.max)
+    if (s.null_count !== undefined) stats.nullCount[name] = Number(s.null_count)
+    if (kind && s.min !== undefined && s.max !== undefined) {
+      stats.minValues[name] = statValue(kind, s.min)
+      stats.maxValues[name] = statValue(kind, s.max)
     }
   }
   return JSON.stringify(stats)
 }
 
 /** Delta stats hold numbers as JSON numbers and timestamps as ISO 8601 UTC with milliseconds. */
-function statValue(duckdbType: string, text: string): string | number {
-  if (duckdbType === 'INTEGER' || duckdbType === 'BIGINT' || duckdbType.startsWith('DECIMAL')) return Number(text)
-  if (duckdbType === 'TIMESTAMPTZ') return new Date(text.replace(' ', 'T').replace(/\+00$/, 'Z')).toISOString()
+function statValue(kind: StatKind, text: string): string | number {
+  if (kind === 'number') return Number(text)
+  if (kind === 'timestamp') return new Date(text.replace(' ', 'T').replace(/\+00$/, 'Z')).toISOString()
   return text
 }
 
