@@ -23,11 +23,14 @@ export interface KafkaConnectionOptions {
   connectionTimeoutMs?: number
 }
 
-/** kafkajs logs through console by default, which would mix with data on stdout: route its warnings to stderr. */
+/**
+ * kafkajs logs through console by default, which would mix with data on stdout, and it logs every retried request.
+ * ecap reports failures through its own errors, so kafkajs speaks (on stderr) only with ECAP_DEBUG=1.
+ */
 const stderrLogger: logCreator =
   () =>
   ({level, log}) => {
-    if (level <= logLevel.WARN || process.env.ECAP_DEBUG === '1') {
+    if (process.env.ECAP_DEBUG === '1' && level <= logLevel.INFO) {
       process.stderr.write(`kafka: ${log.message}${log.error ? ` (${log.error})` : ''}\n`)
     }
   }

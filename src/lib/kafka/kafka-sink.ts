@@ -1,4 +1,4 @@
-import {CompressionTypes, type Message, type Producer} from 'kafkajs'
+import {CompressionTypes, type Message, Partitioners, type Producer} from 'kafkajs'
 import {serializeEvent} from '../events/serialize.js'
 import type {ShopEvent} from '../events/types.js'
 import type {EventSink} from '../generate/sink.js'
@@ -43,7 +43,15 @@ export class KafkaSink implements EventSink {
           waitForLeaders: true,
         })
       }
-      const producer = kafka.producer({allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1})
+      // Idempotent: a retried send cannot write a message twice (which would reach the lake as a duplicate event).
+      // kafkajs requires unbounded retries for that; a broker that stays down still fails the connect above.
+      const producer = kafka.producer({
+        allowAutoTopicCreation: false,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: {retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5000},
+      })
       await producer.connect()
       sink.producer = producer
       return sink

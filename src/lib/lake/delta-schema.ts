@@ -25,6 +25,7 @@ export function deltaType(duckdbType: string): DeltaType {
   if (duckdbType === 'INTEGER') return 'integer'
   if (duckdbType === 'BIGINT') return 'long'
   if (duckdbType === 'DATE') return 'date'
+  if (duckdbType === 'BLOB') return 'binary'
   // TIMESTAMPTZ is written to Parquet as UTC-adjusted microseconds: Delta's (and Spark's) "timestamp".
   if (duckdbType === 'TIMESTAMPTZ') return 'timestamp'
   const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(duckdbType)

@@ -1,0 +1,407 @@
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Admin, Consumer, EachBatchPayload} from 'kafkajs'
+import {Engine} from '../engine/engine.js'
+import {UsageError} from '../errors.js'
+import {serializeEvent} from '../events/serialize.js'
+import {parseEventLine} from '../events/validate.js'
+import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
+import {listCommitVersions, readSnapshot, type TxnAction} from '../lake/delta-log.js'
+import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
+import {writeEventFiles} from '../lake/parquet-files.js'
+
+export interface IngestOptions {
+  connection: KafkaConnectionOptions
+  topic: string
+  group: string
+  lake: string
+  /** Flush when this many messages are buffered. */
+  flushRows: number
+  /** Flush at least this often while messages are buffered. */
+  flushIntervalMs: number
+  /** Where a group with no position in the lake or in Kafka starts: earliest, latest, or an ISO time. */
+  from: string
+  /** Consume up to the high-water marks seen at start, flush, and return (for cron). */
+  untilCaughtUp: boolean
+}
+
+export interface IngestProgress {
+  messages: number
+  events: number
+  deadLetters: number
+  commits: number
+  elapsedMs: number
+}
+
+export interface IngestHooks {
+  signal?: AbortSignal
+  onProgress?: (progress: IngestProgress) => void
+}
+
+export interface IngestResult extends IngestProgress {
+  /** Messages skipped because the lake already held them (a replay after a crash). */
+  duplicatesSkipped: number
+  /** Last offset in the lake per partition after the run. */
+  offsets: Record<string, number>
+  stoppedBy: 'caught-up' | 'signal'
+  eventsPerSecond: number
+}
+
+interface Buffered {
+  partition: number
+  offset: number
+  timestamp: number
+  key: Buffer | null
+  value: Buffer | null
+}
+
+/** The Delta `txn` application id that records how far a topic-partition has been written. */
+export function appId(topic: string, partition: number): string {
+  return `ecap:${topic}:${partition}`
+}
+
+const UTF8 = new TextDecoder('utf-8', {fatal: true})
+
+/**
+ * Streams a topic into the lake exactly once. Each flush writes the valid events to `events` and the rejects to
+ * `dead_letters`, each table's commit carrying the last offset per partition as a Delta `txn`; only then are the
+ * Kafka offsets committed. A restart seeks to the offsets recorded in the lake and skips what a table already holds,
+ * so a crash at any instant neither loses nor duplicates a message.
+ */
+export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): Promise<IngestResult> {
+  const started = Date.now()
+  const kafka = createKafka({...options.connection, clientId: 'ecap-ingest'})
+  const admin = kafka.admin()
+  const engine = await Engine.open()
+  let consumer: Consumer | undefined
+  const staging = join(stagingPath(options.lake), `ingest-${process.pid}-${Date.now().toString(36)}`)
+  mkdirSync(staging, {recursive: true})
+  try {
+    try {
+      await admin.connect()
+    } catch (error) {
+      throw unavailable(error, options.connection.brokers)
+    }
+    const partitions = await topicPartitions(admin, options.topic)
+    const highWater = new Map<number, number>()
+    for (const p of await admin.fetchTopicOffsets(options.topic)) highWater.set(p.partition, Number(p.high))
+    const state = new IngestState(options, engine, staging)
+    await state.loadLakeOffsets()
+    if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
+      return state.result('caught-up', started)
+    }
+    const startOffsets = await startingOffsets(admin, options, partitions)
+
+    consumer = kafka.consumer({
+      groupId: options.group,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: 4 << 20,
+    })
+    await consumer.connect()
+    await consumer.subscribe({topic: options.topic, fromBeginning: options.from === 'earliest'})
+    const running = consumer
+    running.on(running.events.GROUP_JOIN, ({payload}) => {
+      const assigned = payload.memberAssignment[options.topic] ?? []
+      state.assign(assigned)
+      for (const partition of assigned) {
+        const lake = state.resumeOffset(partition)
+        const offset = lake ?? startOffsets.get(partition)
+        if (offset !== undefined) running.seek({topic: options.topic, partition, offset: String(offset)})
+      }
+    })
+
+    const done = new Promise<'caught-up' | 'signal'>((resolve, reject) => {
+      const onAbort = () => resolve('signal')
+      if (hooks.signal?.aborted) onAbort()
+      hooks.signal?.addEventListener('abort', onAbort, {once: true})
+      state.onCaughtUp = () => resolve('caught-up')
+      state.onFatal = reject
+    })
+    const timer = setInterval(
+      () => {
+        if (state.flushDue()) state.flush().catch((error) => state.onFatal?.(error))
+      },
+      Math.min(options.flushIntervalMs, 1000),
+    )
+    try {
+      await running.run({
+        eachBatchAutoResolve: false,
+        autoCommit: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async (payload) => {
+          await state.take(payload)
+          if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat, running)
+          await payload.heartbeat()
+          if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
+            await state.flush(payload.heartbeat, running)
+            state.onCaughtUp?.()
+          }
+          hooks.onProgress?.(state.progress(started))
+        },
+      })
+      state.consumer = running
+      const stoppedBy = await done
+      // Stop fetching, then write what is buffered and commit it, outside any handler.
+      await running.stop()
+      await state.flush(undefined, running)
+      return state.result(stoppedBy, started)
+    } finally {
+      clearInterval(timer)
+    }
+  } finally {
+    await consumer?.disconnect().catch(() => {})
+    await admin.disconnect().catch(() => {})
+    engine.close()
+    rmSync(staging, {recursive: true, force: true})
+  }
+}
+
+async function topicPartitions(admin: Admin, topic: string): Promise<number[]> {
+  const topics = await admin.listTopics()
+  if (!topics.includes(topic)) {
+    throw new UsageError('TOPIC_MISSING', `Kafka has no topic "${topic}".`, {
+      hints: ['Create it with: ecap generate --to kafka', '--topic <name> (or ECAP_TOPIC)'],
+    })
+  }
+  const metadata = await admin.fetchTopicMetadata({topics: [topic]})
+  return (metadata.topics[0]?.partitions ?? []).map((p) => p.partitionId).sort((a, b) => a - b)
+}
+
+/** For `--from <ISO time>`: the first offset at or after that time, for partitions the group has no offset for. */
+async function startingOffsets(
+  admin: Admin,
+  options: IngestOptions,
+  partitions: number[],
+): Promise<Map<number, number>> {
+  const result = new Map<number, number>()
+  if (options.from === 'earliest' || options.from === 'latest') return result
+  const time = Date.parse(options.from)
+  if (Number.isNaN(time)) {
+    throw new UsageError('INVALID_FROM', `--from "${options.from}" is not earliest, latest or an ISO time.`, {
+      hints: ['--from earliest', '--from 2026-03-01T00:00:00Z'],
+    })
+  }
+  const committed = await admin.fetchOffsets({groupId: options.group, topics: [options.topic]})
+  const hasOffset = new Set(
+    (committed[0]?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => p.partition),
+  )
+  for (const p of await admin.fetchTopicOffsetsByTimestamp(options.topic, time)) {
+    if (partitions.includes(p.partition) && !hasOffset.has(p.partition)) result.set(p.partition, Number(p.offset))
+  }
+  return result
+}
+
+/** The buffer, the lake's positions and the counters of one ingest run. */
+class IngestState {
+  consumer: Consumer | undefined
+  onCaughtUp?: () => void
+  onFatal?: (error: unknown) => void
+  private buffer: Buffered[] = []
+  private assigned = new Set<number>()
+  /** Last offset written per partition, in each table. */
+  private eventsTxn = new Map<number, number>()
+  private deadTxn = new Map<number, number>()
+  private lastFlush = Date.now()
+  private flushing: Promise<void> = Promise.resolve()
+  private heartbeat: EachBatchPayload['heartbeat'] | undefined
+  private seen = new Map<number, number>()
+  messages = 0
+  events = 0
+  deadLetters = 0
+  duplicates = 0
+  commits = 0
+
+  constructor(
+    private readonly options: IngestOptions,
+    private readonly engine: Engine,
+    private readonly staging: string,
+  ) {}
+
+  async loadLakeOffsets(): Promise<void> {
+    this.eventsTxn = await this.lakeTxns(EVENTS_TABLE)
+    this.deadTxn = await this.lakeTxns(DEAD_LETTERS_SPEC.name)
+  }
+
+  private async lakeTxns(table: string): Promise<Map<number, number>> {
+    const path = tablePath(this.options.lake, table)
+    const offsets = new Map<number, number>()
+    if (listCommitVersions(path).length === 0) return offsets
+    const snapshot = await readSnapshot(path, {engine: this.engine})
+    const prefix = `ecap:${this.options.topic}:`
+    for (const [id, version] of snapshot.txns) {
+      if (id.startsWith(prefix)) offsets.set(Number(id.slice(prefix.length)), version)
+    }
+    return offsets
+  }
+
+  assign(partitions: number[]): void {
+    this.assigned = new Set(partitions)
+    // Messages of partitions this process no longer owns belong to their new owner.
+    this.buffer = this.buffer.filter((m) => this.assigned.has(m.partition))
+  }
+
+  /** Where to resume a partition: after the last offset in the events table (the seek point of record). */
+  resumeOffset(partition: number): number | undefined {
+    const last = this.eventsTxn.get(partition)
+    return last === undefined ? undefined : last + 1
+  }
+
+  async take(payload: EachBatchPayload): Promise<void> {
+    this.heartbeat = payload.heartbeat
+    const {batch} = payload
+    for (const message of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) break
+      const offset = Number(message.offset)
+      this.buffer.push({
+        partition: batch.partition,
+        offset,
+        timestamp: Number(message.timestamp),
+        key: message.key,
+        value: message.value,
+      })
+      this.seen.set(batch.partition, offset)
+      payload.resolveOffset(message.offset)
+    }
+  }
+
+  bufferFull(): boolean {
+    return this.buffer.length >= this.options.flushRows
+  }
+
+  flushDue(): boolean {
+    return this.buffer.length > 0 && Date.now() - this.lastFlush >= this.options.flushIntervalMs
+  }
+
+  /** True when every partition has reached the last offset that existed at start. */
+  caughtUp(highWater: Map<number, number>, partitions: number[]): boolean {
+    // Once the group has assigned partitions, only those are this process's to finish.
+    const mine = this.assigned.size > 0 ? partitions.filter((p) => this.assigned.has(p)) : partitions
+    return mine.every((p) => {
+      const last = (highWater.get(p) ?? 0) - 1
+      if (last < 0) return true
+      const reached = Math.max(this.seen.get(p) ?? -1, this.eventsTxn.get(p) ?? -1)
+      return reached >= last
+    })
+  }
+
+  /** Serialises flushes: a timer flush and a handler flush never overlap. */
+  flush(heartbeat?: EachBatchPayload['heartbeat'], consumer?: Consumer): Promise<void> {
+    const next = this.flushing.then(() => this.flushNow(heartbeat ?? this.heartbeat, consumer ?? this.consumer))
+    this.flushing = next.catch(() => {})
+    return next
+  }
+
+  private async flushNow(heartbeat: EachBatchPayload['heartbeat'] | undefined, consumer: Consumer | undefined) {
+    const rows = this.buffer
+    this.buffer = []
+    this.lastFlush = Date.now()
+    if (rows.length === 0) return
+    // Heartbeats keep the group membership alive while DuckDB writes.
+    const beat = heartbeat ? setInterval(() => heartbeat().catch(() => {}), 2000) : undefined
+    try {
+      await this.write(rows)
+      if (consumer) {
+        const next = new Map<number, number>()
+        for (const m of rows) next.set(m.partition, Math.max(next.get(m.partition) ?? -1, m.offset + 1))
+        await consumer.commitOffsets(
+          [...next].map(([partition, offset]) => ({topic: this.options.topic, partition, offset: String(offset)})),
+        )
+      }
+    } finally {
+      if (beat) clearInterval(beat)
+    }
+  }
+
+  private async write(rows: Buffered[]): Promise<void> {
+    const {topic, lake} = this.options
+    const events: string[] = []
+    const dead: DeadLetterRow[] = []
+    const maxOffset = new Map<number, number>()
+    for (const m of rows) {
+      maxOffset.set(m.partition, Math.max(maxOffset.get(m.partition) ?? -1, m.offset))
+      const inEvents = m.offset <= (this.eventsTxn.get(m.partition) ?? -1)
+      const inDead = m.offset <= (this.deadTxn.get(m.partition) ?? -1)
+      const verdict = judge(m.value)
+      if (verdict.ok) {
+        if (inEvents) this.duplicates++
+        else events.push(verdict.line)
+      } else if (inDead) {
+        this.duplicates++
+      } else {
+        dead.push({
+          topic,
+          partition: m.partition,
+          offset: m.offset,
+          kafka_timestamp: m.timestamp,
+          key_b64: m.key ? m.key.toString('base64') : null,
+          value_b64: m.value ? m.value.toString('base64') : null,
+          reason: verdict.reason,
+        })
+      }
+    }
+    const txns: TxnAction[] = [...maxOffset].map(([partition, version]) => ({appId: appId(topic, partition), version}))
+    // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
+    if (dead.length > 0) {
+      const file = join(this.staging, 'dead-letters.ndjson')
+      writeFileSync(file, `${dead.map((d) => JSON.stringify(d)).join('\n')}\n`)
+      const add = await writeDeadLetterFile(this.engine, file, lake)
+      await commitAppend(lake, [add], txns, {engine: this.engine, table: DEAD_LETTERS_SPEC})
+      this.commits++
+    }
+    let adds: Awaited<ReturnType<typeof writeEventFiles>> = []
+    if (events.length > 0) {
+      const file = join(this.staging, 'events.ndjson')
+      writeFileSync(file, `${events.join('\n')}\n`)
+      mkdirSync(tablePath(lake, EVENTS_TABLE), {recursive: true})
+      adds = await writeEventFiles(this.engine, file, tablePath(lake, EVENTS_TABLE))
+    }
+    // Always commit the offsets to events, even with no valid row: it is the seek point of record.
+    await commitAppend(lake, adds, txns, {engine: this.engine})
+    this.commits++
+    for (const t of txns) {
+      const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
+      this.eventsTxn.set(partition, t.version)
+      if (dead.length > 0) this.deadTxn.set(partition, t.version)
+    }
+    this.messages += rows.length
+    this.events += events.length
+    this.deadLetters += dead.length
+  }
+
+  progress(started: number): IngestProgress {
+    return {
+      messages: this.messages,
+      events: this.events,
+      deadLetters: this.deadLetters,
+      commits: this.commits,
+      elapsedMs: Date.now() - started,
+    }
+  }
+
+  result(stoppedBy: IngestResult['stoppedBy'], started: number): IngestResult {
+    const progress = this.progress(started)
+    return {
+      ...progress,
+      duplicatesSkipped: this.duplicates,
+      offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
+      stoppedBy,
+      eventsPerSecond: Math.round(progress.events / Math.max(progress.elapsedMs / 1000, 0.001)),
+    }
+  }
+}
+
+/** Decides one message: a valid event (re-serialised in contract order) or a reason for the dead-letter table. */
+function judge(value: Buffer | null): {ok: true; line: string} | {ok: false; reason: string} {
+  if (value === null) return {ok: false, reason: 'empty message (null value)'}
+  if (value.length === 0) return {ok: false, reason: 'empty message (zero bytes)'}
+  let text: string
+  try {
+    text = UTF8.decode(value)
+  } catch {
+    return {ok: false, reason: 'not valid UTF-8'}
+  }
+  const verdict = parseEventLine(text)
+  return verdict.ok ? {ok: true, line: serializeEvent(verdict.event)} : {ok: false, reason: verdict.reason}
+}
