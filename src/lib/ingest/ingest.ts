@@ -131,14 +131,20 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async (payload) => {
-          await state.take(payload)
-          if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat, running)
-          await payload.heartbeat()
-          if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
-            await state.flush(payload.heartbeat, running)
-            state.onCaughtUp?.()
+          try {
+            await state.take(payload)
+            if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat, running)
+            await payload.heartbeat()
+            if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
+              await state.flush(payload.heartbeat, running)
+              state.onCaughtUp?.()
+            }
+            hooks.onProgress?.(state.progress(started))
+          } catch (error) {
+            // kafkajs would retry a failing batch forever; a failed lake write must end the run with its error.
+            state.onFatal?.(error)
+            throw error
           }
-          hooks.onProgress?.(state.progress(started))
         },
       })
       state.consumer = running

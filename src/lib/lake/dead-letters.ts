@@ -52,8 +52,8 @@ export async function writeDeadLetterFile(engine: Engine, ndjsonPath: string, la
        SELECT topic, "partition", "offset", make_timestamptz(kafka_timestamp * 1000) AS kafka_timestamp,
               from_base64(key_b64) AS "key", from_base64(value_b64) AS "value", reason, now() AS ingested_at
        FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = {
-         topic: 'VARCHAR', partition: 'INTEGER', offset: 'BIGINT', kafka_timestamp: 'BIGINT',
-         key_b64: 'VARCHAR', value_b64: 'VARCHAR', reason: 'VARCHAR'})
+         'topic': 'VARCHAR', 'partition': 'INTEGER', 'offset': 'BIGINT', 'kafka_timestamp': 'BIGINT',
+         'key_b64': 'VARCHAR', 'value_b64': 'VARCHAR', 'reason': 'VARCHAR'})
      ) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
   )
   const stat = statSync(file)
