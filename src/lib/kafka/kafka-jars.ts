@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
-import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 import {UnavailableError} from '../errors.js'
@@ -12,12 +12,8 @@ export const KAFKA_POM = join(REPO_ROOT, 'tools', 'kafka', 'pom.xml')
 /** Where the jars go: inside the ignored `.cache/`, shared by tests and `npm run kafka:dev`. */
 export const KAFKA_LIBS = join(REPO_ROOT, '.cache', 'kafka', 'libs')
 
-const STAMP_FILE = '.ecap-stamp.json'
-
-interface Stamp {
-  pomSha256: string
-  jars: string[]
-}
+/** A copy of the pom the jars came from, written once they all are there (.ci/run writes it the same way). */
+const STAMP_FILE = '.ecap-pom.xml'
 
 export interface KafkaJarsOptions {
   /** The pom to resolve; defaults to `tools/kafka/pom.xml`. */
@@ -32,14 +28,14 @@ export interface KafkaJarsOptions {
 
 /**
  * Makes sure `libDir` holds the jars of `pom`, fetching them with Maven when the folder is missing, incomplete,
- * or was filled from another version of the pom. A stamp file (the pom's SHA-256 and the jar names) is written last,
- * so an interrupted copy is redone. Returns the folder.
+ * or was filled from another version of the pom. The stamp (a copy of the pom) is written last, so an interrupted
+ * copy is redone. Returns the folder.
  */
 export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<string> {
   const pom = options.pom ?? KAFKA_POM
   const libDir = options.libDir ?? KAFKA_LIBS
-  const pomSha256 = createHash('sha256').update(readFileSync(pom)).digest('hex')
-  if (isComplete(libDir, pomSha256)) return libDir
+  const pomText = readFileSync(pom, 'utf8')
+  if (isComplete(libDir, pomText)) return libDir
 
   options.onProgress?.(`Fetching the Kafka broker's jars with Maven into ${libDir}`)
   mkdirSync(dirname(libDir), {recursive: true})
@@ -54,19 +50,17 @@ export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<s
       'dependency:copy-dependencies',
       `-DoutputDirectory=${staging}`,
     ])
-    const jars = (await readdir(staging)).filter((name) => name.endsWith('.jar')).sort()
-    if (!jars.some((name) => name.startsWith('kafka_'))) {
+    if (!(await readdir(staging)).some((name) => name.startsWith('kafka_') && name.endsWith('.jar'))) {
       throw new UnavailableError('KAFKA_JARS_INCOMPLETE', `Maven copied no Kafka broker jar from ${pom}.`)
     }
-    const stamp: Stamp = {pomSha256, jars}
-    writeFileSync(join(staging, STAMP_FILE), `${JSON.stringify(stamp, null, 2)}\n`)
-    if (isComplete(libDir, pomSha256)) return libDir
+    writeFileSync(join(staging, STAMP_FILE), pomText)
+    if (isComplete(libDir, pomText)) return libDir
     rmSync(libDir, {recursive: true, force: true})
     try {
       renameSync(staging, libDir)
     } catch (error) {
       // Another launcher renamed its copy first; theirs is as good as ours.
-      if (!isComplete(libDir, pomSha256)) throw error
+      if (!isComplete(libDir, pomText)) throw error
     }
     return libDir
   } finally {
@@ -74,15 +68,10 @@ export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<s
   }
 }
 
-function isComplete(libDir: string, pomSha256: string): boolean {
+function isComplete(libDir: string, pomText: string): boolean {
   const stampPath = join(libDir, STAMP_FILE)
-  if (!existsSync(stampPath)) return false
-  try {
-    const stamp = JSON.parse(readFileSync(stampPath, 'utf8')) as Stamp
-    return stamp.pomSha256 === pomSha256 && stamp.jars.every((jar) => existsSync(join(libDir, jar)))
-  } catch {
-    return false
-  }
+  if (!existsSync(stampPath) || readFileSync(stampPath, 'utf8') !== pomText) return false
+  return readdirSync(libDir).some((name) => name.startsWith('kafka_') && name.endsWith('.jar'))
 }
 
 function runMaven(mvn: string, args: string[]): Promise<void> {

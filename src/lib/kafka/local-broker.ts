@@ -100,7 +100,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
 
 class PortTakenError extends UnavailableError {
   constructor(message: string) {
-    super('KAFKA_PORT_IN_USE', message, {hints: ['Pick another port, e.g. `npm run kafka:dev -- --port 19092`.']})
+    super('KAFKA_PORT_IN_USE', message, {
+      hints: ['Stop what listens there, or pick another port: `npm run kafka:dev -- --port <port>`.'],
+    })
   }
 }
 
