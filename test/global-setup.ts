@@ -1,6 +1,35 @@
+import {randomBytes} from 'node:crypto'
+import type {TestProject} from 'vitest/node'
+import {type LocalBroker, startLocalBroker} from '../src/lib/kafka/local-broker.js'
 import {ensurePythonTools} from './helpers/python.js'
 
-/** Starts or installs what the integration tests need before any test runs. */
-export default function setup(): void {
+const SASL_USER = 'ecap-test'
+
+/**
+ * Starts or installs what the integration tests need before any test runs: the Python tools, and one real Kafka broker
+ * for the whole run (tests inject its address as `kafkaBrokers`; spawned `ecap` processes see ECAP_TEST_BROKERS).
+ * Set ECAP_TEST_BROKERS yourself to run the tests against a broker you started, e.g. with `npm run kafka:dev`.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   ensurePythonTools()
+
+  const external = process.env.ECAP_TEST_BROKERS
+  if (external) {
+    project.provide('kafkaBrokers', external)
+    project.provide('kafkaSasl', null)
+    return async () => {}
+  }
+
+  const password = randomBytes(12).toString('hex')
+  let broker: LocalBroker | undefined = await startLocalBroker({
+    sasl: {users: {[SASL_USER]: password}},
+    onProgress: (message) => process.stderr.write(`[kafka] ${message}\n`),
+  })
+  process.env.ECAP_TEST_BROKERS = broker.brokers
+  project.provide('kafkaBrokers', broker.brokers)
+  project.provide('kafkaSasl', {brokers: broker.sasl!.brokers, username: SASL_USER, password})
+  return async () => {
+    await broker?.stop()
+    broker = undefined
+  }
 }
