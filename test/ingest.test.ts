@@ -49,6 +49,18 @@ function badMessages(): {key: string | null; value: Buffer | null}[] {
     {key: 'c1', value: null},
     {key: null, value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d])},
     {key: null, value: Buffer.from(`{"a":${'['.repeat(2000)}${']'.repeat(2000)}}`)},
+    {key: null, value: json({...good, event_id: undefined})},
+    {key: null, value: json({...good, event_id: 'not-a-uuid'})},
+    {key: null, value: json({...good, customer_id: 42})},
+    {key: null, value: json({...good, event_time: '2999-01-01T00:00:00.000Z'})},
+    {key: null, value: json({...good, event_time: '1970-01-01T00:00:00.000Z'})},
+    {key: null, value: json({...good, event_time: '2026-03-01 10:00:00'})},
+    {key: null, value: Buffer.from(JSON.stringify(good).replace('"total":', '"total":NaN,"x":'))},
+    {key: null, value: json({...good, items: [{product_id: 'p1', quantity: -1, unit_price: 1}]})},
+    {key: null, value: json({...good, billing_country: 'de'})},
+    {key: null, value: json({...good, payment_method: null})},
+    {key: null, value: json({...good, query: 'x'.repeat(1_000_000)})},
+    {key: null, value: Buffer.from(`${JSON.stringify(good)} trailing`)},
   ]
 }
 
@@ -108,7 +120,8 @@ describe('ecap ingest', () => {
     const bad = badMessages()
     const producer = testKafka().producer({createPartitioner: Partitioners.DefaultPartitioner})
     await producer.connect()
-    await producer.send({topic, messages: bad})
+    // One request each: the 1 MB message alone nearly fills the broker's default request limit.
+    for (const message of bad) await producer.send({topic, messages: [message]})
     await producer.disconnect()
 
     const args = [

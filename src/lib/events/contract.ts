@@ -213,3 +213,11 @@ export const FIELD_NAMES = Object.keys(FIELDS) as FieldName[]
 
 /** Largest money value a field accepts; matches the DECIMAL(12,2) column type. */
 export const MAX_MONEY = 9_999_999_999.99
+
+/**
+ * Event times a shop can plausibly have: nothing before 2000 (a clock reset to the epoch, a mangled date) and nothing
+ * past 2100 (a unit mix-up such as microseconds read as milliseconds). Fixed bounds keep validation independent of
+ * the clock of the machine that validates.
+ */
+export const MIN_EVENT_TIME = '2000-01-01T00:00:00.000Z'
+export const MAX_EVENT_TIME = '2100-01-01T00:00:00.000Z'

@@ -1,5 +1,14 @@
 import {duckdbType} from './columns.js'
-import {COMMON_FIELDS, EVENT_TYPES, FIELDS, type FieldName, type FieldSpec, SCHEMA_VERSION} from './contract.js'
+import {
+  COMMON_FIELDS,
+  EVENT_TYPES,
+  FIELDS,
+  type FieldName,
+  type FieldSpec,
+  MAX_EVENT_TIME,
+  MIN_EVENT_TIME,
+  SCHEMA_VERSION,
+} from './contract.js'
 
 function describeSpec(spec: FieldSpec): string {
   switch (spec.kind) {
@@ -12,7 +21,7 @@ function describeSpec(spec: FieldSpec): string {
     case 'money':
       return 'number >= 0 with at most two decimals'
     case 'timestamp':
-      return 'ISO 8601 UTC string with milliseconds (`YYYY-MM-DDTHH:MM:SS.mmmZ`)'
+      return `ISO 8601 UTC string with milliseconds (\`YYYY-MM-DDTHH:MM:SS.mmmZ\`), from ${MIN_EVENT_TIME.slice(0, 4)} up to ${MAX_EVENT_TIME.slice(0, 4)}`
     case 'country':
       return 'ISO 3166-1 alpha-2 code (two capital letters)'
     case 'items':

@@ -5,7 +5,9 @@ import {
   FIELDS,
   type FieldName,
   type FieldSpec,
+  MAX_EVENT_TIME,
   MAX_MONEY,
+  MIN_EVENT_TIME,
   type Presence,
   SCHEMA_VERSION,
 } from './contract.js'
@@ -86,8 +88,11 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
         return 'must be an ISO 8601 UTC time with milliseconds, like 2026-03-01T14:05:09.120Z'
       }
       // Date.parse rolls impossible days over (2026-02-30 becomes 2026-03-02); a real time formats back to itself.
-      return Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value
-        ? 'is not a real calendar time'
+      if (Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value)
+        return 'is not a real calendar time'
+      // ISO strings of one format compare in time order.
+      return value < MIN_EVENT_TIME || value >= MAX_EVENT_TIME
+        ? `must be between ${MIN_EVENT_TIME} and ${MAX_EVENT_TIME}`
         : undefined
     case 'country':
       return typeof value === 'string' && COUNTRY.test(value) ? undefined : 'must be an ISO 3166-1 alpha-2 code'

@@ -1,4 +1,5 @@
 import {UsageError} from '../errors.js'
+import {MAX_EVENT_TIME, MIN_EVENT_TIME} from '../events/contract.js'
 
 /** The BG/NBD story of repeat buying: purchase rate λ ~ Gamma(r, alpha), drop-out after a repeat purchase p ~ Beta(a, b). */
 export interface BgNbdParameters {
@@ -66,6 +67,11 @@ export function validateGenerateOptions(options: GenerateOptions): {startMs: num
     fail(`--start "${options.start}" is not a calendar date.`, '--start 2026-01-01')
   }
   if (!Number.isInteger(options.days) || options.days < 1) fail(`--days must be at least 1.`, '--days 365')
+  // The contract accepts event times from 2000 up to 2100; a period (plus its trailing refunds) must fit.
+  const endMs = startMs + (options.days + 90) * 86_400_000
+  if (startMs < Date.parse(MIN_EVENT_TIME) || endMs >= Date.parse(MAX_EVENT_TIME)) {
+    fail('The period must lie between 2000 and 2100 (minus 90 days for late refunds).', '--start 2026-01-01')
+  }
   if (options.customers !== undefined && (!Number.isInteger(options.customers) || options.customers < 1)) {
     fail('--customers must be at least 1.', '--customers 10000')
   }
