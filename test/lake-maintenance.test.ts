@@ -93,6 +93,13 @@ describe('compaction', () => {
     const counted = await viewCount(table)
     expect(counted.rows).toBe(4 * shop.lines)
     expect(counted.totalCents).toBe(4n * shop.totalCents)
+    // Compacted files carry no partition column of their own: the view has one event_date, from the log, right.
+    const columns = (await engine.rows('SELECT column_name FROM (DESCRIBE events)')).map((c) => String(c.column_name))
+    expect(columns.filter((c) => c.startsWith('event_date'))).toEqual(['event_date'])
+    const [wrong] = await engine.rows(
+      "SELECT count(*) AS n FROM events WHERE event_date IS DISTINCT FROM CAST(event_time AT TIME ZONE 'UTC' AS DATE)",
+    )
+    expect(Number(wrong?.n)).toBe(0)
     const delta = readWithDeltaRs(table)
     expect(delta.rows).toBe(4 * shop.lines)
     expect(delta.files).toBe(shop.dates.size)

@@ -59,7 +59,9 @@ export async function compactTable(
       const target = join(tablePath, decodeURIComponent(relativePath))
       const sources = files.map((f) => join(tablePath, decodeURIComponent(f.path)))
       const [row] = await engine.rows(
-        `COPY (SELECT * FROM read_parquet(${sqlStringList(sources)}, union_by_name = true))
+        // hive_partitioning off: DuckDB would otherwise read event_date from the folder names and write it into the
+        // file, where no Delta data file carries its partition columns.
+        `COPY (SELECT * FROM read_parquet(${sqlStringList(sources)}, union_by_name = true, hive_partitioning = false))
          TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true, ROW_GROUP_SIZE 122880)`,
       )
       added.push({
