@@ -433,7 +433,7 @@ function runJava(java: string, args: string[]): Promise<void> {
     const child = spawn(java, args, {stdio: ['ignore', 'pipe', 'pipe']})
     let output = ''
     const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-8000)
+      output = (output + chunk.toString('utf8')).slice(-100_000)
     }
     child.stdout!.on('data', keep)
     child.stderr!.on('data', keep)
@@ -444,12 +444,22 @@ function runJava(java: string, args: string[]): Promise<void> {
         reject(
           new UnavailableError(
             'KAFKA_FORMAT_FAILED',
-            `Formatting Kafka's storage failed (${signal ?? `exit ${code}`}):\n${output.trim()}`,
+            `Formatting Kafka's storage failed (${signal ?? `exit ${code}`}):\n${withoutChatter(output)}`,
           ),
         )
       }
     })
   })
+}
+
+/** Drops the INFO lines and the settings dump that bury the reason a Kafka tool failed. */
+function withoutChatter(output: string): string {
+  return output
+    .split('\n')
+    .filter((line) => !/^\[[^\]]*\] INFO /.test(line) && !/^\t[\w.-]+ = /.test(line))
+    .join('\n')
+    .trim()
+    .slice(-4000)
 }
 
 function logTail(logFile: string, lines = 40): string {
