@@ -12,7 +12,10 @@ export const KAFKA_POM = join(REPO_ROOT, 'tools', 'kafka', 'pom.xml')
 /** Where the jars go: inside the ignored `.cache/`, shared by tests and `npm run kafka:dev`. */
 export const KAFKA_LIBS = join(REPO_ROOT, '.cache', 'kafka', 'libs')
 
-/** A copy of the pom the jars came from, written once they all are there (.ci/run writes it the same way). */
+/**
+ * A copy of the pom the jars came from, written once they all are there (.ci/run writes it the same way).
+ * Compared without comments and layout, so that rewording the pom fetches nothing.
+ */
 const STAMP_FILE = '.ecap-pom.xml'
 
 export interface KafkaJarsOptions {
@@ -70,8 +73,15 @@ export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<s
 
 function isComplete(libDir: string, pomText: string): boolean {
   const stampPath = join(libDir, STAMP_FILE)
-  if (!existsSync(stampPath) || readFileSync(stampPath, 'utf8') !== pomText) return false
+  if (!existsSync(stampPath) || pomEssence(readFileSync(stampPath, 'utf8')) !== pomEssence(pomText)) return false
   return readdirSync(libDir).some((name) => name.startsWith('kafka_') && name.endsWith('.jar'))
+}
+
+function pomEssence(pomText: string): string {
+  return pomText
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .replace(/\s+/g, ' ')
+    .trim()
 }
 
 function runMaven(mvn: string, args: string[]): Promise<void> {
