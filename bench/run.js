@@ -77,7 +77,11 @@ const benchmarks = {
         reads.push(Number(process.hrtime.bigint() - started) / 1e6)
         if (snapshot.files.size !== 5000) throw new Error(`snapshot has ${snapshot.files.size} files, expected 5000`)
       }
-      rows.push({case: 'snapshot read, 5,000 commits', seconds: Number((Math.min(...reads) / 1000).toFixed(3)), readsMs: reads.map((r) => Math.round(r)).join(' ')})
+      rows.push({
+        case: 'snapshot read, 5,000 commits',
+        seconds: Number((Math.min(...reads) / 1000).toFixed(3)),
+        readsMs: reads.map((r) => Math.round(r)).join(' '),
+      })
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }

@@ -39,9 +39,10 @@ export abstract class EcapCommand<T> extends Command {
 
   override async init(): Promise<void> {
     await super.init()
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') this.stdoutClosed = true
-      else throw error
+    // A reader that went away (EPIPE) or any other failure of stdout: stop writing data; throwing from this
+    // handler would crash past the error mapping and the --json envelope.
+    process.stdout.on('error', () => {
+      this.stdoutClosed = true
     })
     let interrupts = 0
     this.signalHandler = (signal) => {

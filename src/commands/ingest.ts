@@ -58,6 +58,7 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
             ),
         },
       )
+      for (const warning of result.warnings) this.warn(warning)
       progress.succeed(
         `Ingested ${result.messages.toLocaleString('en-US')} messages (${result.events.toLocaleString('en-US')} events, ${result.deadLetters.toLocaleString('en-US')} dead letters, ${result.duplicatesSkipped} already in the lake) in ${result.commits} commits; stopped: ${result.stoppedBy}`,
       )

@@ -40,6 +40,8 @@ export interface IngestHooks {
 }
 
 export interface IngestResult extends IngestProgress {
+  /** Things that went wrong without harm, e.g. a Kafka offset commit refused during a rebalance. */
+  warnings: string[]
   /** Messages skipped because the lake already held them (a replay after a crash). */
   duplicatesSkipped: number
   /** Last offset in the lake per partition after the run. */
@@ -102,14 +104,22 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     await consumer.connect()
     await consumer.subscribe({topic: options.topic, fromBeginning: options.from === 'earliest'})
     const running = consumer
+    state.consumer = running
+    const topic = options.topic
     running.on(running.events.GROUP_JOIN, ({payload}) => {
-      const assigned = payload.memberAssignment[options.topic] ?? []
-      state.assign(assigned)
-      for (const partition of assigned) {
-        const lake = state.resumeOffset(partition)
-        const offset = lake ?? startOffsets.get(partition)
-        if (offset !== undefined) running.seek({topic: options.topic, partition, offset: String(offset)})
-      }
+      const assigned = payload.memberAssignment[topic] ?? []
+      // After every (re)balance: hold fetching, re-read the lake (another member may have written these partitions
+      // meanwhile), drop the buffer (everything in it will be fetched again), seek, and go on.
+      running.pause([{topic}])
+      state
+        .rejoin(assigned, async () => {
+          for (const partition of assigned) {
+            const offset = state.resumeOffset(partition) ?? startOffsets.get(partition)
+            if (offset !== undefined) running.seek({topic, partition, offset: String(offset)})
+          }
+        })
+        .then(() => running.resume([{topic}]))
+        .catch((error) => state.onFatal?.(error))
     })
 
     const done = new Promise<'caught-up' | 'signal'>((resolve, reject) => {
@@ -118,12 +128,19 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       hooks.signal?.addEventListener('abort', onAbort, {once: true})
       state.onCaughtUp = () => resolve('caught-up')
       state.onFatal = reject
+      running.on(running.events.CRASH, ({payload}) => {
+        if (!payload.restart) reject(unavailable(payload.error, options.connection.brokers))
+      })
     })
     const timer = setInterval(
       () => {
         if (state.flushDue()) state.flush().catch((error) => state.onFatal?.(error))
+        // Partitions with nothing left to fetch never call the handler, so the timer checks too.
+        if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
+          state.flush().then(() => state.onCaughtUp?.(), state.onFatal)
+        }
       },
-      Math.min(options.flushIntervalMs, 1000),
+      Math.min(options.flushIntervalMs, 500),
     )
     try {
       await running.run({
@@ -133,10 +150,10 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         eachBatch: async (payload) => {
           try {
             await state.take(payload)
-            if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat, running)
+            if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat)
             await payload.heartbeat()
             if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
-              await state.flush(payload.heartbeat, running)
+              await state.flush(payload.heartbeat)
               state.onCaughtUp?.()
             }
             hooks.onProgress?.(state.progress(started))
@@ -147,11 +164,11 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
           }
         },
       })
-      state.consumer = running
       const stoppedBy = await done
-      // Stop fetching, then write what is buffered and commit it, outside any handler.
+      // Stop fetching, write and commit what is buffered while still a group member, then leave the group.
+      running.pause([{topic}])
+      await state.flush()
       await running.stop()
-      await state.flush(undefined, running)
       return state.result(stoppedBy, started)
     } finally {
       clearInterval(timer)
@@ -213,6 +230,11 @@ class IngestState {
   private flushing: Promise<void> = Promise.resolve()
   private heartbeat: EachBatchPayload['heartbeat'] | undefined
   private seen = new Map<number, number>()
+  /** Table versions the offsets above were read at: commits fail if another writer moved the same offsets since. */
+  private eventsVersion = -1
+  private deadVersion = -1
+  private joined = false
+  readonly warnings: string[] = []
   messages = 0
   events = 0
   deadLetters = 0
@@ -226,26 +248,37 @@ class IngestState {
   ) {}
 
   async loadLakeOffsets(): Promise<void> {
-    this.eventsTxn = await this.lakeTxns(EVENTS_TABLE)
-    this.deadTxn = await this.lakeTxns(DEAD_LETTERS_SPEC.name)
+    ;[this.eventsTxn, this.eventsVersion] = await this.lakeTxns(EVENTS_TABLE)
+    ;[this.deadTxn, this.deadVersion] = await this.lakeTxns(DEAD_LETTERS_SPEC.name)
   }
 
-  private async lakeTxns(table: string): Promise<Map<number, number>> {
+  private async lakeTxns(table: string): Promise<[Map<number, number>, number]> {
     const path = tablePath(this.options.lake, table)
     const offsets = new Map<number, number>()
-    if (listCommitVersions(path).length === 0) return offsets
+    if (listCommitVersions(path).length === 0) return [offsets, -1]
     const snapshot = await readSnapshot(path, {engine: this.engine})
     const prefix = `ecap:${this.options.topic}:`
     for (const [id, version] of snapshot.txns) {
       if (id.startsWith(prefix)) offsets.set(Number(id.slice(prefix.length)), version)
     }
-    return offsets
+    return [offsets, snapshot.version]
   }
 
-  assign(partitions: number[]): void {
-    this.assigned = new Set(partitions)
-    // Messages of partitions this process no longer owns belong to their new owner.
-    this.buffer = this.buffer.filter((m) => this.assigned.has(m.partition))
+  /**
+   * A new assignment: after any running flush, re-read the lake's offsets, forget the buffer and what was seen (it
+   * will all be fetched again from the lake's offsets), then let `seek` place the partitions.
+   */
+  rejoin(partitions: number[], seek: () => Promise<void>): Promise<void> {
+    const next = this.flushing.then(async () => {
+      await this.loadLakeOffsets()
+      this.assigned = new Set(partitions)
+      this.joined = true
+      this.buffer = []
+      this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
+      await seek()
+    })
+    this.flushing = next.catch(() => {})
+    return next
   }
 
   /** Where to resume a partition: after the last offset in the events table (the seek point of record). */
@@ -260,6 +293,11 @@ class IngestState {
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break
       const offset = Number(message.offset)
+      // Never buffer an offset twice (a fetch that raced a seek, a redelivery): one flush must not hold duplicates.
+      if (offset <= (this.seen.get(batch.partition) ?? -1)) {
+        payload.resolveOffset(message.offset)
+        continue
+      }
       this.buffer.push({
         partition: batch.partition,
         offset,
@@ -282,8 +320,8 @@ class IngestState {
 
   /** True when every partition has reached the last offset that existed at start. */
   caughtUp(highWater: Map<number, number>, partitions: number[]): boolean {
-    // Once the group has assigned partitions, only those are this process's to finish.
-    const mine = this.assigned.size > 0 ? partitions.filter((p) => this.assigned.has(p)) : partitions
+    // Once the group has assigned partitions, only those are this process's to finish (maybe none at all).
+    const mine = this.joined ? partitions.filter((p) => this.assigned.has(p)) : partitions
     return mine.every((p) => {
       const last = (highWater.get(p) ?? 0) - 1
       if (last < 0) return true
@@ -293,8 +331,8 @@ class IngestState {
   }
 
   /** Serialises flushes: a timer flush and a handler flush never overlap. */
-  flush(heartbeat?: EachBatchPayload['heartbeat'], consumer?: Consumer): Promise<void> {
-    const next = this.flushing.then(() => this.flushNow(heartbeat ?? this.heartbeat, consumer ?? this.consumer))
+  flush(heartbeat?: EachBatchPayload['heartbeat']): Promise<void> {
+    const next = this.flushing.then(() => this.flushNow(heartbeat ?? this.heartbeat, this.consumer))
     this.flushing = next.catch(() => {})
     return next
   }
@@ -311,9 +349,14 @@ class IngestState {
       if (consumer) {
         const next = new Map<number, number>()
         for (const m of rows) next.set(m.partition, Math.max(next.get(m.partition) ?? -1, m.offset + 1))
-        await consumer.commitOffsets(
-          [...next].map(([partition, offset]) => ({topic: this.options.topic, partition, offset: String(offset)})),
-        )
+        try {
+          await consumer.commitOffsets(
+            [...next].map(([partition, offset]) => ({topic: this.options.topic, partition, offset: String(offset)})),
+          )
+        } catch (error) {
+          // The lake holds the offsets of record; Kafka's copy (for lag tools) is committed again next flush.
+          this.warnings.push(`Kafka offsets not committed this time: ${(error as Error).message}`)
+        }
       }
     } finally {
       if (beat) clearInterval(beat)
@@ -353,7 +396,12 @@ class IngestState {
       const file = join(this.staging, 'dead-letters.ndjson')
       writeFileSync(file, `${dead.map((d) => JSON.stringify(d)).join('\n')}\n`)
       const add = await writeDeadLetterFile(this.engine, file, lake)
-      await commitAppend(lake, [add], txns, {engine: this.engine, table: DEAD_LETTERS_SPEC})
+      const committed = await commitAppend(lake, [add], txns, {
+        engine: this.engine,
+        table: DEAD_LETTERS_SPEC,
+        readVersion: this.deadVersion,
+      })
+      this.deadVersion = committed.version
       this.commits++
     }
     let adds: Awaited<ReturnType<typeof writeEventFiles>> = []
@@ -364,7 +412,8 @@ class IngestState {
       adds = await writeEventFiles(this.engine, file, tablePath(lake, EVENTS_TABLE))
     }
     // Always commit the offsets to events, even with no valid row: it is the seek point of record.
-    await commitAppend(lake, adds, txns, {engine: this.engine})
+    const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
+    this.eventsVersion = committed.version
     this.commits++
     for (const t of txns) {
       const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
@@ -390,6 +439,7 @@ class IngestState {
     const progress = this.progress(started)
     return {
       ...progress,
+      warnings: this.warnings,
       duplicatesSkipped: this.duplicates,
       offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
       stoppedBy,

@@ -1,8 +1,19 @@
 import {randomUUID} from 'node:crypto'
-import {existsSync, linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
-import {DataError} from '../errors.js'
+import {DataError, UnavailableError} from '../errors.js'
 import {lastCheckpointVersion, readCheckpoint} from './checkpoint.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
@@ -257,13 +268,19 @@ export function commitActions(tablePath: string, build: (version: number) => Act
   let version = options.readVersion + 1
   for (let attempt = 0; attempt < maxAttempts; attempt++, version++) {
     const temp = join(dir, `.tmp-${randomUUID()}.json`)
-    writeFileSync(
-      temp,
-      `${build(version)
-        .map((a) => JSON.stringify(a))
-        .join('\n')}\n`,
-      {flag: 'wx'},
-    )
+    // Durable before it becomes visible: a power loss must not leave a version file with half its actions.
+    const fd = openSync(temp, 'wx')
+    try {
+      writeSync(
+        fd,
+        `${build(version)
+          .map((a) => JSON.stringify(a))
+          .join('\n')}\n`,
+      )
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
     try {
       linkSync(temp, join(dir, commitFileName(version)))
       return version
@@ -274,5 +291,11 @@ export function commitActions(tablePath: string, build: (version: number) => Act
       unlinkSync(temp)
     }
   }
-  throw new Error(`Could not commit to ${tablePath} after ${maxAttempts} attempts`)
+  throw new UnavailableError(
+    'DELTA_COMMIT_CONTENDED',
+    `Could not commit to ${tablePath}: ${maxAttempts} other commits won the race.`,
+    {
+      hints: ['Too many writers commit to this table at once; try again.'],
+    },
+  )
 }
