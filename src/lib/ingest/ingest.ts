@@ -100,6 +100,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
       maxBytesPerPartition: 4 << 20,
+      // A fetch waits at most this long for data, so a stop (SIGINT, caught up) never waits the default 5 s.
+      maxWaitTimeInMs: 1000,
     })
     await consumer.connect()
     await consumer.subscribe({topic: options.topic, fromBeginning: options.from === 'earliest'})
