@@ -29,6 +29,42 @@ function runEcap(args) {
 
 const benchmarks = {
   /**
+   * Kafka -> lake: produce 1M generated events to a local broker (`generate --to kafka`), then time
+   * `ecap ingest --until-caught-up` into an empty lake (events/s end to end, peak RSS).
+   */
+  async ingest() {
+    const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-ingest-'))
+    const broker = await startLocalBroker({heap: '1g'})
+    const rows = []
+    try {
+      const events = 1_000_000
+      const common = ['--brokers', broker.brokers, '--topic', 'bench']
+      const produce = runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', String(events)])
+      rows.push({
+        case: 'generate --to kafka 1,000,000',
+        seconds: Number(produce.seconds.toFixed(2)),
+        eventsPerSecond: Math.round(events / produce.seconds),
+        peakRssMiB: Number((produce.peakRss / 2 ** 20).toFixed(1)),
+      })
+      const lake = join(dir, 'lake')
+      const run = runEcap(['ingest', ...common, '--lake', lake, '--until-caught-up', '--flush-rows', '250000'])
+      if (run.result.events !== events) throw new Error(`ingest landed ${run.result.events} events, expected ${events}`)
+      rows.push({
+        case: 'ingest --until-caught-up 1,000,000',
+        seconds: Number(run.seconds.toFixed(2)),
+        eventsPerSecond: Math.round(events / run.seconds),
+        peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
+        commits: run.result.commits,
+      })
+    } finally {
+      await broker.stop()
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
    * `ecap generate --to lake` of 1M and 10M events (events/s end to end, peak RSS), and the time to read the snapshot
    * of a table with 5,000 commits (checkpoints every 10), in a fresh process as a user's command would.
    */
