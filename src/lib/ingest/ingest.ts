@@ -134,9 +134,13 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         if (!payload.restart) reject(unavailable(payload.error, options.connection.brokers))
       })
     })
+    let ticks = 0
     const timer = setInterval(
       () => {
         if (state.flushDue()) state.flush().catch((error) => state.onFatal?.(error))
+        // Partitions other members own (or dead members still hold until their session times out) count as done
+        // only once the lake shows them written: look every few seconds.
+        if (options.untilCaughtUp && ++ticks % 4 === 0) state.refreshLakeProgress()
         // Partitions with nothing left to fetch never call the handler, so the timer checks too.
         if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
           state.flush().then(() => state.onCaughtUp?.(), state.onFatal)
@@ -235,7 +239,8 @@ class IngestState {
   /** Table versions the offsets above were read at: commits fail if another writer moved the same offsets since. */
   private eventsVersion = -1
   private deadVersion = -1
-  private joined = false
+  /** How far the lake has each partition, as last re-read; may include other members' work. */
+  private lakeProgress = new Map<number, number>()
   readonly warnings: string[] = []
   messages = 0
   events = 0
@@ -274,7 +279,6 @@ class IngestState {
     const next = this.flushing.then(async () => {
       await this.loadLakeOffsets()
       this.assigned = new Set(partitions)
-      this.joined = true
       this.buffer = []
       this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
       await seek()
@@ -322,14 +326,23 @@ class IngestState {
 
   /** True when every partition has reached the last offset that existed at start. */
   caughtUp(highWater: Map<number, number>, partitions: number[]): boolean {
-    // Once the group has assigned partitions, only those are this process's to finish (maybe none at all).
-    const mine = this.joined ? partitions.filter((p) => this.assigned.has(p)) : partitions
-    return mine.every((p) => {
+    // Every partition must be done, not only this member's: a member that got no partitions (while a killed
+    // member's session has not yet expired) must not report a backlog as ingested.
+    return partitions.every((p) => {
       const last = (highWater.get(p) ?? 0) - 1
       if (last < 0) return true
-      const reached = Math.max(this.seen.get(p) ?? -1, this.eventsTxn.get(p) ?? -1)
+      const mine = this.assigned.has(p) ? (this.seen.get(p) ?? -1) : -1
+      const reached = Math.max(mine, this.eventsTxn.get(p) ?? -1, this.lakeProgress.get(p) ?? -1)
       return reached >= last
     })
+  }
+
+  /** Re-reads how far the lake has each partition, for caughtUp only (the offsets of record stay untouched). */
+  refreshLakeProgress(): void {
+    const next = this.flushing.then(async () => {
+      ;[this.lakeProgress] = await this.lakeTxns(EVENTS_TABLE)
+    })
+    this.flushing = next.catch(() => {})
   }
 
   /** Serialises flushes: a timer flush and a handler flush never overlap. */
