@@ -6,9 +6,9 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {EVENT_TYPE_NAMES, parseEventLine} from '../src/lib/events/index.js'
+import {cleanEnv, RUN, ecap as runEcap} from './helpers/cli.js'
 
 // End-to-end: the built CLI as a user runs it. `npm test` builds dist/ first (pretest).
-const RUN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const BUILT_COMMAND = fileURLToPath(new URL('../dist/commands/generate.js', import.meta.url))
 
 let root: string
@@ -35,24 +35,9 @@ afterEach(async () => {
   await rm(root, {recursive: true, force: true})
 })
 
-/** The caller's environment without ECAP_* variables or Vitest's NODE_ENV=test, with a private user config dir. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !name.startsWith('ECAP_') && !name.startsWith('VITEST') && name !== 'NODE_ENV',
-    ),
-  )
-  return {...base, XDG_CONFIG_HOME: xdgHome, XDG_DATA_HOME: xdgHome, XDG_CACHE_HOME: xdgHome, NO_COLOR: '1'}
-}
-
+/** Runs the built `ecap` in this test's own working and config folders. */
 function ecap(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [RUN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: cleanEnv(),
-    timeout: 30_000,
-    maxBuffer: 64 * 1024 * 1024,
-  })
+  return runEcap(args, {cwd, xdgHome})
 }
 
 function lines(text: string): string[] {
@@ -137,7 +122,7 @@ describe('ecap generate', () => {
 
   it('exits 0 when the reader of stdout goes away early (| head -1)', () => {
     const command = `"${process.execPath}" "${RUN}" generate --events 200000 -o - | head -1; echo "\${PIPESTATUS[0]}"`
-    const run = spawnSync('bash', ['-c', command], {cwd, encoding: 'utf8', env: cleanEnv(), timeout: 30_000})
+    const run = spawnSync('bash', ['-c', command], {cwd, encoding: 'utf8', env: cleanEnv(xdgHome), timeout: 30_000})
     const [first, status, ...rest] = lines(run.stdout)
     expect(rest).toEqual([])
     expect(status, `ecap's exit status; stderr: ${run.stderr}`).toBe('0')
@@ -149,7 +134,7 @@ describe('ecap generate', () => {
     const started = spawn(
       process.execPath,
       [RUN, 'generate', '--events', '100000000', '-o', 'big.ndjson', '--labels', 'labels.ndjson'],
-      {cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe']},
+      {cwd, env: cleanEnv(xdgHome), stdio: ['ignore', 'pipe', 'pipe']},
     )
     child = started
     let stderr = ''

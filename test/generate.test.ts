@@ -299,6 +299,8 @@ describe('generateShop failures', () => {
     ['a fraud rate above 0.5', {fraudRate: 2}],
     ['a start date that does not exist', {start: '2026-13-45'}],
     ['February 30th', {start: '2026-02-30'}],
+    ['a period before 2000, outside the contract', {start: '1999-12-01'}],
+    ['a period reaching 2100, outside the contract', {start: '2099-12-01', days: 30}],
     ['spend q at most 1', {gammaGamma: {p: 6, q: 0.5, gamma: 25}}],
     ['a non-positive BG/NBD parameter', {bgnbd: {r: 0.9, alpha: 0, a: 0.8, b: 2.4}}],
     ['a lowercase currency', {currency: 'eur'}],

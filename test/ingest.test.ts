@@ -1,4 +1,3 @@
-import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -8,24 +7,13 @@ import {Engine} from '../src/lib/engine/engine.js'
 import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
+import {ecap as runEcap, spawnEcap} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 import {readWithDeltaRs} from './helpers/python.js'
 
-const RUN = join(import.meta.dirname, '..', 'bin', 'run.js')
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('ECAP_') && k !== 'NODE_ENV' && !k.startsWith('VITEST')),
-  )
-}
-
 function ecap(args: string[]) {
-  return spawnSync(process.execPath, [RUN, ...args], {encoding: 'utf8', env: cleanEnv(), timeout: 120_000})
-}
-
-function ecapAsync(args: string[]): ChildProcess {
-  return spawn(process.execPath, [RUN, ...args], {env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe']})
+  return runEcap(args, {timeoutMs: 120_000})
 }
 
 /** Kinds of bad message mixed into valid traffic; each must land in dead_letters with a reason. */
@@ -212,7 +200,7 @@ describe('ecap ingest', () => {
       return seed / 2 ** 31
     }
     for (let i = 0; i < 10; i++) {
-      const child = ecapAsync(args)
+      const child = spawnEcap(args)
       await new Promise((resolve) => setTimeout(resolve, 1200 + random() * 2500))
       child.kill('SIGKILL')
       await new Promise((resolve) => child.once('exit', resolve))

@@ -1,4 +1,4 @@
-import {type SpawnSyncReturns, spawnSync} from 'node:child_process'
+import type {SpawnSyncReturns} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {appendFile, cp, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -8,11 +8,11 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 import {withEngine} from '../src/lib/engine/engine.js'
 import {commitFileName, LOG_DIR} from '../src/lib/lake/delta-log.js'
 import {appendEvents, EVENTS_TABLE, STAGING_DIR} from '../src/lib/lake/lake.js'
+import {ecap as runEcap} from './helpers/cli.js'
 import {shopNdjson} from './helpers/lake.js'
 import {readWithDeltaRs} from './helpers/python.js'
 
 // End-to-end: the built CLI as a user runs it. `npm test` builds dist/ first (pretest).
-const RUN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const BUILT_COMMAND = fileURLToPath(new URL('../dist/commands/lake/status.js', import.meta.url))
 
 /** A lake with three commits (versions 0-2), built once and copied by each test that damages it. */
@@ -49,24 +49,9 @@ afterEach(async () => {
   await rm(root, {recursive: true, force: true})
 })
 
-/** The caller's environment without ECAP_* variables or Vitest's NODE_ENV=test, with a private user config dir. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !name.startsWith('ECAP_') && !name.startsWith('VITEST') && name !== 'NODE_ENV',
-    ),
-  )
-  return {...base, XDG_CONFIG_HOME: xdgHome, XDG_DATA_HOME: xdgHome, XDG_CACHE_HOME: xdgHome, NO_COLOR: '1'}
-}
-
+/** Runs the built `ecap` in this test's own working and config folders. */
 function ecap(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [RUN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: cleanEnv(),
-    timeout: 30_000,
-    maxBuffer: 64 * 1024 * 1024,
-  })
+  return runEcap(args, {cwd, xdgHome})
 }
 
 /** Every file under `dir`, as paths relative to it. */

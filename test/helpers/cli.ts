@@ -1,0 +1,45 @@
+import {type ChildProcess, type SpawnSyncReturns, spawn, spawnSync} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+
+/** The built CLI, as a user runs it (npm test builds dist/ first). */
+export const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+/**
+ * The caller's environment without ECAP_* variables or Vitest's NODE_ENV=test, so a spawned ecap sees what a user's
+ * shell would; with `xdgHome`, a private user config dir too.
+ */
+export function cleanEnv(xdgHome?: string): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('ECAP_') && !name.startsWith('VITEST') && name !== 'NODE_ENV',
+    ),
+  )
+  if (!xdgHome) return base
+  return {...base, XDG_CONFIG_HOME: xdgHome, XDG_DATA_HOME: xdgHome, XDG_CACHE_HOME: xdgHome, NO_COLOR: '1'}
+}
+
+export interface EcapRunOptions {
+  cwd?: string
+  xdgHome?: string
+  timeoutMs?: number
+}
+
+/** Runs `ecap <args>` to completion. */
+export function ecap(args: string[], options: EcapRunOptions = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [RUN, ...args], {
+    cwd: options.cwd,
+    encoding: 'utf8',
+    env: cleanEnv(options.xdgHome),
+    timeout: options.timeoutMs ?? 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+  })
+}
+
+/** Starts `ecap <args>` without waiting for it. */
+export function spawnEcap(args: string[], options: EcapRunOptions = {}): ChildProcess {
+  return spawn(process.execPath, [RUN, ...args], {
+    cwd: options.cwd,
+    env: cleanEnv(options.xdgHome),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
