@@ -214,6 +214,57 @@ describe('ecap ingest', () => {
     expect(readWithDeltaRs(tablePath(lake, EVENTS_TABLE)).distinct_event_ids).toBe(60_000)
   }, 180_000)
 
+  it('runs until SIGINT, then flushes what it holds, commits and exits 0', async () => {
+    const brokers = testBrokers()
+    const topic = uniqueName('sigint')
+    const lake = join(dir, 'lake-sigint')
+    const produced = ecap([
+      'generate',
+      '--to',
+      'kafka',
+      '--brokers',
+      brokers,
+      '--topic',
+      topic,
+      '--partitions',
+      '2',
+      '--events',
+      '20000',
+      '--json',
+      '-q',
+    ])
+    expect(produced.status, produced.stderr).toBe(0)
+    // Flush thresholds far beyond the test: only the shutdown can write these events.
+    const child = spawnEcap([
+      'ingest',
+      '--brokers',
+      brokers,
+      '--topic',
+      topic,
+      '--lake',
+      lake,
+      '--group',
+      uniqueName('g'),
+      '--flush-rows',
+      '1000000',
+      '--flush-interval',
+      '600s',
+      '--json',
+    ])
+    let stdout = ''
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk
+    })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    await new Promise((resolve) => setTimeout(resolve, 8000))
+    const signalled = Date.now()
+    child.kill('SIGINT')
+    expect(await exited).toBe(0)
+    expect(Date.now() - signalled).toBeLessThan(10_000)
+    expect(JSON.parse(stdout).result).toMatchObject({events: 20_000, stoppedBy: 'signal'})
+    expect(await lakeCounts(lake)).toMatchObject({events: 20_000, distinct: 20_000})
+  })
+
   it('exits 4 with a hint when Kafka is unreachable, and 2 for a missing topic', () => {
     const down = ecap(['ingest', '--brokers', '127.0.0.1:1', '--lake', join(dir, 'x'), '--until-caught-up'])
     expect(down.status).toBe(4)
