@@ -1,0 +1,79 @@
+import {existsSync} from 'node:fs'
+import type {Engine} from '../engine/engine.js'
+import {DataError, UsageError} from '../errors.js'
+import {DEAD_LETTERS_TABLE} from './dead-letters.js'
+import {listCommitVersions} from './delta-log.js'
+import {EVENTS_TABLE, tablePath} from './lake.js'
+import {registerTableView} from './views.js'
+
+export interface ShopViews {
+  /** The last day included (UTC): events before the end of this day are seen, later ones are not. */
+  asOf: string
+  /** The version of the events table the views read; with asOf it pins down a run's input. */
+  eventsVersion: number
+}
+
+/**
+ * Registers the shop as DuckDB views over one snapshot of the lake, cut at the end of `asOf` (default: the day of the
+ * latest event, so reruns on an unchanged lake give the same result whatever the clock says):
+ * - `events`: every event up to the cut;
+ * - `orders`: one row per purchase, with refunds up to the cut netted out (`net_total` never below zero);
+ * - `order_items`: the lines of those orders;
+ * - `customers`: per signed-in customer, first and last order, orders and net revenue (anonymous orders excluded);
+ * - `dead_letters`, when the lake has one.
+ */
+export async function registerShopViews(
+  engine: Engine,
+  lake: string,
+  options: {asOf?: string} = {},
+): Promise<ShopViews> {
+  const events = tablePath(lake, EVENTS_TABLE)
+  if (!existsSync(events) || listCommitVersions(events).length === 0) {
+    throw new DataError('LAKE_EMPTY', `The lake at ${lake} has no events table yet.`, {
+      hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up', 'ecap import orders.csv'],
+    })
+  }
+  if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
+    throw new UsageError('AS_OF_INVALID', `--as-of ${options.asOf} is not a date.`, {hints: ['--as-of 2026-06-30']})
+  }
+  const snapshot = await registerTableView(engine, '__lake_events', events)
+  const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
+  const asOf = options.asOf ?? (latest?.day as string | null)
+  if (!asOf) {
+    throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
+      hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
+    })
+  }
+  // Views cannot take parameters, so the cut is a literal: a flag value checked against the date pattern above, or
+  // the text of DuckDB's own DATE cast.
+  const cut = `(DATE '${asOf}' + INTERVAL 1 DAY)`
+  await engine.run(`CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM __lake_events WHERE event_time < ${cut}`)
+  await engine.run(`
+    CREATE OR REPLACE TEMP VIEW orders AS
+    WITH refunds AS (
+      SELECT order_id, sum(amount) AS refunded, count(*) AS refund_count, bool_or(reason = 'chargeback') AS chargeback
+      FROM events WHERE event_type = 'refund' GROUP BY order_id
+    )
+    SELECT p.order_id, p.customer_id, p.session_id, p.event_time AS order_time, p.event_date AS order_date,
+           p.device, p.ip_country, p.billing_country, p.shipping_country, p.payment_method, p.card_fingerprint,
+           p.currency, p.items, CAST(list_sum([i.quantity FOR i IN p.items]) AS INTEGER) AS units,
+           p.total, coalesce(r.refunded, 0) AS refunded, greatest(p.total - coalesce(r.refunded, 0), 0) AS net_total,
+           coalesce(r.refund_count, 0) AS refund_count, coalesce(r.chargeback, false) AS chargeback
+    FROM events p LEFT JOIN refunds r USING (order_id)
+    WHERE p.event_type = 'purchase'`)
+  await engine.run(`
+    CREATE OR REPLACE TEMP VIEW order_items AS
+    SELECT order_id, customer_id, order_time, order_date, item.product_id, item.quantity, item.unit_price,
+           item.quantity * item.unit_price AS line_total
+    FROM (SELECT order_id, customer_id, order_time, order_date, unnest(items) AS item FROM orders)`)
+  await engine.run(`
+    CREATE OR REPLACE TEMP VIEW customers AS
+    SELECT customer_id, min(order_time) AS first_order_time, max(order_time) AS last_order_time,
+           count(*) AS orders, sum(net_total) AS net_revenue, sum(refunded) AS refunded
+    FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`)
+  const deadLetters = tablePath(lake, DEAD_LETTERS_TABLE)
+  if (existsSync(deadLetters) && listCommitVersions(deadLetters).length > 0) {
+    await registerTableView(engine, 'dead_letters', deadLetters)
+  }
+  return {asOf, eventsVersion: snapshot.version}
+}
