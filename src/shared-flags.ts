@@ -39,3 +39,8 @@ export const kafkaConnectionFlags = {
     helpGroup: 'KAFKA',
   }),
 }
+
+/** "Today" of an analysis: events after the end of this UTC day are ignored, so reruns are reproducible. */
+export const asOfFlag = Flags.string({
+  description: 'Analyse the shop as it was at the end of this UTC day (YYYY-MM-DD). [default: day of the latest event]',
+})
