@@ -200,6 +200,19 @@ describe('parseEventLine', () => {
     expect(reasonOf(parseEventLine('"purchase"'))).toBe('not a JSON object')
   })
 
+  it('rejects duplicate keys, at any depth and however they are escaped, and accepts repeated values', () => {
+    const good = JSON.stringify(makeEvent('purchase'))
+    expect(reasonOf(parseEventLine(good.replace('"total":', '"total":1,"total":')))).toBe('duplicate key "total"')
+    expect(reasonOf(parseEventLine(good.replace('"total":', '"tot\\u0061l":1, "total" :')))).toBe(
+      'duplicate key "total"',
+    )
+    expect(reasonOf(parseEventLine(good.replace('"quantity":', '"quantity":1,"quantity":')))).toBe(
+      'duplicate key "quantity"',
+    )
+    expect(parseEventLine(good).ok).toBe(true)
+    expect(parseEventLine(good.replace('"page_view"', '"page_view"')).ok).toBe(true)
+  })
+
   it('validates the object a line holds', () => {
     expect(reasonOf(parseEventLine(JSON.stringify({...makeEvent('refund'), reason: 'bored'})))).toBe(
       'field "reason" must be one of damaged, not_as_described, changed_mind, late_delivery, chargeback',

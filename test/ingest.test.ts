@@ -49,6 +49,7 @@ function badMessages(): {key: string | null; value: Buffer | null}[] {
     {key: null, value: json({...good, payment_method: null})},
     {key: null, value: json({...good, query: 'x'.repeat(1_000_000)})},
     {key: null, value: Buffer.from(`${JSON.stringify(good)} trailing`)},
+    {key: null, value: Buffer.from(JSON.stringify(good).replace('"total":', '"total":0.01,"total":'))},
   ]
 }
 
@@ -142,6 +143,7 @@ describe('ecap ingest', () => {
     for (const reason of counts.reasons) expect(reason.length).toBeGreaterThan(5)
     expect(counts.reasons).toContain('not valid UTF-8')
     expect(counts.reasons).toContain('empty message (null value)')
+    expect(counts.reasons).toContain('duplicate key "total"')
     expect(readWithDeltaRs(tablePath(lake, EVENTS_TABLE)).rows).toBe(good)
 
     // A rerun finds nothing new; a new message is taken exactly once.

@@ -11,6 +11,8 @@ import {
   type Presence,
   SCHEMA_VERSION,
 } from './contract.js'
+import {duplicateKey} from './duplicate-keys.js'
+
 import type {ShopEvent} from './types.js'
 
 export type ValidationResult = {ok: true; event: ShopEvent} | {ok: false; reason: string}
@@ -136,5 +138,7 @@ export function parseEventLine(line: string): ValidationResult {
   } catch (error) {
     return {ok: false, reason: `not valid JSON: ${(error as Error).message}`}
   }
+  const duplicate = duplicateKey(line)
+  if (duplicate !== undefined) return {ok: false, reason: `duplicate key "${duplicate}"`}
   return validateEvent(value)
 }
