@@ -12,6 +12,7 @@ import {
   NdjsonSink,
   validateGenerateOptions,
 } from '../lib/generate/index.js'
+import {PacedSink} from '../lib/generate/paced-sink.js'
 import {KafkaSink} from '../lib/kafka/kafka-sink.js'
 import type {AppendResult} from '../lib/lake/lake.js'
 import {LakeSink} from '../lib/lake/lake-sink.js'
@@ -57,6 +58,10 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       command: '<%= config.bin %> <%= command.id %> --events 1000000 -o - | head',
     },
     {
+      description: 'A live stream of 500 events/s into Kafka, until Ctrl-C',
+      command: '<%= config.bin %> <%= command.id %> --to kafka --rate 500 --days 3650',
+    },
+    {
       description: 'A small shop with its ground truth for checking analyses',
       command:
         '<%= config.bin %> <%= command.id %> --customers 2000 --days 90 --seed 7 -o shop.ndjson --truth truth.json --labels fraud.ndjson',
@@ -78,6 +83,11 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       description: 'With --to kafka: partitions of the topic if ecap creates it.',
     }),
     ...kafkaConnectionFlags,
+    rate: Flags.integer({
+      min: 1,
+      description:
+        'With --to kafka: a live stream of this many events per second, stamped with the current time (default: as fast as possible, with simulated times).',
+    }),
     seed: Flags.integer({default: GENERATE_DEFAULTS.seed, min: 0, max: 4_294_967_295, description: 'Random seed.'}),
     start: Flags.string({
       default: GENERATE_DEFAULTS.start,
@@ -165,6 +175,11 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
         },
       )
     }
+    if (flags.rate !== undefined && flags.to !== 'kafka') {
+      throw new UsageError('RATE_NEEDS_KAFKA', '--rate makes a live stream, which only --to kafka carries.', {
+        hints: ['--to kafka --rate 1000'],
+      })
+    }
     if (flags.to === 'lake') {
       const lake = this.resolveConfig({lake: flags.lake}).lake.value
       return withEngine(async (engine) => {
@@ -180,7 +195,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
         topic: config.topic.value,
         partitions: flags.partitions,
       })
-      return this.generate(options, sink, flags)
+      return this.generate(options, flags.rate ? new PacedSink(sink, flags.rate) : sink, flags)
     }
     if (flags.output === undefined) {
       throw new UsageError('MISSING_OUTPUT', '--to ndjson needs -o/--output: a file, or - for stdout.', {

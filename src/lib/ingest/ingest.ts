@@ -7,9 +7,11 @@ import {serializeEvent} from '../events/serialize.js'
 import {parseEventLine} from '../events/validate.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
-import {listCommitVersions, readSnapshot, type TxnAction} from '../lake/delta-log.js'
+import type {TxnAction} from '../lake/delta-log.js'
 import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
+import {appId, lakeOffsets} from './lake-offsets.js'
+import {topicPartitions} from './topic.js'
 
 export interface IngestOptions {
   connection: KafkaConnectionOptions
@@ -56,11 +58,6 @@ interface Buffered {
   timestamp: number
   key: Buffer | null
   value: Buffer | null
-}
-
-/** The Delta `txn` application id that records how far a topic-partition has been written. */
-export function appId(topic: string, partition: number): string {
-  return `ecap:${topic}:${partition}`
 }
 
 const UTF8 = new TextDecoder('utf-8', {fatal: true})
@@ -187,17 +184,6 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   }
 }
 
-async function topicPartitions(admin: Admin, topic: string): Promise<number[]> {
-  const topics = await admin.listTopics()
-  if (!topics.includes(topic)) {
-    throw new UsageError('TOPIC_MISSING', `Kafka has no topic "${topic}".`, {
-      hints: ['Create it with: ecap generate --to kafka', '--topic <name> (or ECAP_TOPIC)'],
-    })
-  }
-  const metadata = await admin.fetchTopicMetadata({topics: [topic]})
-  return (metadata.topics[0]?.partitions ?? []).map((p) => p.partitionId).sort((a, b) => a - b)
-}
-
 /** For `--from <ISO time>`: the first offset at or after that time, for partitions the group has no offset for. */
 async function startingOffsets(
   admin: Admin,
@@ -260,15 +246,8 @@ class IngestState {
   }
 
   private async lakeTxns(table: string): Promise<[Map<number, number>, number]> {
-    const path = tablePath(this.options.lake, table)
-    const offsets = new Map<number, number>()
-    if (listCommitVersions(path).length === 0) return [offsets, -1]
-    const snapshot = await readSnapshot(path, {engine: this.engine})
-    const prefix = `ecap:${this.options.topic}:`
-    for (const [id, version] of snapshot.txns) {
-      if (id.startsWith(prefix)) offsets.set(Number(id.slice(prefix.length)), version)
-    }
-    return [offsets, snapshot.version]
+    const {offsets, version} = await lakeOffsets(tablePath(this.options.lake, table), this.options.topic, this.engine)
+    return [offsets, version]
   }
 
   /**

@@ -1,7 +1,7 @@
 import {CompressionTypes, type Message, Partitioners, type Producer} from 'kafkajs'
 import {serializeEvent} from '../events/serialize.js'
 import type {ShopEvent} from '../events/types.js'
-import type {EventSink} from '../generate/sink.js'
+import type {DrainableSink} from '../generate/paced-sink.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from './client.js'
 
 /** Messages per produce request: large batches amortise round trips and compress well. */
@@ -19,7 +19,7 @@ export interface KafkaSinkOptions {
  * partition), in GZIP-compressed batches, waiting for each batch (back-pressure) before building the next.
  * Creates the topic when it is missing.
  */
-export class KafkaSink implements EventSink {
+export class KafkaSink implements DrainableSink {
   readonly target: string
   readonly closed = false
   private batch: Message[] = []
@@ -66,6 +66,11 @@ export class KafkaSink implements EventSink {
     this.batch.push({key: event.customer_id, value: serializeEvent(event)})
     if (this.batch.length >= BATCH_MESSAGES) return this.flush()
     return undefined
+  }
+
+  /** Sends what is batched now: a live stream is about to wait for its next event. */
+  drain(): Promise<void> {
+    return this.flush()
   }
 
   private async flush(): Promise<void> {
