@@ -1,0 +1,200 @@
+import {Flags} from '@oclif/core'
+import Table from 'cli-table3'
+import {EcapCommand} from '../../ecap-command.js'
+import {analyzeClv, type ClvResult, type PurchaseModelName} from '../../lib/analytics/clv/clv.js'
+import type {TimeUnit} from '../../lib/analytics/clv/lifetime-value.js'
+import {CLV_RESULT, saveClvRows} from '../../lib/analytics/clv/save.js'
+import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
+import {withEngine} from '../../lib/engine/engine.js'
+import {UsageError} from '../../lib/errors.js'
+import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+
+/** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
+const number = Flags.custom<number>({
+  parse: async (input, _context, opts) => {
+    const value = Number(input)
+    if (input.trim() === '' || !Number.isFinite(value)) {
+      throw new UsageError('INVALID_NUMBER', `--${opts.name} expects a number, got "${input}".`, {
+        hints: [`--${opts.name} ${opts.default ?? 1}`],
+      })
+    }
+    return value
+  },
+})
+
+export interface ClvCommandResult extends ClvResult {
+  /** Where the per-customer values were saved; null when the run wrote no lake. */
+  saved: string | null
+}
+
+export default class AnalyzeClvCommand extends EcapCommand<ClvCommandResult> {
+  static override summary =
+    'Customer lifetime value: BG/NBD or Pareto/NBD purchases, Gamma-Gamma spend, fitted by maximum likelihood.'
+
+  static override description =
+    `Summarises each customer's purchases in the lifetimes convention (frequency = repeat purchase days, recency and T in --time-unit, monetary = mean value of the repeat purchases, net of refunds and never below zero), fits the purchase model and the Gamma-Gamma spend model by maximum likelihood (parameters with standard errors from the Hessian, and the log-likelihood), and values every customer: P(alive), expected purchases over --horizon months, expected order value, and CLV discounted monthly at --discount-rate. A month is 30 days or 4.345 weeks, as in lifetimes.
+
+From the lake, orders of signed-in customers up to the end of --as-of are used, and the per-customer values are saved as <lake>/analytics/${CLV_RESULT}. With --transactions the fit reads a CSV or Parquet file instead (one row per transaction; rows with a negative amount are returns that lower their day's value) and writes no lake unless --lake is given too.
+
+--holdout DAYS keeps the last DAYS days before --as-of out of the fit and compares the repeat purchases the model predicts for them with those that happened.
+
+Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that did not converge.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --lake ./ecap-lake',
+    '<%= config.bin %> <%= command.id %> --holdout 90 --model pareto-nbd --json',
+    '<%= config.bin %> <%= command.id %> --transactions cdnow.csv --customer-column id --date-column date --date-format %Y%m%d --amount-column dollars --as-of 1997-09-30 --time-unit week',
+  ]
+
+  static override flags = {
+    lake: lakeFlag,
+    'as-of': asOfFlag,
+    transactions: Flags.file({
+      exists: true,
+      description:
+        'Fit on this CSV or Parquet file of transactions instead of the lake (writes no lake without --lake).',
+    }),
+    'customer-column': Flags.string({description: 'Customer column of --transactions.', default: 'customer_id'}),
+    'date-column': Flags.string({description: 'Date or timestamp column of --transactions.', default: 'date'}),
+    'amount-column': Flags.string({description: 'Transaction value column of --transactions.', default: 'amount'}),
+    'date-format': Flags.string({
+      description: 'strptime format of --date-column when it is not read as a date, e.g. %Y%m%d.',
+    }),
+    'time-unit': Flags.option({
+      options: ['day', 'week'] as const,
+      default: 'day' as const,
+      description: 'Unit of recency, T and the fitted rate parameters (alpha, beta).',
+    })(),
+    horizon: Flags.integer({min: 1, max: 600, default: 12, description: 'Months of expected purchases and CLV.'}),
+    'discount-rate': number({default: 0.01, description: 'Discount rate per month for CLV.'}),
+    holdout: Flags.integer({min: 1, description: 'Keep the last DAYS days out of the fit and compare predictions.'}),
+    model: Flags.option({
+      options: ['bgnbd', 'pareto-nbd'] as const,
+      default: 'bgnbd' as const,
+      description: 'Purchase model.',
+    })(),
+    top: Flags.integer({min: 0, default: 10, description: 'Customers listed, highest CLV first (0: all).'}),
+  }
+
+  public async run(): Promise<ClvCommandResult> {
+    const {flags} = await this.parse(AnalyzeClvCommand)
+    if (!(flags['discount-rate'] >= 0 && flags['discount-rate'] < 1)) {
+      throw new UsageError('INVALID_DISCOUNT_RATE', '--discount-rate must be at least 0 and below 1 (per month).', {
+        hints: ['--discount-rate 0.01'],
+      })
+    }
+    const writesLake = flags.transactions === undefined || flags.lake !== undefined
+    const lake = writesLake ? this.resolveConfig({lake: flags.lake}).lake.value : null
+    const source: ClvSource = flags.transactions
+      ? {
+          kind: 'file',
+          path: flags.transactions,
+          customerColumn: flags['customer-column'],
+          dateColumn: flags['date-column'],
+          amountColumn: flags['amount-column'],
+          dateFormat: flags['date-format'],
+        }
+      : {kind: 'lake', lake: lake as string}
+    const parameters = {
+      asOf: flags['as-of'] ?? null,
+      transactions: flags.transactions ?? null,
+      timeUnit: flags['time-unit'],
+      horizonMonths: flags.horizon,
+      discountRate: flags['discount-rate'],
+      holdoutDays: flags.holdout ?? null,
+      model: flags.model,
+    }
+    const result = await withEngine(async (engine) => {
+      const {result, values} = await analyzeClv(engine, {
+        source,
+        asOf: flags['as-of'],
+        timeUnit: flags['time-unit'] as TimeUnit,
+        horizonMonths: flags.horizon,
+        discountRate: flags['discount-rate'],
+        holdoutDays: flags.holdout,
+        model: flags.model as PurchaseModelName,
+        top: flags.top,
+      })
+      let saved: string | null = null
+      if (lake !== null) {
+        await saveClvRows(engine, lake, values, {
+          analysis: 'clv',
+          parameters,
+          asOf: result.asOf,
+          eventsVersion: result.source.kind === 'lake' ? result.source.eventsVersion : -1,
+          ranAt: new Date().toISOString(),
+          summary: {
+            purchaseModel: result.purchaseModel,
+            spendModel: result.spendModel,
+            calibrationEnd: result.calibrationEnd,
+            timeUnit: result.timeUnit,
+            customers: result.customers,
+            holdout: result.holdout,
+          },
+        })
+        saved = `${lake}/analytics/${CLV_RESULT}`
+      }
+      return {...result, saved}
+    })
+    if (!this.jsonEnabled()) this.render(result)
+    return result
+  }
+
+  private render(r: ClvCommandResult): void {
+    const style = this.colorEnabled() ? undefined : {head: [], border: []}
+    const fixed = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits))
+    const source = r.source.kind === 'lake' ? `lake ${r.source.lake}` : r.source.path
+    this.out(`CLV of ${r.customers.total.toLocaleString('en-US')} customers from ${source}`)
+    this.out(
+      `Calibration to ${r.calibrationEnd} (as of ${r.asOf}); time unit ${r.timeUnit}; ${r.customers.withRepeatPurchases.toLocaleString('en-US')} customers bought again, ${r.customers.usedForSpendModel.toLocaleString('en-US')} with positive spend fit Gamma-Gamma.`,
+    )
+    const params = new Table({head: ['model', 'parameter', 'estimate', 'std. error'], style})
+    for (const fit of [r.purchaseModel, r.spendModel]) {
+      const estimates = fit.parameters as Record<string, number>
+      const errors = fit.standardErrors as Record<string, number | null>
+      for (const name of Object.keys(estimates)) {
+        params.push([fit.model, name, fixed(estimates[name] ?? null, 4), fixed(errors[name] ?? null, 4)])
+      }
+      params.push([fit.model, 'log-likelihood', fixed(fit.logLikelihood, 2), ''])
+    }
+    this.out(params.toString())
+    const expected = r.fit.expectedRepeatPurchases
+    this.out(
+      `Fit: ${r.fit.actualRepeatPurchases.toLocaleString('en-US')} repeat purchases in calibration${expected === null ? '' : `, ${expected.toFixed(1)} expected by the model`}.`,
+    )
+    if (r.holdout) {
+      const h = r.holdout
+      this.out(
+        `Holdout (${h.days} days): ${h.actualRepeatPurchases} repeat purchases, ${h.predictedRepeatPurchases.toFixed(1)} predicted.`,
+      )
+      const holdout = new Table({head: ['repeats in calibration', 'customers', 'actual mean', 'predicted mean'], style})
+      for (const b of h.byCalibrationFrequency) {
+        holdout.push([b.frequency, b.customers, b.actualMean.toFixed(3), b.predictedMean.toFixed(3)])
+      }
+      this.out(holdout.toString())
+    }
+    this.out(
+      `CLV over ${r.horizonMonths} months at ${r.discountRate} per month: total ${r.totalClv.toFixed(2)}${r.saved ? `; saved to ${r.saved}` : ''}.`,
+    )
+    if (r.topCustomers.length > 0) {
+      const top = new Table({
+        head: ['customer', 'frequency', 'recency', 'T', 'monetary', 'P(alive)', 'exp. purchases', 'exp. value', 'CLV'],
+        style,
+      })
+      for (const c of r.topCustomers) {
+        top.push([
+          c.customerId,
+          c.frequency,
+          c.recency.toFixed(2),
+          c.T.toFixed(2),
+          c.monetary.toFixed(2),
+          c.probabilityAlive.toFixed(3),
+          c.expectedPurchases.toFixed(2),
+          c.expectedOrderValue.toFixed(2),
+          c.clv.toFixed(2),
+        ])
+      }
+      this.out(top.toString())
+    }
+  }
+}

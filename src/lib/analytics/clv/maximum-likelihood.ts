@@ -1,0 +1,137 @@
+import numeric from 'numeric'
+
+/** A fitted model: parameters by name, their standard errors and the maximised log-likelihood. */
+export interface FittedModel<Name extends string> {
+  parameters: Record<Name, number>
+  /** From the inverse of the observed information (minus the Hessian of the log-likelihood) at the optimum. */
+  standardErrors: Record<Name, number | null>
+  logLikelihood: number
+  /** Customers whose data the likelihood summed over. */
+  customers: number
+  /** Quasi-Newton iterations the optimiser took. */
+  iterations: number
+}
+
+export interface MaximumLikelihoodProblem<Name extends string> {
+  names: readonly Name[]
+  /** Starting values (all positive). */
+  start: Record<Name, number>
+  /** The total log-likelihood of the data at positive parameters (NaN or -Infinity where it is undefined). */
+  logLikelihood: (parameters: Record<Name, number>) => number
+  customers: number
+}
+
+export class FitError extends Error {}
+
+/**
+ * Maximises a log-likelihood over positive parameters. The optimiser (numeric's BFGS) works on their logarithms, so it
+ * needs no bounds and no penalizer, and the scale of a rate (per day or per week) does not slow it down.
+ */
+export function maximizeLikelihood<Name extends string>(problem: MaximumLikelihoodProblem<Name>): FittedModel<Name> {
+  const {names} = problem
+  const toRecord = (values: readonly number[]) =>
+    Object.fromEntries(names.map((name, i) => [name, values[i] as number])) as Record<Name, number>
+  // Scaled by the number of customers so the gradient tolerance means the same whatever the size of the data.
+  const scale = Math.max(problem.customers, 1)
+  const objective = (logs: number[]) => {
+    const ll = problem.logLikelihood(toRecord(logs.map(Math.exp)))
+    return Number.isFinite(ll) ? -ll / scale : Number.POSITIVE_INFINITY
+  }
+  const start = names.map((name) => Math.log(problem.start[name]))
+  if (!Number.isFinite(objective(start))) throw new FitError('the log-likelihood is not finite at the starting values')
+  let solution = start
+  let iterations = 0
+  // A restart from the first optimum resets BFGS's Hessian approximation, which a long walk can leave poorly scaled.
+  for (let round = 0; round < 3; round++) {
+    const result = numeric.uncmin(objective, solution, 1e-10, (x) => centralGradient(objective, x), 2000)
+    iterations += result.iterations
+    const moved = Math.max(...result.solution.map((x, i) => Math.abs(x - (solution[i] as number))))
+    solution = result.solution
+    if (!result.solution.every(Number.isFinite)) throw new FitError(`the optimiser failed: ${result.message}`)
+    if (moved < 1e-7) break
+  }
+  const parameters = toRecord(solution.map(Math.exp))
+  const logLikelihood = problem.logLikelihood(parameters)
+  if (!Number.isFinite(logLikelihood)) throw new FitError('the log-likelihood is not finite at the optimum')
+  return {
+    parameters,
+    standardErrors: standardErrors(problem, parameters),
+    logLikelihood,
+    customers: problem.customers,
+    iterations,
+  }
+}
+
+/** Central differences; the step is relative to each log-parameter's size. */
+function centralGradient(f: (x: number[]) => number, x: number[]): number[] {
+  return x.map((xi, i) => {
+    const h = 1e-6 * Math.max(1, Math.abs(xi))
+    const up = x.slice()
+    const down = x.slice()
+    up[i] = xi + h
+    down[i] = xi - h
+    return (f(up) - f(down)) / (2 * h)
+  })
+}
+
+/**
+ * Standard errors from the observed information: the Hessian of the log-likelihood in the natural parameters by
+ * central differences (steps relative to each parameter), inverted. Null for a parameter whose variance is not
+ * positive (a flat or non-concave direction: the fit does not pin it down).
+ */
+function standardErrors<Name extends string>(
+  problem: MaximumLikelihoodProblem<Name>,
+  at: Record<Name, number>,
+): Record<Name, number | null> {
+  const {names} = problem
+  const n = names.length
+  const x0 = names.map((name) => at[name])
+  const f = (x: number[]) =>
+    problem.logLikelihood(Object.fromEntries(names.map((name, i) => [name, x[i] as number])) as Record<Name, number>)
+  const h = x0.map((xi) => 1e-4 * xi)
+  const shifted = (moves: [number, number][]) => {
+    const x = x0.slice()
+    for (const [i, sign] of moves) x[i] = (x[i] as number) + sign * (h[i] as number)
+    return f(x)
+  }
+  const f0 = f(x0)
+  const hessian: number[][] = Array.from({length: n}, () => new Array<number>(n).fill(0))
+  for (let i = 0; i < n; i++) {
+    const hi = h[i] as number
+    ;(hessian[i] as number[])[i] = (shifted([[i, 1]]) - 2 * f0 + shifted([[i, -1]])) / (hi * hi)
+    for (let j = 0; j < i; j++) {
+      const value =
+        (shifted([
+          [i, 1],
+          [j, 1],
+        ]) -
+          shifted([
+            [i, 1],
+            [j, -1],
+          ]) -
+          shifted([
+            [i, -1],
+            [j, 1],
+          ]) +
+          shifted([
+            [i, -1],
+            [j, -1],
+          ])) /
+        (4 * hi * (h[j] as number))
+      ;(hessian[i] as number[])[j] = value
+      ;(hessian[j] as number[])[i] = value
+    }
+  }
+  let covariance: number[][] | undefined
+  try {
+    covariance = numeric.inv(hessian.map((row) => row.map((v) => -v)))
+  } catch {
+    covariance = undefined
+  }
+  return Object.fromEntries(
+    names.map((name, i) => {
+      const variance = covariance?.[i]?.[i]
+      return [name, variance !== undefined && variance > 0 && Number.isFinite(variance) ? Math.sqrt(variance) : null]
+    }),
+  ) as Record<Name, number | null>
+}
