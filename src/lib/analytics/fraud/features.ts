@@ -1,0 +1,206 @@
+import type {Json} from '@duckdb/node-api'
+import type {Engine} from '../../engine/engine.js'
+
+/**
+ * What is known about an order at the moment it is placed: everything here is computed from events strictly before
+ * the order (or, for what a visit reveals, before the visit began), never from the order's future. The same
+ * values can be kept per customer, card and country as running state, which is how live scoring would compute them.
+ *
+ * Counts are of earlier orders (the order itself is not counted) unless the name says otherwise. Nulls mean "no
+ * history to compare with" (a guest checkout, a first order, a shop too young for country shares); rules on a null
+ * feature do not fire.
+ */
+export interface FraudFeatures {
+  /** Earlier orders of the same customer in the last 10 minutes, hour and day. */
+  customer_orders_10m: number | null
+  customer_orders_1h: number | null
+  customer_orders_24h: number | null
+  /** Earlier orders of the same customer, ever. */
+  customer_prior_orders: number | null
+  /** Distinct cards the customer paid with over the last 24 hours, this order's card included. */
+  customer_cards_24h: number | null
+  /** A returning customer pays with a card they never used before. */
+  new_card: boolean | null
+  /** Earlier orders paid with the same card (any customer) in the last hour and day. */
+  card_orders_1h: number | null
+  card_orders_24h: number | null
+  /** Other customers who paid with this card in the last 30 days. */
+  card_other_customers_30d: number | null
+  /** Earlier orders from the same IP country in the last hour. */
+  ip_country_orders_1h: number
+  /** Last hour's orders from the IP country against its usual hourly rate over 30 days (1 + expected): a surge. */
+  ip_country_surge: number
+  /** Shares of the shop's orders in the last 30 days from this IP country and shipped to this country. */
+  ip_country_share_30d: number | null
+  shipping_country_share_30d: number | null
+  /** Hours since the customer's first event (any kind). */
+  account_age_hours: number | null
+  /** The order total against the mean of the customer's earlier orders. */
+  amount_vs_customer: number | null
+  /** The order total against the mean order of the shop over the last 30 days. */
+  amount_vs_shop: number | null
+  billing_shipping_mismatch: boolean
+  ip_billing_mismatch: boolean
+  /** A customer seen before this visit, but never on this kind of device / from this IP country. */
+  new_device: boolean | null
+  new_ip_country: boolean | null
+  /** A returning customer ships to a country they never shipped to before. */
+  new_shipping_country: boolean | null
+}
+
+export type FraudFeatureName = keyof FraudFeatures
+
+/** Table the feature step leaves in the session: one row per order, the order's own columns then the features. */
+export const FEATURES_TABLE = 'fraud_features'
+
+/** Orders the shop needs before a country's share of its orders means anything. */
+export const MIN_ORDERS_FOR_SHARES = 100
+
+// Frames end one microsecond before the current row (timestamps are microseconds), so an order never sees itself, an
+// order placed at the same instant, or anything later: the no-look-ahead guarantee lives in these frames.
+const before = (span: string) => `RANGE BETWEEN ${span} PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING`
+const EVER = 'UNBOUNDED'
+
+/**
+ * Per-order features over the `orders` and `events` views (see lake/shop-views.ts). Anonymous orders (no customer)
+ * get no customer features; orders without a card no card features.
+ */
+export const FEATURES_SQL = `
+CREATE OR REPLACE TEMP TABLE ${FEATURES_TABLE} AS
+WITH o AS (
+  SELECT order_id, customer_id, session_id, order_time, order_date, device, ip_country, billing_country,
+         shipping_country, payment_method, card_fingerprint, CAST(total AS DOUBLE) AS total
+  FROM orders
+),
+-- What a visit reveals (a device, a country) counts as known only if it was seen before the visit began: the
+-- session's own page views precede its purchase but tell nothing about the customer's past.
+visits AS (
+  SELECT session_id, min(event_time) AS visit_start
+  FROM events WHERE session_id IN (SELECT session_id FROM o) GROUP BY session_id
+),
+customer_seen AS (
+  SELECT customer_id, min(event_time) AS first_seen FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id
+),
+device_seen AS (
+  SELECT customer_id, device, min(event_time) AS first_seen
+  FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id, device
+),
+ip_seen AS (
+  SELECT customer_id, ip_country, min(event_time) AS first_seen
+  FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id, ip_country
+),
+w AS (
+  SELECT o.*,
+    count(*) OVER cust_10m AS c_10m,
+    count(*) OVER cust_1h AS c_1h,
+    count(*) OVER cust_24h AS c_24h,
+    count(*) OVER cust_ever AS c_ever,
+    avg(total) OVER cust_ever AS c_mean_total,
+    count(DISTINCT card_fingerprint) OVER cust_24h AS c_cards_24h,
+    count(*) OVER cust_card_24h AS c_same_card_24h,
+    count(*) OVER cust_card_ever AS c_same_card_ever,
+    count(card_fingerprint) OVER cust_ever AS c_card_orders_ever,
+    count(*) OVER cust_ship_ever AS c_same_shipping_ever,
+    count(*) OVER card_1h AS card_1h,
+    count(*) OVER card_24h AS card_24h,
+    count(DISTINCT customer_id) OVER card_30d AS card_customers_30d,
+    count(*) OVER card_cust_30d AS card_same_customer_30d,
+    count(*) OVER ip_1h AS ip_1h,
+    count(*) OVER ip_30d AS ip_30d,
+    count(*) OVER ship_30d AS ship_30d,
+    count(*) OVER shop_30d AS shop_30d,
+    avg(total) OVER shop_30d AS shop_mean_total_30d
+  FROM o
+  WINDOW
+    cust_10m AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 10 MINUTE')}),
+    cust_1h AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
+    cust_24h AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
+    cust_ever AS (PARTITION BY customer_id ORDER BY order_time ${before(EVER)}),
+    cust_card_24h AS (PARTITION BY customer_id, card_fingerprint ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
+    cust_card_ever AS (PARTITION BY customer_id, card_fingerprint ORDER BY order_time ${before(EVER)}),
+    cust_ship_ever AS (PARTITION BY customer_id, shipping_country ORDER BY order_time ${before(EVER)}),
+    card_1h AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
+    card_24h AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
+    card_30d AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 30 DAY')}),
+    card_cust_30d AS (PARTITION BY card_fingerprint, customer_id ORDER BY order_time ${before('INTERVAL 30 DAY')}),
+    ip_1h AS (PARTITION BY ip_country ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
+    ip_30d AS (PARTITION BY ip_country ORDER BY order_time ${before('INTERVAL 30 DAY')}),
+    ship_30d AS (PARTITION BY shipping_country ORDER BY order_time ${before('INTERVAL 30 DAY')}),
+    shop_30d AS (ORDER BY order_time ${before('INTERVAL 30 DAY')})
+)
+SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.device, w.ip_country,
+  w.billing_country, w.shipping_country, w.payment_method, w.card_fingerprint, w.total,
+  -- Anonymous orders share one NULL partition: their "customer" counts would mix strangers, so they get none.
+  CASE WHEN w.customer_id IS NOT NULL THEN w.c_10m END AS customer_orders_10m,
+  CASE WHEN w.customer_id IS NOT NULL THEN w.c_1h END AS customer_orders_1h,
+  CASE WHEN w.customer_id IS NOT NULL THEN w.c_24h END AS customer_orders_24h,
+  CASE WHEN w.customer_id IS NOT NULL THEN w.c_ever END AS customer_prior_orders,
+  CASE WHEN w.customer_id IS NOT NULL THEN
+    w.c_cards_24h + CASE WHEN w.card_fingerprint IS NOT NULL AND w.c_same_card_24h = 0 THEN 1 ELSE 0 END
+  END AS customer_cards_24h,
+  CASE WHEN w.customer_id IS NOT NULL AND w.card_fingerprint IS NOT NULL AND w.c_card_orders_ever > 0
+    THEN w.c_same_card_ever = 0 END AS new_card,
+  CASE WHEN w.card_fingerprint IS NOT NULL THEN w.card_1h END AS card_orders_1h,
+  CASE WHEN w.card_fingerprint IS NOT NULL THEN w.card_24h END AS card_orders_24h,
+  CASE WHEN w.card_fingerprint IS NOT NULL AND w.customer_id IS NOT NULL
+    THEN w.card_customers_30d - CASE WHEN w.card_same_customer_30d > 0 THEN 1 ELSE 0 END END
+    AS card_other_customers_30d,
+  w.ip_1h AS ip_country_orders_1h,
+  -- 720 hours in 30 days: the country's usual orders per hour; the 1 keeps quiet countries from dividing by ~0.
+  w.ip_1h / (1 + w.ip_30d / 720.0) AS ip_country_surge,
+  CASE WHEN w.shop_30d >= ${MIN_ORDERS_FOR_SHARES} THEN w.ip_30d / w.shop_30d END AS ip_country_share_30d,
+  CASE WHEN w.shop_30d >= ${MIN_ORDERS_FOR_SHARES} THEN w.ship_30d / w.shop_30d END AS shipping_country_share_30d,
+  CASE WHEN w.customer_id IS NOT NULL
+    THEN epoch(w.order_time - cs.first_seen) / 3600.0 END AS account_age_hours,
+  CASE WHEN w.c_mean_total > 0 THEN w.total / w.c_mean_total END AS amount_vs_customer,
+  CASE WHEN w.shop_mean_total_30d > 0 THEN w.total / w.shop_mean_total_30d END AS amount_vs_shop,
+  w.billing_country <> w.shipping_country AS billing_shipping_mismatch,
+  w.ip_country <> w.billing_country AS ip_billing_mismatch,
+  CASE WHEN cs.first_seen < v.visit_start THEN ds.first_seen >= v.visit_start END AS new_device,
+  CASE WHEN cs.first_seen < v.visit_start THEN ips.first_seen >= v.visit_start END AS new_ip_country,
+  CASE WHEN w.customer_id IS NOT NULL AND w.c_ever > 0 THEN w.c_same_shipping_ever = 0 END AS new_shipping_country
+FROM w
+LEFT JOIN visits v USING (session_id)
+LEFT JOIN customer_seen cs USING (customer_id)
+LEFT JOIN device_seen ds ON ds.customer_id = w.customer_id AND ds.device = w.device
+LEFT JOIN ip_seen ips ON ips.customer_id = w.customer_id AND ips.ip_country = w.ip_country`
+
+/** Computes the features of every order in the `orders` view into the temp table `fraud_features`. */
+export async function computeFeatures(engine: Engine): Promise<void> {
+  await engine.run(FEATURES_SQL)
+}
+
+/** The feature columns, in the order of FraudFeatures. */
+export const FEATURE_NAMES: readonly FraudFeatureName[] = [
+  'customer_orders_10m',
+  'customer_orders_1h',
+  'customer_orders_24h',
+  'customer_prior_orders',
+  'customer_cards_24h',
+  'new_card',
+  'card_orders_1h',
+  'card_orders_24h',
+  'card_other_customers_30d',
+  'ip_country_orders_1h',
+  'ip_country_surge',
+  'ip_country_share_30d',
+  'shipping_country_share_30d',
+  'account_age_hours',
+  'amount_vs_customer',
+  'amount_vs_shop',
+  'billing_shipping_mismatch',
+  'ip_billing_mismatch',
+  'new_device',
+  'new_ip_country',
+  'new_shipping_country',
+]
+
+/** The features of one row read back from DuckDB (counts may arrive as text), as numbers, booleans and nulls. */
+export function featuresFromRow(row: Record<string, Json>): FraudFeatures {
+  const features: Record<string, number | boolean | null> = {}
+  for (const name of FEATURE_NAMES) {
+    const value = row[name]
+    features[name] = value === null || value === undefined ? null : typeof value === 'boolean' ? value : Number(value)
+  }
+  return features as unknown as FraudFeatures
+}
