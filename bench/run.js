@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks of ecap, run as a user would run ecap: `npm run bench -- <name>`. Results print as a table and are
 // saved to bench/results/<name>.json. Speed is measured here, never asserted in tests.
-import {spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {cpus, tmpdir, totalmem} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -25,6 +25,23 @@ function runEcap(args) {
   const peakRss = Number(readFileSync(rssFile, 'utf8'))
   rmSync(rssFile, {force: true})
   return {seconds, peakRss, result: JSON.parse(child.stdout).result}
+}
+
+/** When each data file of a Delta table became visible: its commit's timestamp, by the file's path in the log. */
+function commitTimes(table) {
+  const times = new Map()
+  const log = join(table, '_delta_log')
+  for (const name of readdirSync(log)
+    .filter((n) => /^\d{20}\.json$/.test(n))
+    .sort()) {
+    const actions = readFileSync(join(log, name), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    const committed = actions.find((a) => a.commitInfo)?.commitInfo.timestamp
+    for (const a of actions) if (a.add) times.set(decodeURIComponent(a.add.path), committed)
+  }
+  return times
 }
 
 const benchmarks = {
@@ -56,6 +73,88 @@ const benchmarks = {
         eventsPerSecond: Math.round(events / run.seconds),
         peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
         commits: run.result.commits,
+      })
+    } finally {
+      await broker.stop()
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
+   * End-to-end latency Kafka -> lake: `ecap ingest` runs (1 s flush interval) while `generate --to kafka --rate 10000`
+   * streams 300,000 events stamped with the time each was sent. An event's latency is the time of the Delta commit
+   * that made it visible minus its send time; the table gives p50, p99 and max.
+   */
+  async latency() {
+    const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+    const {withEngine} = await import('../dist/lib/engine/engine.js')
+    const {sqlString, sqlStringList} = await import('../dist/lib/engine/sql.js')
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-latency-'))
+    const broker = await startLocalBroker({heap: '1g'})
+    const rows = []
+    try {
+      const events = 300_000
+      const rate = 10_000
+      const common = ['--brokers', broker.brokers, '--topic', 'live']
+      const lake = join(dir, 'lake')
+      // The topic must exist before ingest starts; one event (not measured: it waits for ingest to start) creates it.
+      runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', '1'])
+      const ingest = spawn(
+        process.execPath,
+        [bin, 'ingest', ...common, '--lake', lake, '--flush-interval', '1s', '--json'],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
+      let out = ''
+      ingest.stdout.on('data', (chunk) => {
+        out += chunk
+      })
+      const exited = new Promise((resolve) => ingest.on('exit', resolve))
+      await new Promise((resolve) => setTimeout(resolve, 5000))
+      const produce = runEcap([
+        'generate',
+        '--to',
+        'kafka',
+        ...common,
+        '--events',
+        String(events),
+        '--rate',
+        String(rate),
+        '--seed',
+        '7',
+      ])
+      // Let the last flush land, then stop ingest the way a user would.
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      ingest.kill('SIGINT')
+      const code = await exited
+      if (code !== 0) throw new Error(`ingest exited ${code}: ${out}`)
+      const visibleAt = commitTimes(join(lake, 'events'))
+      const stats = await withEngine(async (engine) => {
+        await engine.run('CREATE TABLE commits (path VARCHAR, committed BIGINT)')
+        for (const [path, time] of visibleAt) await engine.run('INSERT INTO commits VALUES (?, ?)', [path, time])
+        const files = [...visibleAt.keys()].map((p) => join(lake, 'events', p))
+        const [row] = await engine.rows(
+          `WITH latency AS (
+             SELECT c.committed - epoch_ms(e.event_time) AS ms
+             FROM read_parquet(${sqlStringList(files)}, filename = true, hive_partitioning = false) e
+             JOIN commits c ON e.filename = ${sqlString(`${join(lake, 'events')}/`)} || c.path
+             WHERE e.event_time > now() - INTERVAL 1 HOUR)
+           SELECT count(*)::INTEGER AS n, quantile_cont(ms, 0.5)::INTEGER AS p50, quantile_cont(ms, 0.99)::INTEGER AS p99,
+                  max(ms)::INTEGER AS max FROM latency`,
+        )
+        return row
+      })
+      if (stats.n < events) throw new Error(`only ${stats.n} of ${events} streamed events reached the lake`)
+      rows.push({
+        case: `produce at ${rate}/s, ingest --flush-interval 1s`,
+        events: stats.n,
+        produceEventsPerSecond: Math.round(events / produce.seconds),
+        p50Ms: stats.p50,
+        p99Ms: stats.p99,
+        maxMs: stats.max,
+        commits: JSON.parse(out).result.commits,
       })
     } finally {
       await broker.stop()

@@ -1,8 +1,8 @@
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
-import {UsageError} from '../errors.js'
+import {EcapError, UsageError} from '../errors.js'
 import {serializeEvent} from '../events/serialize.js'
 import {parseEventLine} from '../events/validate.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
@@ -134,7 +134,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     let ticks = 0
     const timer = setInterval(
       () => {
-        if (state.flushDue()) state.flush().catch((error) => state.onFatal?.(error))
+        if (state.flushDue() && !state.flushPending()) state.flush().catch((error) => state.onFatal?.(error))
         // Partitions other members own (or dead members still hold until their session times out) count as done
         // only once the lake shows them written: look every few seconds.
         if (options.untilCaughtUp && ++ticks % 4 === 0) state.refreshLakeProgress()
@@ -143,7 +143,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
           state.flush().then(() => state.onCaughtUp?.(), state.onFatal)
         }
       },
-      Math.min(options.flushIntervalMs, 500),
+      // Fine enough that a flush starts within a quarter of the interval after it is due.
+      Math.max(Math.min(options.flushIntervalMs / 4, 250), 10),
     )
     try {
       await running.run({
@@ -153,7 +154,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         eachBatch: async (payload) => {
           try {
             await state.take(payload)
-            if (state.bufferFull() || state.flushDue()) await state.flush(payload.heartbeat)
+            if (state.bufferFull() || state.flushDue()) await state.startFlush(payload.heartbeat)
             await payload.heartbeat()
             if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
               await state.flush(payload.heartbeat)
@@ -218,8 +219,10 @@ class IngestState {
   /** Last offset written per partition, in each table. */
   private eventsTxn = new Map<number, number>()
   private deadTxn = new Map<number, number>()
-  private lastFlush = Date.now()
+  /** When the oldest message in the buffer arrived: a flush is due one interval after it. */
+  private bufferedSince = 0
   private flushing: Promise<void> = Promise.resolve()
+  private queuedFlushes = 0
   private heartbeat: EachBatchPayload['heartbeat'] | undefined
   private seen = new Map<number, number>()
   /** Table versions the offsets above were read at: commits fail if another writer moved the same offsets since. */
@@ -283,6 +286,7 @@ class IngestState {
         payload.resolveOffset(message.offset)
         continue
       }
+      if (this.buffer.length === 0) this.bufferedSince = Date.now()
       this.buffer.push({
         partition: batch.partition,
         offset,
@@ -300,7 +304,7 @@ class IngestState {
   }
 
   flushDue(): boolean {
-    return this.buffer.length > 0 && Date.now() - this.lastFlush >= this.options.flushIntervalMs
+    return this.buffer.length > 0 && Date.now() - this.bufferedSince >= this.options.flushIntervalMs
   }
 
   /** True when every partition has reached the last offset that existed at start. */
@@ -326,20 +330,43 @@ class IngestState {
 
   /** Serialises flushes: a timer flush and a handler flush never overlap. */
   flush(heartbeat?: EachBatchPayload['heartbeat']): Promise<void> {
-    const next = this.flushing.then(() => this.flushNow(heartbeat ?? this.heartbeat, this.consumer))
+    this.queuedFlushes++
+    const next = this.flushing
+      .then(() => this.flushNow(heartbeat ?? this.heartbeat, this.consumer))
+      .finally(() => this.queuedFlushes--)
     this.flushing = next.catch(() => {})
     return next
+  }
+
+  flushPending(): boolean {
+    return this.queuedFlushes > 0
+  }
+
+  /**
+   * Starts a flush of the buffer and returns once the flush before it has finished, so fetching goes on into a fresh
+   * buffer while this one is written: two buffers at most (back-pressure bounds memory), and Kafka fetches overlap
+   * lake writes instead of waiting for them.
+   */
+  async startFlush(heartbeat: EachBatchPayload['heartbeat']): Promise<void> {
+    const previous = this.flushing
+    this.flush(heartbeat).catch((error) => this.onFatal?.(error))
+    await previous
   }
 
   private async flushNow(heartbeat: EachBatchPayload['heartbeat'] | undefined, consumer: Consumer | undefined) {
     const rows = this.buffer
     this.buffer = []
-    this.lastFlush = Date.now()
     if (rows.length === 0) return
     // Heartbeats keep the group membership alive while DuckDB writes.
     const beat = heartbeat ? setInterval(() => heartbeat().catch(() => {}), 2000) : undefined
     try {
-      await this.write(rows)
+      try {
+        await this.write(rows)
+      } catch (error) {
+        if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
+        await this.rewind(rows)
+        return
+      }
       if (consumer) {
         const next = new Map<number, number>()
         for (const m of rows) next.set(m.partition, Math.max(next.get(m.partition) ?? -1, m.offset + 1))
@@ -357,32 +384,61 @@ class IngestState {
     }
   }
 
+  /**
+   * Another member committed offsets of partitions this one was writing (a rebalance moved them while a flush was in
+   * flight). Nothing of this flush is visible; re-read the lake, drop what is buffered, and resume every partition
+   * still assigned from the lake's record, so nothing is lost or written twice.
+   */
+  private async rewind(failed: Buffered[]): Promise<void> {
+    this.warnings.push('Another ingest member wrote the same partitions during a rebalance; resumed from the lake.')
+    // A partition the lake has no record of was never committed by anyone: its first message in memory is where
+    // this run started it, and where it must start again.
+    const firstInMemory = new Map<number, number>()
+    for (const m of [...failed, ...this.buffer]) {
+      firstInMemory.set(m.partition, Math.min(firstInMemory.get(m.partition) ?? m.offset, m.offset))
+    }
+    await this.loadLakeOffsets()
+    this.buffer = []
+    this.seen = new Map()
+    for (const partition of this.assigned) {
+      const offset = this.resumeOffset(partition) ?? firstInMemory.get(partition)
+      if (offset === undefined) continue
+      this.seen.set(partition, offset - 1)
+      this.consumer?.seek({topic: this.options.topic, partition, offset: String(offset)})
+    }
+  }
+
   private async write(rows: Buffered[]): Promise<void> {
     const {topic, lake} = this.options
-    const events: string[] = []
+    const eventsFile = join(this.staging, 'events.ndjson')
+    const events = new StagingFile(eventsFile)
     const dead: DeadLetterRow[] = []
     const maxOffset = new Map<number, number>()
-    for (const m of rows) {
-      maxOffset.set(m.partition, Math.max(maxOffset.get(m.partition) ?? -1, m.offset))
-      const inEvents = m.offset <= (this.eventsTxn.get(m.partition) ?? -1)
-      const inDead = m.offset <= (this.deadTxn.get(m.partition) ?? -1)
-      const verdict = judge(m.value)
-      if (verdict.ok) {
-        if (inEvents) this.duplicates++
-        else events.push(verdict.line)
-      } else if (inDead) {
-        this.duplicates++
-      } else {
-        dead.push({
-          topic,
-          partition: m.partition,
-          offset: m.offset,
-          kafka_timestamp: m.timestamp,
-          key_b64: m.key ? m.key.toString('base64') : null,
-          value_b64: m.value ? m.value.toString('base64') : null,
-          reason: verdict.reason,
-        })
+    try {
+      for (const m of rows) {
+        maxOffset.set(m.partition, Math.max(maxOffset.get(m.partition) ?? -1, m.offset))
+        const inEvents = m.offset <= (this.eventsTxn.get(m.partition) ?? -1)
+        const inDead = m.offset <= (this.deadTxn.get(m.partition) ?? -1)
+        const verdict = judge(m.value)
+        if (verdict.ok) {
+          if (inEvents) this.duplicates++
+          else events.add(verdict.line)
+        } else if (inDead) {
+          this.duplicates++
+        } else {
+          dead.push({
+            topic,
+            partition: m.partition,
+            offset: m.offset,
+            kafka_timestamp: m.timestamp,
+            key_b64: m.key ? m.key.toString('base64') : null,
+            value_b64: m.value ? m.value.toString('base64') : null,
+            reason: verdict.reason,
+          })
+        }
       }
+    } finally {
+      events.close()
     }
     const txns: TxnAction[] = [...maxOffset].map(([partition, version]) => ({appId: appId(topic, partition), version}))
     // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
@@ -399,11 +455,9 @@ class IngestState {
       this.commits++
     }
     let adds: Awaited<ReturnType<typeof writeEventFiles>> = []
-    if (events.length > 0) {
-      const file = join(this.staging, 'events.ndjson')
-      writeFileSync(file, `${events.join('\n')}\n`)
+    if (events.lines > 0) {
       mkdirSync(tablePath(lake, EVENTS_TABLE), {recursive: true})
-      adds = await writeEventFiles(this.engine, file, tablePath(lake, EVENTS_TABLE))
+      adds = await writeEventFiles(this.engine, eventsFile, tablePath(lake, EVENTS_TABLE))
     }
     // Always commit the offsets to events, even with no valid row: it is the seek point of record.
     const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
@@ -415,7 +469,7 @@ class IngestState {
       if (dead.length > 0) this.deadTxn.set(partition, t.version)
     }
     this.messages += rows.length
-    this.events += events.length
+    this.events += events.lines
     this.deadLetters += dead.length
   }
 
@@ -454,4 +508,35 @@ function judge(value: Buffer | null): {ok: true; line: string} | {ok: false; rea
   }
   const verdict = parseEventLine(text)
   return verdict.ok ? {ok: true, line: serializeEvent(verdict.event)} : {ok: false, reason: verdict.reason}
+}
+
+/** NDJSON written to a staging file a few thousand lines at a time, so a flush never holds all its text at once. */
+class StagingFile {
+  private readonly fd: number
+  private pending: string[] = []
+  lines = 0
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w')
+  }
+
+  add(line: string): void {
+    this.pending.push(line)
+    this.lines++
+    if (this.pending.length >= 4096) this.spill()
+  }
+
+  close(): void {
+    try {
+      this.spill()
+    } finally {
+      closeSync(this.fd)
+    }
+  }
+
+  private spill(): void {
+    if (this.pending.length === 0) return
+    writeSync(this.fd, `${this.pending.join('\n')}\n`)
+    this.pending = []
+  }
 }
