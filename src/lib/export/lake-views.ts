@@ -1,0 +1,80 @@
+import {existsSync, statSync} from 'node:fs'
+import {basename, dirname, relative, resolve} from 'node:path'
+import {ANALYTICS_DIR} from '../analytics/store.js'
+import type {Engine} from '../engine/engine.js'
+import {UsageError} from '../errors.js'
+import {listCommitVersions} from '../lake/delta-log.js'
+import {EVENTS_TABLE} from '../lake/lake.js'
+import {registerShopViews} from '../lake/shop-views.js'
+import {findTables} from '../lake/status.js'
+import {registerTableView} from '../lake/views.js'
+
+/** The shop's views, in the order `ecap query` lists them. */
+export const SHOP_VIEWS = ['events', 'orders', 'order_items', 'customers', 'dead_letters'] as const
+
+export interface LakeView {
+  name: string
+  kind: 'shop' | 'analysis' | 'table'
+}
+
+export interface LakeViews {
+  lake: string
+  views: LakeView[]
+  /** The day the shop views are cut at (null without an events table). */
+  asOf: string | null
+  /** Tables found but not registered (e.g. a result being written right now), with the reason. */
+  skipped: {name: string; reason: string}[]
+}
+
+/**
+ * Registers the whole lake as DuckDB views: the shop views (`events`, `orders`, `order_items`, `customers`,
+ * `dead_letters`, cut at `asOf`), every analysis result under `<lake>/analytics/` by its folder name, and any other
+ * Delta table of the lake by its folder name. A result that cannot be read is skipped and reported, so one broken
+ * result never stops a query or export of the others.
+ */
+export async function registerLakeViews(
+  engine: Engine,
+  lake: string,
+  options: {asOf?: string} = {},
+): Promise<LakeViews> {
+  const root = resolve(lake)
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
+      hints: ['Create one with: ecap generate --to lake', 'Point at an existing lake with --lake PATH or ECAP_LAKE.'],
+    })
+  }
+  const views: LakeView[] = []
+  const skipped: LakeViews['skipped'] = []
+  let asOf: string | null = null
+  const tables = findTables(root).filter((path) => listCommitVersions(path).length > 0)
+  const taken = new Set<string>()
+  if (tables.some((path) => relative(root, path) === EVENTS_TABLE)) {
+    const shop = await registerShopViews(engine, root, {asOf: options.asOf})
+    asOf = shop.asOf
+    for (const name of SHOP_VIEWS) {
+      if ((await engine.rows('SELECT 1 FROM duckdb_views() WHERE view_name = ?', [name])).length > 0) {
+        views.push({name, kind: 'shop'})
+        taken.add(name)
+      }
+    }
+  }
+  for (const path of tables) {
+    const name = basename(path)
+    const inAnalytics = basename(dirname(path)) === ANALYTICS_DIR && dirname(dirname(path)) === root
+    if (!inAnalytics && dirname(path) !== root) continue
+    if (taken.has(name)) {
+      if (name !== EVENTS_TABLE && name !== 'dead_letters') {
+        skipped.push({name: relative(root, path), reason: `the name ${name} is taken by another view`})
+      }
+      continue
+    }
+    try {
+      await registerTableView(engine, name, path)
+      views.push({name, kind: inAnalytics ? 'analysis' : 'table'})
+      taken.add(name)
+    } catch (error) {
+      skipped.push({name: relative(root, path), reason: (error as Error).message})
+    }
+  }
+  return {lake: root, views, asOf, skipped}
+}
