@@ -22,6 +22,8 @@ export interface EcapRunOptions {
   cwd?: string
   xdgHome?: string
   timeoutMs?: number
+  /** Variables added to the clean environment, e.g. ECAP_KAFKA_PASSWORD. */
+  env?: NodeJS.ProcessEnv
 }
 
 /** Runs `ecap <args>` to completion. */
@@ -29,7 +31,7 @@ export function ecap(args: string[], options: EcapRunOptions = {}): SpawnSyncRet
   return spawnSync(process.execPath, [RUN, ...args], {
     cwd: options.cwd,
     encoding: 'utf8',
-    env: cleanEnv(options.xdgHome),
+    env: {...cleanEnv(options.xdgHome), ...options.env},
     timeout: options.timeoutMs ?? 30_000,
     maxBuffer: 64 * 1024 * 1024,
   })
@@ -39,7 +41,32 @@ export function ecap(args: string[], options: EcapRunOptions = {}): SpawnSyncRet
 export function spawnEcap(args: string[], options: EcapRunOptions = {}): ChildProcess {
   return spawn(process.execPath, [RUN, ...args], {
     cwd: options.cwd,
-    env: cleanEnv(options.xdgHome),
+    env: {...cleanEnv(options.xdgHome), ...options.env},
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+}
+
+/** A running `ecap` with what it printed so far and its exit. */
+export interface EcapProcess {
+  child: ChildProcess
+  stdout(): string
+  stderr(): string
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+}
+
+/** Starts `ecap <args>` and collects its output, so several can run at once (unlike `ecap`, which blocks). */
+export function startEcap(args: string[], options: EcapRunOptions = {}): EcapProcess {
+  const child = spawnEcap(args, options)
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk
+  })
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) =>
+    child.once('close', (code, signal) => resolve({code, signal})),
+  )
+  return {child, stdout: () => stdout, stderr: () => stderr, exited}
 }

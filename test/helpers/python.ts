@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -34,4 +35,26 @@ export function readWithDeltaRs(tablePath: string): {
 } {
   const out = execFileSync(PYTHON, [join(ROOT, 'tools', 'python', 'read_delta.py'), tablePath], {encoding: 'utf8'})
   return JSON.parse(out)
+}
+
+/**
+ * The event_ids of a Delta table as delta-rs reads them: row count, distinct ids, and a SHA-256 of the sorted ids
+ * joined by newlines (compare with `idsDigest` of the ids that were produced).
+ */
+export function eventIdsWithDeltaRs(tablePath: string): {rows: number; distinct: number; digest: string} {
+  const script = [
+    'import hashlib, json, sys',
+    'from deltalake import DeltaTable',
+    'ids = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist()',
+    'digest = hashlib.sha256("\\n".join(sorted(set(ids))).encode()).hexdigest()',
+    'print(json.dumps({"rows": len(ids), "distinct": len(set(ids)), "digest": digest}))',
+  ].join('\n')
+  return JSON.parse(execFileSync(PYTHON, ['-c', script, tablePath], {encoding: 'utf8'}))
+}
+
+/** SHA-256 of the distinct ids, sorted and joined by newlines, as `eventIdsWithDeltaRs` computes it. */
+export function idsDigest(ids: Iterable<string>): string {
+  return createHash('sha256')
+    .update([...new Set(ids)].sort().join('\n'))
+    .digest('hex')
 }

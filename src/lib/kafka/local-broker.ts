@@ -1,6 +1,6 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -37,6 +37,11 @@ export interface LocalBrokerOptions {
   stopTimeoutMs?: number
   /** Parent of the broker's temp folder; defaults to the OS temp folder. */
   tmpDir?: string
+  /**
+   * The broker's folder, instead of a fresh temp one. It is the caller's: `stop()` leaves it, and starting again on it
+   * (with the same ports) brings the same cluster back with its data, as a restarted broker would.
+   */
+  dir?: string
   /** Folder of the broker's jars; defaults to `.cache/kafka/libs`, fetched with Maven when missing. */
   libDir?: string
   /** Extra JVM options for the broker, after ecap's own. */
@@ -55,7 +60,7 @@ export interface LocalBroker {
   /** The SASL/PLAIN listener, when one was asked for. */
   sasl?: {brokers: string; port: number; mechanism: 'plain'}
   clusterId: string
-  /** The broker's temp folder: server.properties, broker.log and the data. Removed by `stop()`. */
+  /** The broker's folder: server.properties, broker.log and the data. Removed by `stop()` unless the caller gave it. */
   dir: string
   /** Kafka's `log.dirs`: where the partitions' data lives. */
   logDir: string
@@ -108,32 +113,40 @@ class PortTakenError extends UnavailableError {
 
 async function startOnce(libDir: string, ports: Ports, options: LocalBrokerOptions): Promise<LocalBroker> {
   const java = options.java ?? (process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java')
-  const dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'ecap-kafka-'))
+  const ownDir = options.dir === undefined
+  const dir = options.dir ?? mkdtempSync(join(options.tmpDir ?? tmpdir(), 'ecap-kafka-'))
+  mkdirSync(dir, {recursive: true})
   const logDir = join(dir, 'data')
   const logFile = join(dir, 'broker.log')
   const configFile = join(dir, 'server.properties')
-  const clusterId = randomClusterId()
+  // A folder that already holds a formatted broker is a restart: keep its cluster and data.
+  const formattedId = formattedClusterId(logDir)
+  const clusterId = formattedId ?? randomClusterId()
   const classPath = join(libDir, '*')
   let child: ChildProcess | undefined
   let logFd: number | undefined
-  const removeDir = () => rmSync(dir, {recursive: true, force: true})
+  const removeDir = () => {
+    if (ownDir) rmSync(dir, {recursive: true, force: true})
+  }
 
   try {
     writeFileSync(configFile, serverProperties(ports, logDir, options))
-    options.onProgress?.('Formatting the Kafka storage')
-    // A short-lived JVM: the C1 compiler alone halves its run time.
-    await runJava(java, [
-      '-XX:TieredStopAtLevel=1',
-      '-cp',
-      classPath,
-      STORAGE_TOOL,
-      'format',
-      '-t',
-      clusterId,
-      '-c',
-      configFile,
-      '--standalone',
-    ])
+    if (formattedId === undefined) {
+      options.onProgress?.('Formatting the Kafka storage')
+      // A short-lived JVM: the C1 compiler alone halves its run time.
+      await runJava(java, [
+        '-XX:TieredStopAtLevel=1',
+        '-cp',
+        classPath,
+        STORAGE_TOOL,
+        'format',
+        '-t',
+        clusterId,
+        '-c',
+        configFile,
+        '--standalone',
+      ])
+    }
 
     options.onProgress?.(`Starting Kafka on ${HOST}:${ports.port}`)
     logFd = openSync(logFile, 'a')
@@ -199,6 +212,8 @@ async function startOnce(libDir: string, ports: Ports, options: LocalBrokerOptio
     }
     if (logFd !== undefined) closeSync(logFd)
     removeDir()
+    // Storage this attempt formatted in the caller's folder is not a broker worth restarting (a retry may pick other ports).
+    if (!ownDir && formattedId === undefined) rmSync(logDir, {recursive: true, force: true})
     if (/Address already in use|BindException/.test(tail)) {
       throw new PortTakenError(`Kafka could not listen on ${describePorts(ports)}: a port is in use.\n${tail}`)
     }
@@ -418,6 +433,13 @@ function listen(server: Server, port: number): Promise<number> {
 function describePorts(ports: Ports): string {
   const all = [ports.port, ports.controllerPort, ...(ports.saslPort === undefined ? [] : [ports.saslPort])]
   return `${HOST} ports ${all.join(', ')}`
+}
+
+/** The cluster id of a storage folder Kafka already formatted, from its meta.properties. */
+function formattedClusterId(logDir: string): string | undefined {
+  const meta = join(logDir, 'meta.properties')
+  if (!existsSync(meta)) return undefined
+  return /^cluster\.id=(.+)$/m.exec(readFileSync(meta, 'utf8'))?.[1]?.trim()
 }
 
 /** A KRaft cluster id: 16 random bytes in base64url, as `kafka-storage random-uuid` makes (never starting with "-"). */
