@@ -67,27 +67,33 @@ const EVER = 'UNBOUNDED'
  */
 export const FEATURES_SQL = `
 CREATE OR REPLACE TEMP TABLE ${FEATURES_TABLE} AS
-WITH o AS (
+WITH o AS MATERIALIZED (
   SELECT order_id, customer_id, session_id, order_time, order_date, device, ip_country, billing_country,
          shipping_country, payment_method, card_fingerprint, CAST(total AS DOUBLE) AS total
   FROM orders
 ),
+-- One pass over the events: when each session, device and IP country of each customer was first seen. The finer
+-- questions below are answered from this much smaller table.
+first_seen AS MATERIALIZED (
+  SELECT session_id, customer_id, device, ip_country, min(event_time) AS first_seen
+  FROM events GROUP BY ALL
+),
 -- What a visit reveals (a device, a country) counts as known only if it was seen before the visit began: the
 -- session's own page views precede its purchase but tell nothing about the customer's past.
 visits AS (
-  SELECT session_id, min(event_time) AS visit_start
-  FROM events WHERE session_id IN (SELECT session_id FROM o) GROUP BY session_id
+  SELECT session_id, min(first_seen) AS visit_start
+  FROM first_seen WHERE session_id IN (SELECT session_id FROM o) GROUP BY session_id
 ),
 customer_seen AS (
-  SELECT customer_id, min(event_time) AS first_seen FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id
+  SELECT customer_id, min(first_seen) AS first_seen FROM first_seen WHERE customer_id IS NOT NULL GROUP BY customer_id
 ),
 device_seen AS (
-  SELECT customer_id, device, min(event_time) AS first_seen
-  FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id, device
+  SELECT customer_id, device, min(first_seen) AS first_seen
+  FROM first_seen WHERE customer_id IS NOT NULL GROUP BY customer_id, device
 ),
 ip_seen AS (
-  SELECT customer_id, ip_country, min(event_time) AS first_seen
-  FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id, ip_country
+  SELECT customer_id, ip_country, min(first_seen) AS first_seen
+  FROM first_seen WHERE customer_id IS NOT NULL GROUP BY customer_id, ip_country
 ),
 w AS (
   SELECT o.*,
