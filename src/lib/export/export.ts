@@ -65,9 +65,12 @@ export async function exportTable(options: ExportOptions): Promise<ExportResult>
         }
         select = options.columns.map(sqlIdentifier).join(', ')
       }
-      let sql = `SELECT ${select} FROM ${table}`
-      if (options.where !== undefined)
-        sql = `SELECT * FROM (${sql}) WHERE (\n${await checkPredicate(engine, sql, options.where)}\n)`
+      // The predicate sees every column of the table, kept or not: --columns only shapes the output.
+      let from = table
+      if (options.where !== undefined) {
+        from = `(SELECT * FROM ${table} WHERE (\n${await checkPredicate(engine, table, options.where)}\n))`
+      }
+      const sql = `SELECT ${select} FROM ${from}`
       const query = await prepareQuery(engine, sql, 'WHERE_INVALID')
       const summary = await writeResult(engine, query, {
         format: options.format,
@@ -92,14 +95,14 @@ export async function exportTable(options: ExportOptions): Promise<ExportResult>
  * The predicate is SQL by design, but only a predicate: it runs inside the WHERE of a subquery, and text that would
  * end the statement and start another (`1=1; DROP ...`) is refused before anything runs.
  */
-async function checkPredicate(engine: Engine, sql: string, where: string): Promise<string> {
+async function checkPredicate(engine: Engine, table: string, where: string): Promise<string> {
   const predicate = where.trim()
   if (predicate === '') {
     throw new UsageError('WHERE_INVALID', '--where is empty.', {hints: [`--where "order_date >= DATE '2026-01-15'"`]})
   }
   let statements: number
   try {
-    statements = (await engine.connection.extractStatements(`SELECT * FROM (${sql}) WHERE (\n${predicate}\n)`)).count
+    statements = (await engine.connection.extractStatements(`SELECT * FROM ${table} WHERE (\n${predicate}\n)`)).count
   } catch (error) {
     throw sqlError(error, 'WHERE_INVALID', [`--where "order_date >= DATE '2026-01-15'"`])
   }
