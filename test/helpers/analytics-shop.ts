@@ -51,7 +51,7 @@ export class ShopBuilder {
         ip_country: s.country ?? 'DE',
         event_time: time,
         ...fields,
-      } as never) as ShopEvent,
+      } as never) as unknown as ShopEvent,
     )
     return this
   }
