@@ -1,0 +1,502 @@
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {COHORT_RESULT, type CohortResult, computeCohorts, runCohorts} from '../src/lib/analytics/cohort.js'
+import {
+  computeFunnel,
+  FUNNEL_RESULT,
+  type FunnelGroup,
+  type FunnelResult,
+  runFunnel,
+} from '../src/lib/analytics/funnel.js'
+import {computeKpis, KPI_RESULTS, type KpiPeriod, type KpiResult, runKpis} from '../src/lib/analytics/kpi.js'
+import {type RfmResult, runRfm} from '../src/lib/analytics/rfm.js'
+import {loadResult} from '../src/lib/analytics/store.js'
+import {type Engine, withEngine} from '../src/lib/engine/engine.js'
+import {appendEvents} from '../src/lib/lake/lake.js'
+import {registerShopViews} from '../src/lib/lake/shop-views.js'
+import {at, lakeOf, removeTempDirs, ShopBuilder, tempDir} from './helpers/analytics-shop.js'
+import {ecap} from './helpers/cli.js'
+import {shopNdjson} from './helpers/lake.js'
+
+afterAll(removeTempDirs)
+
+const cents = (x: number) => Math.round(x * 100)
+
+/**
+ * A week and two days of a tiny shop, every figure worked out by hand in the comments:
+ * - S1 c1 desktop DE, Mon 03-02: view, product A (garden), cart, checkout, order o1 = 2 x A @ 10 = 20.00
+ * - S2 anonymous mobile US, 03-02: page view, product B (kitchen); leaves
+ * - S3 c2 mobile US, 03-03: product B, cart; leaves
+ * - S4 c2 mobile US, 03-04: the whole funnel, o2 = B @ 30 + A @ 10 = 40.00, refunded 15.00 on 03-05 (own session)
+ * - S5 c1 desktop DE, Mon 03-09: product A, cart, checkout, o3 = 3 x A @ 10 = 30.00
+ * - S6 anonymous tablet FR, 03-09: page view only
+ * - S7 c3 mobile DE, 03-10: view, product C (garden), cart, o4 = C @ 50 WITHOUT a checkout before it
+ * - S9 anonymous desktop DE, 03-10: cart first, product view after (out of funnel order)
+ * After the as-of day 03-10: o1 refunded 5.00 on 03-12, and c4 orders 100.00 on 03-11; neither is seen.
+ */
+function handMadeShop(): ShopBuilder {
+  const shop = new ShopBuilder()
+  const A = {product_id: 'pA', category: 'garden', unit_price: 10}
+  const B = {product_id: 'pB', category: 'kitchen', unit_price: 30}
+  const C = {product_id: 'pC', category: 'garden', unit_price: 50}
+  const cart = (p: {product_id: string; unit_price: number}, quantity = 1) => ({
+    product_id: p.product_id,
+    unit_price: p.unit_price,
+    quantity,
+  })
+  const s1 = {customer: 'c1', session: 'S1', device: 'desktop', country: 'DE'} as const
+  shop
+    .add('page_view', s1, at('2026-03-02', '10:00'))
+    .add('product_view', s1, at('2026-03-02', '10:01'), A)
+    .add('add_to_cart', s1, at('2026-03-02', '10:02'), cart(A, 2))
+    .add('checkout_started', s1, at('2026-03-02', '10:03'), {item_count: 2, total: 20})
+    .purchase(s1, at('2026-03-02', '10:04'), 'o1', [{product_id: 'pA', quantity: 2, unit_price: 10}])
+  const s2 = {customer: null, session: 'S2', device: 'mobile', country: 'US'} as const
+  shop.add('page_view', s2, at('2026-03-02', '11:00')).add('product_view', s2, at('2026-03-02', '11:01'), B)
+  const s3 = {customer: 'c2', session: 'S3', device: 'mobile', country: 'US'} as const
+  shop.add('product_view', s3, at('2026-03-03', '09:00'), B).add('add_to_cart', s3, at('2026-03-03', '09:01'), cart(B))
+  const s4 = {customer: 'c2', session: 'S4', device: 'mobile', country: 'US'} as const
+  shop
+    .add('page_view', s4, at('2026-03-04', '09:00'))
+    .add('product_view', s4, at('2026-03-04', '09:01'), B)
+    .add('add_to_cart', s4, at('2026-03-04', '09:02'), cart(B))
+    .add('checkout_started', s4, at('2026-03-04', '09:03'), {item_count: 2, total: 40})
+    .purchase(s4, at('2026-03-04', '09:04'), 'o2', [
+      {product_id: 'pB', quantity: 1, unit_price: 30},
+      {product_id: 'pA', quantity: 1, unit_price: 10},
+    ])
+    .refund('c2', at('2026-03-05', '10:00'), 'o2', 15)
+  const s5 = {customer: 'c1', session: 'S5', device: 'desktop', country: 'DE'} as const
+  shop
+    .add('product_view', s5, at('2026-03-09', '08:00'), A)
+    .add('add_to_cart', s5, at('2026-03-09', '08:01'), cart(A, 3))
+    .add('checkout_started', s5, at('2026-03-09', '08:02'), {item_count: 3, total: 30})
+    .purchase(s5, at('2026-03-09', '08:03'), 'o3', [{product_id: 'pA', quantity: 3, unit_price: 10}])
+  shop.add('page_view', {customer: null, session: 'S6', device: 'tablet', country: 'FR'}, at('2026-03-09', '20:00'))
+  const s7 = {customer: 'c3', session: 'S7', device: 'mobile', country: 'DE'} as const
+  shop
+    .add('page_view', s7, at('2026-03-10', '10:00'))
+    .add('product_view', s7, at('2026-03-10', '10:01'), C)
+    .add('add_to_cart', s7, at('2026-03-10', '10:02'), cart(C))
+    .purchase(s7, at('2026-03-10', '10:03'), 'o4', [{product_id: 'pC', quantity: 1, unit_price: 50}])
+  const s9 = {customer: null, session: 'S9', device: 'desktop', country: 'DE'} as const
+  shop.add('add_to_cart', s9, at('2026-03-10', '15:00'), cart(A)).add('product_view', s9, at('2026-03-10', '15:01'), A)
+  // After the as-of day.
+  shop.refund('c1', at('2026-03-12', '10:00'), 'o1', 5)
+  shop.purchase({customer: 'c4', session: 'S8'}, at('2026-03-11', '10:00'), 'o5', [
+    {product_id: 'pA', quantity: 10, unit_price: 10},
+  ])
+  return shop
+}
+
+const AS_OF = '2026-03-10'
+
+function period(overrides: Partial<KpiPeriod> & {period: string}): KpiPeriod {
+  return {
+    days: 1,
+    revenue: 0,
+    grossRevenue: 0,
+    refunded: 0,
+    orders: 0,
+    units: 0,
+    aov: null,
+    sessions: 0,
+    convertedSessions: 0,
+    conversionRate: null,
+    refundRate: null,
+    refundedOrders: 0,
+    newCustomers: 0,
+    returningCustomers: 0,
+    ...overrides,
+  }
+}
+
+describe('KPIs, funnel and cohorts of a hand-made shop', () => {
+  let lake: string
+
+  beforeAll(async () => {
+    lake = await lakeOf(handMadeShop().events)
+  })
+
+  async function withViews<T>(work: (engine: Engine) => Promise<T>, asOf = AS_OF): Promise<T> {
+    return withEngine(async (engine) => {
+      await registerShopViews(engine, lake, {asOf})
+      return work(engine)
+    })
+  }
+
+  it('gives the hand-computed KPIs per day', async () => {
+    const kpis = await withViews((engine) => computeKpis(engine, AS_OF, {top: 2}))
+    expect(kpis.from).toBe('2026-03-02')
+    const quiet = (day: string) => period({period: day})
+    expect(kpis.daily).toEqual([
+      period({
+        period: '2026-03-02',
+        revenue: 20,
+        grossRevenue: 20,
+        orders: 1,
+        units: 2,
+        aov: 20,
+        sessions: 2,
+        convertedSessions: 1,
+        conversionRate: 0.5,
+        refundRate: 0,
+        newCustomers: 1,
+      }),
+      period({period: '2026-03-03', sessions: 1, conversionRate: 0}),
+      period({
+        period: '2026-03-04',
+        revenue: 25,
+        grossRevenue: 40,
+        refunded: 15,
+        orders: 1,
+        units: 2,
+        aov: 25,
+        sessions: 1,
+        convertedSessions: 1,
+        conversionRate: 1,
+        refundRate: 1,
+        refundedOrders: 1,
+        newCustomers: 1,
+      }),
+      // The refund session of 03-05 is the back office, not a visit.
+      quiet('2026-03-05'),
+      quiet('2026-03-06'),
+      quiet('2026-03-07'),
+      quiet('2026-03-08'),
+      period({
+        period: '2026-03-09',
+        revenue: 30,
+        grossRevenue: 30,
+        orders: 1,
+        units: 3,
+        aov: 30,
+        sessions: 2,
+        convertedSessions: 1,
+        conversionRate: 0.5,
+        refundRate: 0,
+        returningCustomers: 1,
+      }),
+      period({
+        period: '2026-03-10',
+        revenue: 50,
+        grossRevenue: 50,
+        orders: 1,
+        units: 1,
+        aov: 50,
+        sessions: 2,
+        convertedSessions: 1,
+        conversionRate: 0.5,
+        refundRate: 0,
+        newCustomers: 1,
+      }),
+    ])
+  })
+
+  it('gives the hand-computed KPIs per week (Monday first) and in total', async () => {
+    const kpis = await withViews((engine) => computeKpis(engine, AS_OF, {top: 2}))
+    expect(kpis.weekly).toEqual([
+      period({
+        period: '2026-03-02',
+        days: 7,
+        revenue: 45,
+        grossRevenue: 60,
+        refunded: 15,
+        orders: 2,
+        units: 4,
+        aov: 22.5,
+        sessions: 4,
+        convertedSessions: 2,
+        conversionRate: 0.5,
+        refundRate: 0.5,
+        refundedOrders: 1,
+        newCustomers: 2,
+      }),
+      period({
+        period: '2026-03-09',
+        days: 2,
+        revenue: 80,
+        grossRevenue: 80,
+        orders: 2,
+        units: 4,
+        aov: 40,
+        sessions: 4,
+        convertedSessions: 2,
+        conversionRate: 0.5,
+        refundRate: 0,
+        newCustomers: 1,
+        returningCustomers: 1,
+      }),
+    ])
+    expect(kpis.totals).toEqual(
+      period({
+        period: '2026-03-02',
+        days: 9,
+        revenue: 125,
+        grossRevenue: 140,
+        refunded: 15,
+        orders: 4,
+        units: 8,
+        aov: 31.25,
+        sessions: 8,
+        convertedSessions: 4,
+        conversionRate: 0.5,
+        refundRate: 0.25,
+        refundedOrders: 1,
+        newCustomers: 3,
+      }),
+    )
+  })
+
+  it('ranks products and categories by net revenue, refunds shared over an order’s lines', async () => {
+    const kpis = await withViews((engine) => computeKpis(engine, AS_OF, {top: 2}))
+    // o2 kept 25 of 40: its lines keep 62.5% each, so A gets 20 + 6.25 + 30 and B 18.75.
+    expect(kpis.topProducts).toEqual([
+      {rank: 1, productId: 'pA', category: 'garden', orders: 3, units: 6, grossRevenue: 60, revenue: 56.25},
+      {rank: 2, productId: 'pC', category: 'garden', orders: 1, units: 1, grossRevenue: 50, revenue: 50},
+    ])
+    expect(kpis.topCategories).toEqual([
+      {rank: 1, category: 'garden', products: 2, orders: 4, units: 7, grossRevenue: 110, revenue: 106.25},
+      {rank: 2, category: 'kitchen', products: 1, orders: 1, units: 1, grossRevenue: 30, revenue: 18.75},
+    ])
+  })
+
+  it('sees a later refund once the as-of day reaches it', async () => {
+    const kpis = await withViews((engine) => computeKpis(engine, '2026-03-12'), '2026-03-12')
+    expect(kpis.daily.find((d) => d.period === '2026-03-02')).toMatchObject({revenue: 15, refunded: 5, refundRate: 1})
+    expect(kpis.totals).toMatchObject({revenue: 220, orders: 5, newCustomers: 4})
+  })
+
+  it('counts the ordered session funnel overall, by device and by country', async () => {
+    const funnel = await withViews((engine) => computeFunnel(engine, AS_OF))
+    const counts = (g: FunnelGroup) => g.steps.map((s) => s.sessions)
+    // S7 bought without a checkout, S9 carted before viewing: neither walked the funnel in order past its break.
+    expect(counts(funnel.overall)).toEqual([8, 7, 5, 3, 3])
+    expect(funnel.overall.steps.map((s) => s.step)).toEqual([
+      'visit',
+      'product_view',
+      'add_to_cart',
+      'checkout_started',
+      'purchase',
+    ])
+    expect(funnel.overall.steps.map((s) => s.dropOff)).toEqual([0, 1, 2, 2, 0])
+    expect(funnel.overall.steps.map((s) => s.stepConversion)).toEqual([1, 7 / 8, 5 / 7, 3 / 5, 1])
+    expect(funnel.overall.steps.at(-1)?.overallConversion).toBe(3 / 8)
+    expect(funnel.overall.steps[2]?.dropOffRate).toBe(2 / 7)
+    expect(funnel.byDevice.map((g) => [g.value, counts(g)])).toEqual([
+      ['mobile', [4, 4, 3, 1, 1]],
+      ['desktop', [3, 3, 2, 2, 2]],
+      ['tablet', [1, 0, 0, 0, 0]],
+    ])
+    expect(funnel.byCountry.map((g) => [g.value, counts(g)])).toEqual([
+      ['DE', [4, 4, 3, 2, 2]],
+      ['US', [3, 3, 2, 1, 1]],
+      ['FR', [1, 0, 0, 0, 0]],
+    ])
+    const tablet = funnel.byDevice[2]?.steps
+    expect(tablet?.[2]).toMatchObject({sessions: 0, stepConversion: null, dropOff: 0})
+  })
+
+  it('puts all three customers in the March cohort, its month not over', async () => {
+    const cohorts = await withViews((engine) => computeCohorts(engine, AS_OF))
+    expect(cohorts).toEqual({
+      asOf: AS_OF,
+      customers: 3,
+      cohorts: [
+        {
+          cohortMonth: '2026-03-01',
+          size: 3,
+          periods: [
+            {
+              monthsSinceFirst: 0,
+              customers: 3,
+              retention: 1,
+              orders: 4,
+              revenue: 125,
+              cumulativeRevenuePerCustomer: 125 / 3,
+              complete: false,
+            },
+          ],
+        },
+      ],
+    })
+  })
+})
+
+describe('monthly cohorts over three months', () => {
+  it('follow each cohort month by month, zero-filled, with net revenue', async () => {
+    const shop = new ShopBuilder()
+    const buy = (customer: string, day: string, order: string, price: number) =>
+      shop.purchase({customer, session: `s-${order}`}, at(day), order, [
+        {product_id: 'p1', quantity: 1, unit_price: price},
+      ])
+    buy('c1', '2026-01-10', 'a1', 10)
+    buy('c1', '2026-02-05', 'a2', 20)
+    buy('c1', '2026-02-20', 'a3', 5)
+    buy('c2', '2026-01-20', 'b1', 40)
+    buy('c2', '2026-03-03', 'b2', 10)
+    shop.refund('c2', at('2026-03-04'), 'b2', 10)
+    buy('c3', '2026-02-14', 'c1', 25)
+    buy('c4', '2026-03-30', 'd1', 99)
+    const lake = await lakeOf(shop.events)
+    const result = await withEngine((engine) => runCohorts(engine, {lake, asOf: '2026-03-15'}))
+    const p = (
+      m: number,
+      customers: number,
+      retention: number,
+      orders: number,
+      revenue: number,
+      cum: number,
+      complete = true,
+    ) => ({
+      monthsSinceFirst: m,
+      customers,
+      retention,
+      orders,
+      revenue,
+      cumulativeRevenuePerCustomer: cum,
+      complete,
+    })
+    expect(result.customers).toBe(3)
+    expect(result.cohorts).toEqual([
+      {
+        cohortMonth: '2026-01-01',
+        size: 2,
+        periods: [p(0, 2, 1, 2, 50, 25), p(1, 1, 0.5, 2, 25, 37.5), p(2, 1, 0.5, 1, 0, 37.5, false)],
+      },
+      {cohortMonth: '2026-02-01', size: 1, periods: [p(0, 1, 1, 1, 25, 25), p(1, 0, 0, 0, 0, 25, false)]},
+    ])
+    const march = await withEngine((engine) => runCohorts(engine, {lake, asOf: '2026-03-31'}))
+    expect(march.cohorts.at(-1)).toMatchObject({cohortMonth: '2026-03-01', size: 1})
+    expect(march.cohorts[0]?.periods.at(-1)?.complete).toBe(true)
+  })
+})
+
+describe('on a generated shop', () => {
+  let lake: string
+  let kpi: KpiResult
+  let funnel: FunnelResult
+  let cohort: CohortResult
+  let rfm: RfmResult
+  let orders: {orders: number; net: number; customerNet: number; customers: number}
+
+  beforeAll(async () => {
+    const dir = await tempDir()
+    const shop = await shopNdjson(dir, 'shop.ndjson', {seed: 11, customers: 400, days: 75})
+    lake = join(dir, 'lake')
+    await withEngine(async (engine) => {
+      await appendEvents(engine, lake, shop.path)
+      kpi = await runKpis(engine, {lake, top: 5})
+      funnel = await runFunnel(engine, {lake})
+      cohort = await runCohorts(engine, {lake})
+      rfm = await runRfm(engine, {lake})
+      const [row] = await engine.rows(
+        `SELECT CAST(count(*) AS INTEGER) AS orders, CAST(sum(net_total) AS DOUBLE) AS net,
+                CAST(sum(net_total) FILTER (WHERE customer_id IS NOT NULL) AS DOUBLE) AS customer_net,
+                CAST(count(DISTINCT customer_id) AS INTEGER) AS customers
+         FROM orders`,
+      )
+      orders = {
+        orders: Number(row?.orders),
+        net: Number(row?.net),
+        customerNet: Number(row?.customer_net),
+        customers: Number(row?.customers),
+      }
+    })
+  })
+
+  it('adds daily and weekly revenue, orders and sessions up to the totals and to the orders', () => {
+    expect(orders.orders).toBeGreaterThan(100)
+    const sum = (rows: KpiPeriod[], key: 'revenue' | 'orders' | 'sessions' | 'units' | 'refunded') =>
+      rows.reduce((s, r) => s + cents(r[key]), 0)
+    for (const rows of [kpi.daily, kpi.weekly]) {
+      expect(sum(rows, 'revenue')).toBe(cents(orders.net))
+      expect(sum(rows, 'orders')).toBe(cents(orders.orders))
+      expect(sum(rows, 'sessions')).toBe(cents(kpi.totals.sessions))
+      expect(sum(rows, 'units')).toBe(cents(kpi.totals.units))
+      expect(sum(rows, 'refunded')).toBe(cents(kpi.totals.refunded))
+    }
+    expect(cents(kpi.totals.revenue)).toBe(cents(orders.net))
+    expect(kpi.daily.reduce((s, d) => s + d.newCustomers, 0)).toBe(orders.customers)
+    expect(kpi.weekly.reduce((s, d) => s + d.newCustomers, 0)).toBe(orders.customers)
+    expect(kpi.daily.reduce((s, d) => s + d.days, 0)).toBe(kpi.totals.days)
+    expect(kpi.topProducts).toHaveLength(5)
+    expect(kpi.topCategories.map((c) => c.revenue)).toEqual(
+      [...kpi.topCategories.map((c) => c.revenue)].sort((a, b) => b - a),
+    )
+  })
+
+  it('has funnel counts that never grow from step to step, and groups that add up', () => {
+    for (const group of [funnel.overall, ...funnel.byDevice, ...funnel.byCountry]) {
+      const counts = group.steps.map((s) => s.sessions)
+      for (let i = 1; i < counts.length; i++)
+        expect(counts[i], `${group.value} step ${i}`).toBeLessThanOrEqual(counts[i - 1] as number)
+    }
+    expect(funnel.overall.steps[0]?.sessions).toBe(kpi.totals.sessions)
+    for (let i = 0; i < funnel.overall.steps.length; i++) {
+      const overall = funnel.overall.steps[i]?.sessions
+      expect(funnel.byDevice.reduce((s, g) => s + (g.steps[i]?.sessions ?? 0), 0)).toBe(overall)
+      expect(funnel.byCountry.reduce((s, g) => s + (g.steps[i]?.sessions ?? 0), 0)).toBe(overall)
+    }
+    // An ordered purchase is a converted session; not every converted session walked the funnel in order.
+    expect(funnel.overall.steps.at(-1)?.sessions).toBeLessThanOrEqual(kpi.totals.convertedSessions)
+    expect(funnel.overall.steps.at(-1)?.sessions).toBeGreaterThan(0)
+  })
+
+  it('has cohorts that hold every customer once and every net euro of theirs', () => {
+    expect(cohort.customers).toBe(orders.customers)
+    expect(cohort.cohorts.every((c) => c.periods[0]?.retention === 1)).toBe(true)
+    const revenue = cohort.cohorts.reduce((s, c) => s + c.periods.reduce((t, p) => t + cents(p.revenue), 0), 0)
+    expect(revenue).toBe(cents(orders.customerNet))
+    expect(rfm.customers).toBe(orders.customers)
+    expect(cents(rfm.revenue)).toBe(cents(orders.customerNet))
+  })
+
+  it('saves every result with its run, and a rerun gives the same rows', async () => {
+    const tables: [string, string][] = [
+      [KPI_RESULTS.daily, 'kpi'],
+      [KPI_RESULTS.weekly, 'kpi'],
+      [KPI_RESULTS.topProducts, 'kpi'],
+      [KPI_RESULTS.topCategories, 'kpi'],
+      [FUNNEL_RESULT, 'funnel'],
+      [COHORT_RESULT, 'cohort'],
+    ]
+    const snapshot = () =>
+      withEngine(async (engine) => {
+        const out: Record<string, unknown[]> = {}
+        for (const [name, analysis] of tables) {
+          const run = await loadResult(engine, lake, name, analysis)
+          expect(run).toMatchObject({analysis, asOf: kpi.asOf, eventsVersion: 0})
+          out[name] = await engine.rows(`SELECT * FROM ${name} ORDER BY ALL`)
+        }
+        return out
+      })
+    const first = await snapshot()
+    expect(first[KPI_RESULTS.daily]).toHaveLength(kpi.daily.length)
+    expect(first[FUNNEL_RESULT]).toHaveLength(5 * (1 + funnel.byDevice.length + funnel.byCountry.length))
+    await withEngine(async (engine) => {
+      await runKpis(engine, {lake, top: 5})
+      await runFunnel(engine, {lake})
+      await runCohorts(engine, {lake})
+    })
+    expect(await snapshot()).toEqual(first)
+  })
+
+  it('runs through the CLI: tables for people, the typed result under --json', () => {
+    const human = ecap(['analyze', 'kpi', '--lake', lake, '--top', '3'])
+    expect(human.status, human.stderr).toBe(0)
+    expect(human.stdout).toContain(`KPIs from ${kpi.from} to ${kpi.asOf}`)
+    const funnelJson = ecap(['analyze', 'funnel', '--lake', lake, '--json'])
+    expect(funnelJson.status, funnelJson.stderr).toBe(0)
+    const envelope = JSON.parse(funnelJson.stdout)
+    expect(envelope).toMatchObject({status: 0, result: {analysis: 'funnel', asOf: kpi.asOf}})
+    expect(envelope.result.overall.steps.map((s: {sessions: number}) => s.sessions)).toEqual(
+      funnel.overall.steps.map((s) => s.sessions),
+    )
+    const cohortJson = ecap(['analyze', 'cohort', '--lake', lake, '--as-of', kpi.asOf, '--json'])
+    expect(cohortJson.status, cohortJson.stderr).toBe(0)
+    expect(JSON.parse(cohortJson.stdout).result.customers).toBe(cohort.customers)
+    const bad = ecap(['analyze', 'kpi', '--lake', lake, '--top', '0'])
+    expect(bad.status).toBe(2)
+  })
+})
