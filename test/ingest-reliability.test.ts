@@ -115,12 +115,29 @@ async function lakeHasAll(brokers: string, topic: string, lake: string): Promise
   }
 }
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 500) {
+/** Polls `check` until it holds; on timeout fails with `context()` (e.g. what the ingest processes printed). */
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  stepMs = 500,
+  context: () => string = () => '',
+) {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.\n${context()}`)
     await sleep(stepMs)
   }
+}
+
+/** The end of what ingest processes printed, for failure messages. */
+function outputs(processes: EcapProcess[]): string {
+  return processes
+    .map(
+      (p, i) =>
+        `process ${i} (pid ${p.child.pid}):\nstdout: ${p.stdout().slice(-1500)}\nstderr: ${p.stderr().slice(-2500)}`,
+    )
+    .join('\n')
 }
 
 /** Rows in the events table now (0 before its first commit), as ecap's own reader sees them. */
@@ -184,15 +201,6 @@ function ingestArgs(brokers: string, topic: string, lake: string, group: string,
   return ['ingest', '--brokers', brokers, '--topic', topic, '--lake', lake, '--group', group, ...extra]
 }
 
-/** The --json envelope a run printed, or what it printed instead. */
-function envelopeOf(stdout: string) {
-  try {
-    return JSON.parse(stdout)
-  } catch {
-    return {unparsable: stdout}
-  }
-}
-
 function resultOf(process: EcapProcess | {stdout: string}) {
   const text = typeof process.stdout === 'function' ? process.stdout() : process.stdout
   return JSON.parse(text).result
@@ -223,11 +231,19 @@ describe('ecap ingest reliability', () => {
       const ids = [...first, ...second]
       expect(new Set(ids).size).toBe(40_000)
 
-      await waitFor('the lake to hold the whole topic', () => lakeHasAll(brokers, topic, lake), 180_000, 1000)
+      await waitFor(
+        'the lake to hold the whole topic',
+        () => lakeHasAll(brokers, topic, lake),
+        180_000,
+        1000,
+        () => outputs(members),
+      )
       const survivors = members.filter((m) => m !== victim)
+      // Continuous members run until told to stop: none may have ended (or given its result) on its own.
+      for (const member of survivors) expect(member.stdout(), outputs(survivors)).toBe('')
       for (const member of survivors) member.child.kill('SIGINT')
       const exits = await Promise.all(survivors.map((m, i) => exitWithin(m, 60_000, `member ${i} after SIGINT`)))
-      for (const [i, exit] of exits.entries()) expect(exit, survivors[i]?.stderr()).toEqual({code: 0, signal: null})
+      for (const exit of exits) expect(exit, outputs(survivors)).toEqual({code: 0, signal: null})
       const results = survivors.map(resultOf)
       for (const result of results) expect(result.stoppedBy).toBe('signal')
       // The test is only about a group if several members really wrote to the lake.
@@ -274,6 +290,7 @@ describe('ecap ingest reliability', () => {
         async () => exit !== undefined || (await lakeHasAll(brokers, topic, lake)),
         180_000,
         1000,
+        () => outputs([member as EcapProcess]),
       )
       if (exit === undefined) {
         member.child.kill('SIGINT')
@@ -377,20 +394,13 @@ describe('ecap ingest reliability', () => {
     const args = ingestArgs(brokers, topic, lake, group, ['--until-caught-up', '--flush-rows', '2000', '--json'])
     const runs = [startEcap(args), startEcap(args)]
     try {
-      const exits = await Promise.all(runs.map((r, i) => exitWithin(r, 180_000, `cron run ${i}`)))
-      // Both finish, or one loses a commit race on the same partitions and says so (retriable); never anything else.
-      const outcomes = runs.map((r, i) => ({exit: exits[i], envelope: envelopeOf(r.stdout())}))
-      const finished = outcomes.filter((o) => o.exit?.code === 0)
-      expect(finished.length, runs.map((r) => r.stderr() + r.stdout()).join('\n')).toBeGreaterThanOrEqual(1)
-      for (const o of outcomes.filter((x) => x.exit?.code !== 0)) {
-        expect(o.exit).toEqual({code: 4, signal: null})
-        expect(o.envelope).toMatchObject({status: 4, error: {code: 'DELTA_TXN_CONFLICT'}})
-      }
-      for (const o of finished) expect(o.envelope.result.stoppedBy).toBe('caught-up')
-      // The runs that finished took every message at least once between them (the lake skips replays).
-      if (finished.length === 2) {
-        expect(finished.reduce((sum, o) => sum + o.envelope.result.messages, 0)).toBeGreaterThanOrEqual(30_004)
-      }
+      const exits = await Promise.all(runs.map((r, i) => exitWithin(r, 120_000, `cron run ${i}`)))
+      // Both finish: a commit race on the same partitions after the rebalance rewinds to the lake, it does not fail.
+      for (const exit of exits) expect(exit, outputs(runs)).toEqual({code: 0, signal: null})
+      const results = runs.map(resultOf)
+      for (const result of results) expect(result.stoppedBy).toBe('caught-up')
+      // Between them they wrote every message at least once (the lake skips what the other already wrote).
+      expect(results.reduce((sum, r) => sum + r.messages, 0)).toBeGreaterThanOrEqual(30_004)
       await expectExactlyOnce(lake, ids, 4)
     } finally {
       for (const r of runs) r.child.kill('SIGKILL')
