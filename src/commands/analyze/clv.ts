@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {analyzeClv, type ClvResult, type PurchaseModelName} from '../../lib/analytics/clv/clv.js'
+import type {PurchaseModelName} from '../../lib/analytics/clv/clv.js'
 import type {TimeUnit} from '../../lib/analytics/clv/lifetime-value.js'
-import {CLV_RESULT, saveClvRows} from '../../lib/analytics/clv/save.js'
+import {type RunClvResult, runClv} from '../../lib/analytics/clv/run.js'
+import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {withEngine} from '../../lib/engine/engine.js'
 import {UsageError} from '../../lib/errors.js'
@@ -22,10 +23,7 @@ const number = Flags.custom<number>({
   },
 })
 
-export interface ClvCommandResult extends ClvResult {
-  /** Where the per-customer values were saved; null when the run wrote no lake. */
-  saved: string | null
-}
+export type ClvCommandResult = RunClvResult
 
 export default class AnalyzeClvCommand extends EcapCommand<ClvCommandResult> {
   static override summary =
@@ -104,8 +102,8 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
       holdoutDays: flags.holdout ?? null,
       model: flags.model,
     }
-    const result = await withEngine(async (engine) => {
-      const {result, values} = await analyzeClv(engine, {
+    const result = await withEngine((engine) =>
+      runClv(engine, {
         source,
         asOf: flags['as-of'],
         timeUnit: flags['time-unit'] as TimeUnit,
@@ -114,28 +112,10 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
         holdoutDays: flags.holdout,
         model: flags.model as PurchaseModelName,
         top: flags.top,
-      })
-      let saved: string | null = null
-      if (lake !== null) {
-        await saveClvRows(engine, lake, values, {
-          analysis: 'clv',
-          parameters,
-          asOf: result.asOf,
-          eventsVersion: result.source.kind === 'lake' ? result.source.eventsVersion : -1,
-          ranAt: new Date().toISOString(),
-          summary: {
-            purchaseModel: result.purchaseModel,
-            spendModel: result.spendModel,
-            calibrationEnd: result.calibrationEnd,
-            timeUnit: result.timeUnit,
-            customers: result.customers,
-            holdout: result.holdout,
-          },
-        })
-        saved = `${lake}/analytics/${CLV_RESULT}`
-      }
-      return {...result, saved}
-    })
+        saveTo: lake,
+        parameters,
+      }),
+    )
     if (!this.jsonEnabled()) this.render(result)
     return result
   }

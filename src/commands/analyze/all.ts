@@ -1,0 +1,61 @@
+import {Flags} from '@oclif/core'
+import Table from 'cli-table3'
+import {EcapCommand} from '../../ecap-command.js'
+import {type AllResult, analyzeAll} from '../../lib/analytics/all.js'
+import {withEngine} from '../../lib/engine/engine.js'
+import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+
+export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
+  static override summary = 'Run every analysis (rfm, clv, fraud, kpi, funnel, cohort) and save each result: for cron.'
+
+  static override description =
+    "All analyses read one snapshot of the lake, cut at the same --as-of day, with their default options, and each saves its result under <lake>/analytics/ for ecap report. An empty or missing lake stops the run with exit 3. When one analysis fails the others still run and are saved, and the command exits with the failure's code (3 for data it cannot use), so cron notices."
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --lake /data/lake --as-of 2026-06-30 --json',
+    '<%= config.bin %> <%= command.id %> --memory-limit 4GB   # DuckDB spills to disk beyond it',
+  ]
+
+  static override flags = {
+    lake: lakeFlag,
+    'as-of': asOfFlag,
+    'memory-limit': Flags.string({
+      default: '1GB',
+      description: 'DuckDB memory limit (e.g. 512MB, 4GB); larger work spills to a temp folder on disk.',
+    }),
+  }
+
+  public async run(): Promise<AllResult> {
+    const {flags} = await this.parse(AnalyzeAllCommand)
+    const lake = this.resolveConfig({lake: flags.lake}).lake.value
+    const progress = this.progress()
+    progress.start('Analysing')
+    try {
+      const result = await withEngine(
+        (engine) =>
+          analyzeAll(engine, {
+            lake,
+            asOf: flags['as-of'],
+            onProgress: (analysis) => progress.update(`Analysing: ${analysis}`),
+          }),
+        {memoryLimit: flags['memory-limit']},
+      )
+      progress.succeed(`Ran ${result.runs.length} analyses in ${result.seconds.toFixed(1)} s`)
+      if (!this.jsonEnabled()) {
+        this.out(`Lake ${result.lake}, events version ${result.eventsVersion}, as of ${result.asOf}`)
+        const table = new Table({
+          head: ['analysis', 'seconds', 'result'],
+          style: this.colorEnabled() ? undefined : {head: [], border: []},
+        })
+        for (const r of result.runs) table.push([r.analysis, r.seconds.toFixed(2), r.summary])
+        this.out(table.toString())
+        this.out('Show a result with: ecap report <analysis>')
+      }
+      return result
+    } catch (error) {
+      progress.fail('Analysis stopped.')
+      throw error
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import type {Engine} from '../engine/engine.js'
+import {EcapError, toEcapError} from '../errors.js'
+import {registerShopViews} from '../lake/shop-views.js'
+import {runClv} from './clv/run.js'
+import {runCohorts} from './cohort.js'
+import {analyzeFraud} from './fraud/analyze.js'
+import {runFunnel} from './funnel.js'
+import {runKpis} from './kpi.js'
+import {runRfm} from './rfm.js'
+
+export const ANALYSES = ['rfm', 'clv', 'fraud', 'kpi', 'funnel', 'cohort'] as const
+export type AnalysisName = (typeof ANALYSES)[number]
+
+export interface AnalysisRun {
+  analysis: AnalysisName
+  status: 'ok' | 'failed'
+  seconds: number
+  /** One line on what it found, for the cron log. */
+  summary: string
+  error?: {code: string; message: string}
+}
+
+export interface AllResult {
+  lake: string
+  asOf: string
+  eventsVersion: number
+  seconds: number
+  runs: AnalysisRun[]
+}
+
+export interface AllOptions {
+  lake: string
+  asOf?: string
+  onProgress?: (analysis: AnalysisName) => void
+}
+
+/**
+ * Runs every analysis with its defaults over one snapshot of the lake and saves each result, for a nightly cron
+ * line. An empty or missing lake stops it at once (exit 3). One analysis failing does not stop the others; the run
+ * then ends with that failure's error, after the rest were saved, so cron still sees it.
+ */
+export async function analyzeAll(engine: Engine, options: AllOptions): Promise<AllResult> {
+  const started = performance.now()
+  // Up front, so an empty lake is one clear error rather than six; it also pins the as-of day for every analysis.
+  const {asOf, eventsVersion} = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const {lake} = options
+  const steps: Record<AnalysisName, () => Promise<string>> = {
+    rfm: async () => {
+      const r = await runRfm(engine, {lake, asOf})
+      return `${r.customers.toLocaleString('en-US')} customers in ${r.segments.filter((s) => s.customers > 0).length} segments`
+    },
+    clv: async () => {
+      const r = await runClv(engine, {
+        source: {kind: 'lake', lake},
+        asOf,
+        timeUnit: 'day',
+        horizonMonths: 12,
+        discountRate: 0.01,
+        model: 'bgnbd',
+        top: 0,
+        saveTo: lake,
+        parameters: {asOf, model: 'bgnbd', timeUnit: 'day', horizonMonths: 12, discountRate: 0.01},
+      })
+      return `${r.customers.total.toLocaleString('en-US')} customers, 12-month CLV ${Math.round(r.totalClv).toLocaleString('en-US')}`
+    },
+    fraud: async () => {
+      const r = await analyzeFraud(engine, {lake, asOf})
+      return `${r.flagged.toLocaleString('en-US')} of ${r.orders.toLocaleString('en-US')} orders flagged`
+    },
+    kpi: async () => {
+      const r = await runKpis(engine, {lake, asOf})
+      return `${r.daily.length} days`
+    },
+    funnel: async () => {
+      const r = await runFunnel(engine, {lake, asOf})
+      const steps = r.overall.steps
+      return `${(steps[0]?.sessions ?? 0).toLocaleString('en-US')} sessions, ${(steps.at(-1)?.sessions ?? 0).toLocaleString('en-US')} with a purchase`
+    },
+    cohort: async () => {
+      const r = await runCohorts(engine, {lake, asOf})
+      return `${r.cohorts.length} monthly cohorts`
+    },
+  }
+  const runs: AnalysisRun[] = []
+  let firstFailure: EcapError | undefined
+  for (const analysis of ANALYSES) {
+    options.onProgress?.(analysis)
+    const t = performance.now()
+    try {
+      const summary = await steps[analysis]()
+      runs.push({analysis, status: 'ok', seconds: round((performance.now() - t) / 1000), summary})
+    } catch (error) {
+      const failure = toEcapError(error)
+      firstFailure ??= failure
+      runs.push({
+        analysis,
+        status: 'failed',
+        seconds: round((performance.now() - t) / 1000),
+        summary: failure.message,
+        error: {code: failure.code, message: failure.message},
+      })
+    }
+  }
+  const result = {lake, asOf, eventsVersion, seconds: round((performance.now() - started) / 1000), runs}
+  if (firstFailure) {
+    const failed = runs.filter((r) => r.status === 'failed').map((r) => r.analysis)
+    throw new EcapError(firstFailure.code, `${failed.join(', ')} failed: ${firstFailure.message}`, {
+      exitCode: firstFailure.exitCode,
+      hints: [...firstFailure.hints, `The other analyses were saved; rerun one alone with: ecap analyze ${failed[0]}`],
+      cause: result,
+    })
+  }
+  return result
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 100) / 100
+}
