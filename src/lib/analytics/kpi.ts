@@ -77,7 +77,7 @@ export interface KpiComputation {
   /** First day with events. */
   from: string
   top: number
-  /** The whole range from `from` to the as-of day as one period. */
+  /** The whole range from `from` to the as-of day as one period (so every customer in it is new, none returning). */
   totals: KpiPeriod
   daily: KpiPeriod[]
   weekly: KpiPeriod[]
