@@ -21,6 +21,9 @@ import {ecap} from './helpers/cli.js'
 
 afterAll(removeTempDirs)
 
+/** Spawned CLIs share the machine with other test runs: allow them time rather than fail on a busy box. */
+const SLOW = {timeoutMs: 180_000}
+
 interface CustomerRow {
   customer_id: string
   recency_days: number
@@ -361,7 +364,8 @@ describe('quintiles with heavy frequency ties', () => {
   })
 })
 
-describe('ecap analyze rfm (the CLI)', () => {
+// Spawned CLIs on a busy machine may take a while; a slow box is not a failure.
+describe('ecap analyze rfm (the CLI)', {timeout: 600_000}, () => {
   let lake: string
   let dir: string
 
@@ -377,11 +381,11 @@ describe('ecap analyze rfm (the CLI)', () => {
   })
 
   it('prints the segment table, and the typed result with --json', () => {
-    const human = ecap(['analyze', 'rfm', '--lake', lake, '--as-of', '2026-02-28'])
+    const human = ecap(['analyze', 'rfm', '--lake', lake, '--as-of', '2026-02-28'], SLOW)
     expect(human.status, human.stderr).toBe(0)
     expect(human.stdout).toContain('RFM of 10 customers as of 2026-02-28')
     expect(human.stdout).toContain('champions')
-    const json = ecap(['analyze', 'rfm', '--lake', lake, '--json'])
+    const json = ecap(['analyze', 'rfm', '--lake', lake, '--json'], SLOW)
     expect(json.status, json.stderr).toBe(0)
     const envelope = JSON.parse(json.stdout)
     expect(envelope).toMatchObject({
@@ -395,7 +399,7 @@ describe('ecap analyze rfm (the CLI)', () => {
   it('rejects a segment map with gaps with exit 2 and names the cells', async () => {
     const file = join(dir, 'gaps.json')
     await writeFile(file, JSON.stringify({segments: [{name: 'recent', rules: [{r: [3, 5], f: [1, 5]}]}]}))
-    const result = ecap(['analyze', 'rfm', '--lake', lake, '--segments', file, '--json'])
+    const result = ecap(['analyze', 'rfm', '--lake', lake, '--segments', file, '--json'], SLOW)
     expect(result.status).toBe(2)
     const envelope = JSON.parse(result.stdout)
     expect(envelope.error.code).toBe('SEGMENTS_INCOMPLETE')
@@ -403,7 +407,7 @@ describe('ecap analyze rfm (the CLI)', () => {
   })
 
   it('exits 3 on a lake without events', async () => {
-    const result = ecap(['analyze', 'rfm', '--lake', join(dir, 'nothing-here')])
+    const result = ecap(['analyze', 'rfm', '--lake', join(dir, 'nothing-here')], SLOW)
     expect(result.status).toBe(3)
     expect(result.stderr).toContain('LAKE_EMPTY')
   })

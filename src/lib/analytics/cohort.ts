@@ -1,5 +1,5 @@
 import type {Engine} from '../engine/engine.js'
-import {registerShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {cacheOrders} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 
@@ -109,13 +109,18 @@ export async function computeCohorts(engine: Engine, asOf: string): Promise<Coho
 }
 
 export interface RunCohortOptions {
+  /**
+   * Shop views already registered in this engine (by registerShopViews): used as they are, so several analyses of
+   * one run read one snapshot and one as-of day. Without it the run registers them itself.
+   */
+  views?: ShopViews
   lake: string
   asOf?: string
 }
 
 /** Registers the shop views, computes the cohorts and saves `analytics/cohort`. */
 export async function runCohorts(engine: Engine, options: RunCohortOptions): Promise<CohortResult> {
-  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   const result = await computeCohorts(engine, views.asOf)
   const run: RunInfo = {
     analysis: 'cohort',

@@ -1,5 +1,5 @@
 import type {Engine} from '../engine/engine.js'
-import {registerShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {buildSessions, FUNNEL_STEPS, type FunnelStepName, SESSIONS_TABLE} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 
@@ -122,13 +122,18 @@ export async function computeFunnel(engine: Engine, asOf: string): Promise<Funne
 }
 
 export interface RunFunnelOptions {
+  /**
+   * Shop views already registered in this engine (by registerShopViews): used as they are, so several analyses of
+   * one run read one snapshot and one as-of day. Without it the run registers them itself.
+   */
+  views?: ShopViews
   lake: string
   asOf?: string
 }
 
 /** Registers the shop views, computes the funnel and saves `analytics/funnel`. */
 export async function runFunnel(engine: Engine, options: RunFunnelOptions): Promise<FunnelResult> {
-  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   const result = await computeFunnel(engine, views.asOf)
   const run: RunInfo = {
     analysis: 'funnel',

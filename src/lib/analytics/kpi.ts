@@ -1,7 +1,7 @@
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
-import {registerShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {buildSessions, cacheOrders, SESSIONS_TABLE} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 
@@ -239,13 +239,18 @@ export async function computeKpis(engine: Engine, asOf: string, options: KpiOpti
 }
 
 export interface RunKpiOptions extends KpiOptions {
+  /**
+   * Shop views already registered in this engine (by registerShopViews): used as they are, so several analyses of
+   * one run read one snapshot and one as-of day. Without it the run registers them itself.
+   */
+  views?: ShopViews
   lake: string
   asOf?: string
 }
 
 /** Registers the shop views, computes the KPIs and saves kpi_daily, kpi_weekly, kpi_top_products, kpi_top_categories. */
 export async function runKpis(engine: Engine, options: RunKpiOptions): Promise<KpiResult> {
-  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   const result = await computeKpis(engine, views.asOf, {top: options.top})
   const run: RunInfo = {
     analysis: 'kpi',

@@ -1,5 +1,5 @@
 import type {Engine} from '../engine/engine.js'
-import {registerShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {DEFAULT_SEGMENT_MAP, readSegmentMap, type SegmentMap, segmentCells, validateSegmentMap} from './rfm-segments.js'
 import {cacheOrders} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
@@ -162,6 +162,11 @@ export async function computeRfm(engine: Engine, options: RfmOptions): Promise<R
 }
 
 export interface RunRfmOptions {
+  /**
+   * Shop views already registered in this engine (by registerShopViews): used as they are, so several analyses of
+   * one run read one snapshot and one as-of day. Without it the run registers them itself.
+   */
+  views?: ShopViews
   lake: string
   asOf?: string
   /** A custom segment map file (JSON, docs/rfm.md); default the 10-segment map. */
@@ -172,7 +177,7 @@ export interface RunRfmOptions {
 export async function runRfm(engine: Engine, options: RunRfmOptions): Promise<RfmResult> {
   // The map is read before the lake so a bad file fails fast, before any work.
   const segments = options.segmentsFile === undefined ? DEFAULT_SEGMENT_MAP : await readSegmentMap(options.segmentsFile)
-  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   const result = await computeRfm(engine, {asOf: views.asOf, segments})
   const run: RunInfo = {
     analysis: 'rfm',
