@@ -364,7 +364,7 @@ describe('ecap ingest reliability', () => {
       await expectExactlyOnce(lake, ids, 0)
     }, 180_000)
 
-    it('exits 4 saying authentication failed for a wrong password, and never prints a password', () => {
+    it('exits 2 saying the credentials were refused for a wrong password, and never prints a password', () => {
       const wrong = 'wrong-password-7f3a9c'
       const lake = join(dir, 'lake-sasl-wrong')
       const args = ingestArgs(sasl.brokers, uniqueName('sasl-wrong'), lake, uniqueName('g'), [
@@ -374,11 +374,13 @@ describe('ecap ingest reliability', () => {
       for (const json of [false, true]) {
         const refused = run(json ? [...args, '--json'] : args, {env: {ECAP_KAFKA_PASSWORD: wrong}})
         const output = refused.stdout + refused.stderr
-        expect(refused.status, output).toBe(4)
+        // Refused credentials are a configuration mistake: exit 2, which cron must not retry as it would exit 4.
+        expect(refused.status, output).toBe(2)
+        expect(output).toMatch(/refused the credentials/)
         expect(output).toMatch(/authentication failed/i)
         expect(output).not.toContain(wrong)
         expect(output).not.toContain(sasl.password)
-        if (json) expect(JSON.parse(refused.stdout)).toMatchObject({status: 4, error: {code: 'KAFKA_UNAVAILABLE'}})
+        if (json) expect(JSON.parse(refused.stdout)).toMatchObject({status: 2, error: {code: 'KAFKA_AUTH_FAILED'}})
       }
     }, 120_000)
   })

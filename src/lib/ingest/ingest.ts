@@ -74,6 +74,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   const admin = kafka.admin()
   const engine = await Engine.open()
   let consumer: Consumer | undefined
+  let stopping = false
   const staging = join(stagingPath(options.lake), `ingest-${process.pid}-${Date.now().toString(36)}`)
   mkdirSync(staging, {recursive: true})
   try {
@@ -99,6 +100,9 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       maxBytesPerPartition: 4 << 20,
       // A fetch waits at most this long for data, so a stop (SIGINT, caught up) never waits the default 5 s.
       maxWaitTimeInMs: 1000,
+      // Once the run is ending, kafkajs must not restart the consumer behind it (it would rejoin the group and hold
+      // partitions in a process that is about to exit).
+      retry: {restartOnFailure: async () => !stopping},
     })
     await consumer.connect()
     await consumer.subscribe({topic: options.topic, fromBeginning: options.from === 'earliest'})
@@ -162,8 +166,10 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
             }
             hooks.onProgress?.(state.progress(started))
           } catch (error) {
-            // kafkajs would retry a failing batch forever; a failed lake write must end the run with its error.
-            state.onFatal?.(error)
+            // kafkajs handles its own errors (a heartbeat refused during a rebalance, a broker restarting): it
+            // rejoins or retries, and the GROUP_JOIN handler re-reads the lake. Any other error is a failed lake
+            // write, which kafkajs would retry forever: that one ends the run.
+            if (!isKafkaError(error)) state.onFatal?.(error)
             throw error
           }
         },
@@ -178,6 +184,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       clearInterval(timer)
     }
   } finally {
+    stopping = true
+    await consumer?.stop().catch(() => {})
     await consumer?.disconnect().catch(() => {})
     await admin.disconnect().catch(() => {})
     engine.close()
@@ -539,4 +547,9 @@ class StagingFile {
     writeSync(this.fd, `${this.pending.join('\n')}\n`)
     this.pending = []
   }
+}
+
+/** kafkajs's own errors (KafkaJSError and its subclasses), as opposed to ecap's and DuckDB's. */
+function isKafkaError(error: unknown): boolean {
+  return typeof (error as Error | undefined)?.name === 'string' && (error as Error).name.startsWith('KafkaJS')
 }

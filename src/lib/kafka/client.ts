@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
 import {Kafka, type KafkaConfig, type logCreator, logLevel, type SASLOptions} from 'kafkajs'
-import {UnavailableError, UsageError} from '../errors.js'
+import {type EcapError, UnavailableError, UsageError} from '../errors.js'
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 
@@ -90,8 +90,24 @@ export function createKafka(options: KafkaConnectionOptions, env: NodeJS.Process
   return new Kafka(config)
 }
 
-/** Turns a kafkajs failure to reach the cluster into exit 4 with what to check. */
-export function unavailable(error: unknown, brokers: string): UnavailableError {
+/**
+ * Turns a kafkajs failure to reach the cluster into exit 4 with what to check, so cron retries later; refused
+ * credentials are a configuration mistake that no retry fixes, and exit 2 instead.
+ */
+export function unavailable(error: unknown, brokers: string): EcapError {
+  if (isAuthenticationFailure(error)) {
+    return new UsageError(
+      'KAFKA_AUTH_FAILED',
+      `Kafka at ${brokers} refused the credentials: ${(error as Error).message}`,
+      {
+        cause: error,
+        hints: [
+          'Check --sasl-username (or ECAP_KAFKA_USERNAME) and the password in ECAP_KAFKA_PASSWORD or --sasl-password-file.',
+          'Check --sasl-mechanism matches what the brokers accept.',
+        ],
+      },
+    )
+  }
   return new UnavailableError(
     'KAFKA_UNAVAILABLE',
     `Kafka at ${brokers} is not reachable: ${(error as Error).message}`,
@@ -103,4 +119,13 @@ export function unavailable(error: unknown, brokers: string): UnavailableError {
       ],
     },
   )
+}
+
+/** kafkajs reports refused SASL credentials as its own error type, sometimes wrapped in a retry error. */
+function isAuthenticationFailure(error: unknown): boolean {
+  for (let e = error as {name?: string; originalError?: unknown; cause?: unknown} | undefined; e; ) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return true
+    e = (e.originalError ?? e.cause) as typeof e
+  }
+  return false
 }
