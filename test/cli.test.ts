@@ -57,12 +57,13 @@ describe('ecap config show', () => {
     const run = ecap(['config', 'show', '--json'])
     expect(run.stderr).toBe('')
     expect(run.status).toBe(0)
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(JSON.parse(run.stdout)).toMatchObject({
       status: 0,
       result: {
         lake: {value: './ecap-lake', source: 'default'},
         brokers: {value: 'localhost:9092', source: 'default'},
         topic: {value: 'ecap.events', source: 'default'},
+        group: {value: 'ecap-ingest', source: 'default'},
       },
       warnings: [],
     })
@@ -71,10 +72,11 @@ describe('ecap config show', () => {
   it('prints one line per setting naming where it came from', () => {
     const run = ecap(['config', 'show', '--topic', 'shop.events'])
     expect(run.status).toBe(0)
-    expect(run.stdout.trimEnd().split('\n')).toEqual([
-      'lake     ./ecap-lake  (default)',
-      'brokers  localhost:9092  (default)',
-      'topic    shop.events  (flag)',
+    const width = 'sasl-password-file'.length
+    expect(run.stdout.trimEnd().split('\n').slice(0, 3)).toEqual([
+      `${'lake'.padEnd(width)}  ./ecap-lake  (default)`,
+      `${'brokers'.padEnd(width)}  localhost:9092  (default)`,
+      `${'topic'.padEnd(width)}  shop.events  (flag)`,
     ])
   })
 

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {PROJECT_CONFIG_FILE, resolveConfig, USER_CONFIG_FILE} from '../src/lib/config/resolve.js'
-import {SETTINGS} from '../src/lib/config/settings.js'
+import {SETTING_KEYS, SETTINGS} from '../src/lib/config/settings.js'
 import {UsageError} from '../src/lib/errors.js'
 
 let root: string
@@ -42,10 +42,13 @@ function thrownBy(fn: () => unknown): unknown {
 
 describe('resolveConfig precedence', () => {
   it('falls back to the built-in defaults, with no origin', () => {
-    expect(resolveWith()).toEqual({
-      lake: {value: SETTINGS.lake.default, source: 'default'},
-      brokers: {value: SETTINGS.brokers.default, source: 'default'},
-      topic: {value: SETTINGS.topic.default, source: 'default'},
+    expect(resolveWith()).toEqual(
+      Object.fromEntries(SETTING_KEYS.map((key) => [key, {value: SETTINGS[key].default, source: 'default'}])),
+    )
+    expect(resolveWith()).toMatchObject({
+      lake: {value: './ecap-lake', source: 'default'},
+      brokers: {value: 'localhost:9092', source: 'default'},
+      topic: {value: 'ecap.events', source: 'default'},
     })
   })
 
@@ -82,7 +85,7 @@ describe('resolveConfig precedence', () => {
     await writeFile(userFile, JSON.stringify({lake: '/user/lake', brokers: 'user:9092', topic: 'user.topic'}))
     await writeFile(projectFile, JSON.stringify({brokers: 'project:9092', topic: 'project.topic'}))
     const config = resolveWith({flags: {lake: undefined, topic: 'flag.topic'}, env: {ECAP_BROKERS: 'env:9092'}})
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       lake: {value: '/user/lake', source: 'user', origin: userFile},
       brokers: {value: 'env:9092', source: 'env', origin: 'ECAP_BROKERS'},
       topic: {value: 'flag.topic', source: 'flag'},
@@ -131,7 +134,8 @@ describe('resolveConfig with a broken config file', () => {
     await writeFile(projectFile, '{"broker": "localhost:9092"}')
     const error = thrownBy(() => resolveWith()) as UsageError
     expect(error.message).toContain('"broker"')
-    expect(error.hints).toEqual(['Known keys: lake, brokers, topic.'])
+    expect(error.hints).toEqual([`Known keys: ${SETTING_KEYS.join(', ')}.`])
+    expect(error.hints[0]).toMatch(/^Known keys: lake, brokers, topic, /)
   })
 
   it('rejects a broken file even when a flag sets every value', async () => {

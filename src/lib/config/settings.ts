@@ -18,6 +18,42 @@ export const SETTINGS = {
     default: 'ecap.events',
     description: 'Kafka topic that carries shop events.',
   },
+  group: {
+    env: 'ECAP_GROUP',
+    default: 'ecap-ingest',
+    description: 'Kafka consumer group of ecap ingest.',
+  },
+  tls: {
+    env: 'ECAP_KAFKA_TLS',
+    default: 'false',
+    description: 'Connect to the brokers over TLS: true or false.',
+  },
+  'tls-ca': {
+    env: 'ECAP_KAFKA_TLS_CA',
+    default: '',
+    description: "PEM file of the CA that signed the brokers' certificates (empty: the system's CAs).",
+  },
+  'sasl-mechanism': {
+    env: 'ECAP_KAFKA_SASL_MECHANISM',
+    default: '',
+    description: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL).',
+  },
+  'sasl-username': {
+    env: 'ECAP_KAFKA_USERNAME',
+    default: '',
+    description: 'SASL user name.',
+  },
+  // Where the password is, never the password: config files get copied, committed and pasted into tickets.
+  'sasl-password-env': {
+    env: 'ECAP_KAFKA_PASSWORD_ENV',
+    default: 'ECAP_KAFKA_PASSWORD',
+    description: 'Name of the environment variable that holds the SASL password.',
+  },
+  'sasl-password-file': {
+    env: 'ECAP_KAFKA_PASSWORD_FILE',
+    default: '',
+    description: 'File whose first line is the SASL password (takes precedence over the variable).',
+  },
 } as const
 
 export type SettingKey = keyof typeof SETTINGS

@@ -1,0 +1,352 @@
+import {existsSync, readdirSync, statSync} from 'node:fs'
+import {join, relative, resolve, sep} from 'node:path'
+import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from './config/resolve.js'
+import {Engine} from './engine/engine.js'
+import {EcapError, ExitCode, toEcapError} from './errors.js'
+import {createKafka, parseBrokers} from './kafka/client.js'
+import {connectionFromConfig} from './kafka-settings.js'
+import {LOG_DIR, readSnapshot} from './lake/delta-log.js'
+import {EVENTS_TABLE, rowsOf, STAGING_DIR} from './lake/lake.js'
+import {findTables} from './lake/status.js'
+
+export const MIN_NODE_MAJOR = 20
+
+/** ok ✓, warn ! (works, but look), fail ✗, skip - (not checked because an earlier check failed). */
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
+
+export interface DoctorCheck {
+  /** node, config, kafka, topic, lake, lake:<table>, duckdb */
+  name: string
+  status: CheckStatus
+  detail: string
+  /** What to do about a warning or failure: literal commands, flags or env vars. */
+  hints: string[]
+  /** The exit code this check's failure stands for (set on fail only). */
+  exitCode?: number
+  data?: Record<string, unknown>
+}
+
+export interface DoctorResult {
+  /** 0 when nothing needed is broken; else 2 (config), 3 (lake corrupt), 4 (Kafka unreachable), 1 (DuckDB). */
+  exitCode: number
+  checks: DoctorCheck[]
+}
+
+export interface DoctorOptions {
+  /** How to resolve the settings (flags, env, working directory, user config dir). */
+  config: ResolveConfigOptions
+  env?: NodeJS.ProcessEnv
+  /** Per connection attempt to a broker. */
+  kafkaTimeoutMs?: number
+  nodeVersion?: string
+  /** Called as each check completes, so a command can print lines as they come. */
+  onCheck?: (check: DoctorCheck) => void
+}
+
+/** A failed check's exit code, the most urgent for a person first: a config to fix, data to repair, then retry. */
+const EXIT_PRIORITY = [ExitCode.usage, ExitCode.data, ExitCode.unavailable, ExitCode.unexpected]
+
+/**
+ * Checks what ecap needs, one check at a time: Node, the config, Kafka and the topic, the lake's tables and
+ * staging area, and DuckDB. Nothing is written and nothing is consumed. A missing topic or lake is a warning
+ * (ecap creates both); an unreachable broker (4), a corrupt table (3) or an invalid config (2) sets the exit code.
+ */
+export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
+  const env = options.env ?? options.config.env ?? process.env
+  const checks: DoctorCheck[] = []
+  const add = (check: DoctorCheck) => {
+    checks.push(check)
+    options.onCheck?.(check)
+  }
+
+  add(checkNode(options.nodeVersion ?? process.versions.node))
+
+  const {check: configCheck, config} = checkConfig(options.config)
+  add(configCheck)
+
+  if (config) {
+    for (const check of await checkKafka(config, env, options.kafkaTimeoutMs ?? 3000)) add(check)
+    for (const check of await checkLake(config.lake.value)) add(check)
+  } else {
+    const skipped = 'not checked: fix the config first'
+    for (const name of ['kafka', 'topic', 'lake']) add({name, status: 'skip', detail: skipped, hints: []})
+  }
+
+  add(await checkDuckDb())
+
+  const failed = new Set(checks.filter((c) => c.status === 'fail').map((c) => c.exitCode ?? ExitCode.unexpected))
+  const exitCode = EXIT_PRIORITY.find((code) => failed.has(code)) ?? ExitCode.ok
+  return {exitCode, checks}
+}
+
+export function checkNode(version: string): DoctorCheck {
+  const major = Number(version.split('.')[0])
+  return major >= MIN_NODE_MAJOR
+    ? {name: 'node', status: 'ok', detail: `v${version}`, hints: []}
+    : {
+        name: 'node',
+        status: 'fail',
+        detail: `v${version}; ecap needs Node.js ${MIN_NODE_MAJOR} or newer`,
+        hints: ['Install a current LTS release of Node.js, e.g. with nvm: nvm install --lts'],
+        exitCode: ExitCode.usage,
+      }
+}
+
+function checkConfig(options: ResolveConfigOptions): {check: DoctorCheck; config?: ResolvedConfig} {
+  let config: ResolvedConfig
+  try {
+    config = resolveConfig(options)
+    parseBrokers(config.brokers.value)
+    // Throws on a bad tls value, an unknown SASL mechanism or a SASL setup without user or password.
+    connectionFromConfig(config, options.env ?? process.env)
+  } catch (error) {
+    return {check: failure('config', error, ExitCode.usage)}
+  }
+  const sasl = config['sasl-mechanism'].value !== ''
+  const shown = Object.entries(config).filter(
+    ([key, v]) => (v.value !== '' || v.source !== 'default') && (sasl || !key.startsWith('sasl-')),
+  )
+  const detail = shown
+    .map(([key, {value, source, origin}]) => `${key}=${value} (${source}${origin ? ` ${origin}` : ''})`)
+    .join(', ')
+  return {check: {name: 'config', status: 'ok', detail, hints: [], data: {settings: config}}, config}
+}
+
+async function checkKafka(config: ResolvedConfig, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DoctorCheck[]> {
+  const brokers = config.brokers.value
+  const topic = config.topic.value
+  const skippedTopic: DoctorCheck = {name: 'topic', status: 'skip', detail: `${topic}: not checked`, hints: []}
+  let admin: ReturnType<ReturnType<typeof createKafka>['admin']>
+  try {
+    const configured = connectionFromConfig(config, env)
+    admin = createKafka(
+      {...configured.connection, clientId: 'ecap-doctor', retries: 1, connectionTimeoutMs: timeoutMs},
+      configured.env,
+    ).admin()
+  } catch (error) {
+    return [failure('kafka', error, ExitCode.usage), skippedTopic]
+  }
+  try {
+    try {
+      await admin.connect()
+    } catch (error) {
+      const sasl = /sasl|authenticat/i.test(`${(error as Error).name} ${(error as Error).message}`)
+      return [
+        {
+          name: 'kafka',
+          status: 'fail',
+          detail: `${brokers} is not reachable: ${(error as Error).message}`,
+          hints: sasl
+            ? ['Check sasl-username and the password (ecap config show names where they come from).']
+            : [
+                'Check brokers (--brokers, ECAP_BROKERS or ecap.config.json) and that they are up.',
+                'For a local broker: npm run kafka:dev',
+              ],
+          exitCode: sasl ? ExitCode.usage : ExitCode.unavailable,
+        },
+        skippedTopic,
+      ]
+    }
+    const cluster = await admin.describeCluster()
+    const kafka: DoctorCheck = {
+      name: 'kafka',
+      status: 'ok',
+      detail: `${brokers}: ${cluster.brokers.length} broker${cluster.brokers.length === 1 ? '' : 's'}, controller ${cluster.controller ?? '-'}`,
+      hints: [],
+      data: {brokers: cluster.brokers.map((b) => `${b.host}:${b.port}`), clusterId: cluster.clusterId},
+    }
+    const topics = await admin.listTopics()
+    if (!topics.includes(topic)) {
+      return [
+        kafka,
+        {
+          name: 'topic',
+          status: 'warn',
+          detail: `${topic} does not exist yet`,
+          hints: [
+            'ecap generate --to kafka creates it, or create it with your Kafka tools.',
+            'Or point at another topic: --topic NAME, ECAP_TOPIC, "topic" in ecap.config.json',
+          ],
+          data: {topic, exists: false},
+        },
+      ]
+    }
+    const metadata = await admin.fetchTopicMetadata({topics: [topic]})
+    const partitions = metadata.topics[0]?.partitions.length ?? 0
+    return [
+      kafka,
+      {
+        name: 'topic',
+        status: 'ok',
+        detail: `${topic}: ${partitions} partition${partitions === 1 ? '' : 's'}`,
+        hints: [],
+        data: {topic, exists: true, partitions},
+      },
+    ]
+  } catch (error) {
+    return [failure('kafka', error, ExitCode.unavailable), skippedTopic]
+  } finally {
+    await admin.disconnect().catch(() => {})
+  }
+}
+
+async function checkLake(lake: string): Promise<DoctorCheck[]> {
+  const root = resolve(lake)
+  if (!existsSync(root)) {
+    return [
+      {
+        name: 'lake',
+        status: 'warn',
+        detail: `${root} does not exist yet`,
+        hints: [
+          'ecap demo, ecap generate --to lake or ecap ingest creates it.',
+          'Or point at a lake: --lake PATH, ECAP_LAKE',
+        ],
+        data: {lake: root, exists: false},
+      },
+    ]
+  }
+  if (!statSync(root).isDirectory()) {
+    return [
+      {
+        name: 'lake',
+        status: 'fail',
+        detail: `${root} is a file, not a lake folder`,
+        hints: ['Point at the lake folder: --lake PATH, ECAP_LAKE'],
+        exitCode: ExitCode.usage,
+      },
+    ]
+  }
+  let tables: string[]
+  try {
+    tables = findTables(root)
+  } catch (error) {
+    return [failure('lake', error, ExitCode.data)]
+  }
+  // One line for the lake; a line of its own only for a table that needs a look.
+  const problems: DoctorCheck[] = []
+  const summaries: TableHealth[] = []
+  for (const table of tables) {
+    const name = relative(root, table).split(sep).join('/')
+    try {
+      const snapshot = await readSnapshot(table)
+      const live = [...snapshot.files.values()]
+      const known = new Set<string>()
+      for (const path of snapshot.files.keys()) known.add(decodeURIComponent(path))
+      for (const path of snapshot.tombstones.keys()) known.add(decodeURIComponent(path))
+      const orphans = [...dataFiles(table)].filter((file) => !known.has(relative(table, file).split(sep).join('/')))
+      const health: TableHealth = {
+        table: name,
+        version: snapshot.version,
+        files: live.length,
+        rows: live.reduce((sum, f) => sum + rowsOf(f), 0),
+        orphanFiles: orphans.length,
+      }
+      summaries.push(health)
+      if (orphans.length > 0) {
+        problems.push({
+          name: `lake:${name}`,
+          status: 'warn',
+          detail: `${orphans.length} data files no commit references (a running writer's, or left by a crash)`,
+          hints: ['ecap lake vacuum removes them once they are older than its --retain.'],
+          data: {...health},
+        })
+      }
+    } catch (error) {
+      problems.push(failure(`lake:${name}`, error, ExitCode.data))
+    }
+  }
+  const staging = orphanStaging(root)
+  const corrupt = problems.some((c) => c.status === 'fail')
+  const events = summaries.find((t) => t.table === EVENTS_TABLE)
+  const parts = [root]
+  if (events) {
+    parts.push(
+      `events v${events.version} (${events.rows.toLocaleString('en-US')} rows in ${events.files.toLocaleString('en-US')} files)`,
+    )
+  }
+  const analyses = summaries.filter((t) => t.table.startsWith('analytics/')).length
+  if (analyses > 0) parts.push(`${analyses} analysis tables`)
+  const others = summaries
+    .filter((t) => t !== events && !t.table.startsWith('analytics/'))
+    .map((t) => `${t.table} v${t.version}`)
+  if (others.length > 0) parts.push(others.join(', '))
+  if (corrupt) parts.push(`${problems.filter((c) => c.status === 'fail').length} unreadable`)
+  if (staging.length > 0) parts.push(`${staging.length} staging folders of writers no longer running`)
+  const summary: DoctorCheck = {
+    name: 'lake',
+    status: corrupt ? 'fail' : staging.length > 0 || problems.length > 0 ? 'warn' : 'ok',
+    detail: parts.join(', '),
+    hints: staging.length > 0 ? [`Remove them: rm -r ${staging.map((d) => join(root, STAGING_DIR, d)).join(' ')}`] : [],
+    data: {lake: root, exists: true, tables: summaries, orphanStaging: staging},
+  }
+  if (corrupt) {
+    summary.exitCode = ExitCode.data
+  } else if (tables.length === 0) {
+    summary.status = 'warn'
+    summary.detail = `${root} holds no Delta table yet`
+    summary.hints.push('ecap generate --to lake or ecap ingest writes the events table.')
+  }
+  return [summary, ...problems]
+}
+
+interface TableHealth {
+  table: string
+  version: number
+  files: number
+  rows: number
+  /** Data files in the table folder that no commit references. */
+  orphanFiles: number
+}
+
+async function checkDuckDb(): Promise<DoctorCheck> {
+  let engine: Engine | undefined
+  try {
+    engine = await Engine.open({threads: 1, memoryLimit: '256MB'})
+    const [row] = await engine.rows('SELECT version() AS version')
+    return {name: 'duckdb', status: 'ok', detail: `DuckDB ${row?.version ?? '?'} loads`, hints: []}
+  } catch (error) {
+    return failure('duckdb', error, ExitCode.unexpected)
+  } finally {
+    engine?.close()
+  }
+}
+
+/** Staging folders are named <kind>-<pid>-<time>; one whose process is gone was left by a crash or a kill. */
+function orphanStaging(root: string): string[] {
+  const dir = join(root, STAGING_DIR)
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, {withFileTypes: true})
+    .filter((entry) => {
+      const pid = Number(/^[a-z]+-(\d+)-/.exec(entry.name)?.[1])
+      return !(Number.isInteger(pid) && pid > 0 && processAlive(pid))
+    })
+    .map((entry) => entry.name)
+    .sort()
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Data files of a table, skipping the log and hidden or underscore-prefixed folders (as Delta readers do). */
+function* dataFiles(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+    if (entry.name === LOG_DIR || entry.name.startsWith('.') || entry.name.startsWith('_')) continue
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) yield* dataFiles(path)
+    else if (entry.isFile()) yield path
+  }
+}
+
+function failure(name: string, error: unknown, fallbackExit: number): DoctorCheck {
+  const ecap: EcapError = error instanceof EcapError ? error : toEcapError(error)
+  const exitCode = error instanceof EcapError && ecap.exitCode !== ExitCode.unexpected ? ecap.exitCode : fallbackExit
+  return {name, status: 'fail', detail: ecap.message, hints: ecap.hints, exitCode}
+}

@@ -1,0 +1,60 @@
+import type {ResolvedConfig} from './config/resolve.js'
+import {UsageError} from './errors.js'
+import type {KafkaConnectionOptions, SaslMechanism} from './kafka/client.js'
+
+const MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
+
+/** The connection and the environment to hand `createKafka`, from the resolved Kafka settings. */
+export interface ConfiguredConnection {
+  connection: KafkaConnectionOptions
+  /** The caller's environment with the password (if any) under ECAP_KAFKA_PASSWORD, where createKafka reads it. */
+  env: NodeJS.ProcessEnv
+}
+
+/** Parses a boolean setting written as text (config files and env vars hold strings). */
+export function parseBooleanSetting(key: string, value: string): boolean {
+  const text = value.trim().toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(text)) return true
+  if (['false', 'no', '0', 'off', ''].includes(text)) return false
+  throw new UsageError('INVALID_SETTING', `Setting "${key}" must be true or false, got "${value}".`, {
+    hints: [`"${key}": "true"`, `"${key}": "false"`],
+  })
+}
+
+/**
+ * Builds Kafka connection options from resolved settings (brokers, tls, tls-ca, sasl-*): how a command that reads
+ * its connection from `ecap.config.json` reaches the cluster. The password is looked up in the environment variable
+ * the config names, or read from its file by createKafka; it is never in the config itself.
+ */
+export function connectionFromConfig(
+  config: ResolvedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): ConfiguredConnection {
+  const mechanism = config['sasl-mechanism'].value.trim().toLowerCase()
+  const connection: KafkaConnectionOptions = {
+    brokers: config.brokers.value,
+    tls: parseBooleanSetting('tls', config.tls.value),
+    tlsCaFile: config['tls-ca'].value || undefined,
+  }
+  if (mechanism === '' || mechanism === 'none') return {connection, env}
+  if (!(MECHANISMS as string[]).includes(mechanism)) {
+    throw new UsageError('INVALID_SETTING', `Setting "sasl-mechanism" must be one of ${MECHANISMS.join(', ')}.`, {
+      hints: ['"sasl-mechanism": "scram-sha-512"', 'ECAP_KAFKA_SASL_MECHANISM=plain'],
+    })
+  }
+  const username = config['sasl-username'].value
+  if (username === '') {
+    throw new UsageError('SASL_USERNAME_MISSING', `sasl-mechanism ${mechanism} needs a user name.`, {
+      hints: ['"sasl-username": "ecap"', 'ECAP_KAFKA_USERNAME=ecap'],
+    })
+  }
+  const passwordFile = config['sasl-password-file'].value || undefined
+  const passwordEnv = config['sasl-password-env'].value || 'ECAP_KAFKA_PASSWORD'
+  if (!passwordFile && !env[passwordEnv]) {
+    throw new UsageError('SASL_PASSWORD_MISSING', `SASL needs a password, and ${passwordEnv} is not set.`, {
+      hints: [`${passwordEnv}=... in the environment`, '"sasl-password-file": "/run/secrets/kafka"'],
+    })
+  }
+  connection.sasl = {mechanism: mechanism as SaslMechanism, username, passwordFile}
+  return {connection, env: {...env, ECAP_KAFKA_PASSWORD: env[passwordEnv]}}
+}
