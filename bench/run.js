@@ -46,6 +46,32 @@ function commitTimes(table) {
 
 const benchmarks = {
   /**
+   * `ecap analyze all` on a generated lake of 10M events (or `npm run bench -- analyze <events> [memory-limit]`):
+   * wall time, peak RSS and each analysis's seconds. The lake is generated first and not timed.
+   */
+  async analyze() {
+    const events = Number(process.argv[3] ?? 10_000_000)
+    const memoryLimit = process.argv[4] ?? '1GB'
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-analyze-'))
+    const rows = []
+    try {
+      const lake = join(dir, 'lake')
+      const generated = runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+      const run = runEcap(['analyze', 'all', '--lake', lake, '--memory-limit', memoryLimit])
+      rows.push({
+        case: `analyze all, ${events.toLocaleString('en-US')} events, --memory-limit ${memoryLimit}`,
+        seconds: Number(run.seconds.toFixed(2)),
+        peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
+        orders: generated.result.orders,
+        ...Object.fromEntries(run.result.runs.map((r) => [r.analysis, r.seconds])),
+      })
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
    * Kafka -> lake: produce 1M generated events to a local broker (`generate --to kafka`), then time
    * `ecap ingest --until-caught-up` into an empty lake (events/s end to end, peak RSS).
    */

@@ -7,6 +7,7 @@ import {analyzeFraud} from './fraud/analyze.js'
 import {runFunnel} from './funnel.js'
 import {runKpis} from './kpi.js'
 import {runRfm} from './rfm.js'
+import {cacheOrders} from './sessions.js'
 
 export const ANALYSES = ['rfm', 'clv', 'fraud', 'kpi', 'funnel', 'cohort'] as const
 export type AnalysisName = (typeof ANALYSES)[number]
@@ -35,23 +36,26 @@ export interface AllOptions {
 }
 
 /**
- * Runs every analysis with its defaults over one snapshot of the lake and saves each result, for a nightly cron
- * line. An empty or missing lake stops it at once (exit 3). One analysis failing does not stop the others; the run
+ * Runs every analysis with its defaults over one snapshot of the lake (views registered once, shared by all) and
+ * saves each result, for a nightly cron line. An empty or missing lake stops it at once (exit 3). One analysis failing does not stop the others; the run
  * then ends with that failure's error, after the rest were saved, so cron still sees it.
  */
 export async function analyzeAll(engine: Engine, options: AllOptions): Promise<AllResult> {
   const started = performance.now()
   // Up front, so an empty lake is one clear error rather than six; it also pins the as-of day for every analysis.
-  const {asOf, eventsVersion} = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const {asOf, eventsVersion} = views
+  // Every analysis reads the purchases joined with their refunds: join once.
+  await cacheOrders(engine)
   const {lake} = options
   const steps: Record<AnalysisName, () => Promise<string>> = {
     rfm: async () => {
-      const r = await runRfm(engine, {lake, asOf})
+      const r = await runRfm(engine, {lake, asOf, views})
       return `${r.customers.toLocaleString('en-US')} customers in ${r.segments.filter((s) => s.customers > 0).length} segments`
     },
     clv: async () => {
       const r = await runClv(engine, {
-        source: {kind: 'lake', lake},
+        source: {kind: 'lake', lake, views},
         asOf,
         timeUnit: 'day',
         horizonMonths: 12,
@@ -64,20 +68,20 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
       return `${r.customers.total.toLocaleString('en-US')} customers, 12-month CLV ${Math.round(r.totalClv).toLocaleString('en-US')}`
     },
     fraud: async () => {
-      const r = await analyzeFraud(engine, {lake, asOf})
+      const r = await analyzeFraud(engine, {lake, asOf, views})
       return `${r.flagged.toLocaleString('en-US')} of ${r.orders.toLocaleString('en-US')} orders flagged`
     },
     kpi: async () => {
-      const r = await runKpis(engine, {lake, asOf})
+      const r = await runKpis(engine, {lake, asOf, views})
       return `${r.daily.length} days`
     },
     funnel: async () => {
-      const r = await runFunnel(engine, {lake, asOf})
+      const r = await runFunnel(engine, {lake, asOf, views})
       const steps = r.overall.steps
       return `${(steps[0]?.sessions ?? 0).toLocaleString('en-US')} sessions, ${(steps.at(-1)?.sessions ?? 0).toLocaleString('en-US')} with a purchase`
     },
     cohort: async () => {
-      const r = await runCohorts(engine, {lake, asOf})
+      const r = await runCohorts(engine, {lake, asOf, views})
       return `${r.cohorts.length} monthly cohorts`
     },
   }

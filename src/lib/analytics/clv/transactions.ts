@@ -2,11 +2,16 @@ import {extname} from 'node:path'
 import type {Engine} from '../../engine/engine.js'
 import {sqlIdentifier, sqlString} from '../../engine/sql.js'
 import {DataError, UsageError} from '../../errors.js'
-import {registerShopViews} from '../../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../../lake/shop-views.js'
 
 /** Where the purchases come from: the lake's `orders` view, or a plain transactions file. */
 export type ClvSource =
-  | {kind: 'lake'; lake: string}
+  | {
+      kind: 'lake'
+      lake: string
+      /** Shop views already registered in this engine (one snapshot shared by several analyses). */
+      views?: ShopViews
+    }
   | {
       kind: 'file'
       path: string
@@ -38,7 +43,7 @@ export async function registerTransactions(
   asOf: string | undefined,
 ): Promise<RegisteredTransactions> {
   if (source.kind === 'lake') {
-    const views = await registerShopViews(engine, source.lake, {asOf})
+    const views = source.views ?? (await registerShopViews(engine, source.lake, {asOf}))
     await engine.run(`
       CREATE OR REPLACE TABLE ${TRANSACTIONS_TABLE} AS
       SELECT customer_id, CAST(order_time AS DATE) AS day, CAST(net_total AS DOUBLE) AS amount, true AS is_purchase

@@ -1,6 +1,6 @@
 import type {Engine} from '../../engine/engine.js'
 import {UsageError} from '../../errors.js'
-import {registerShopViews} from '../../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../../lake/shop-views.js'
 import {resultPath, saveResult} from '../store.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'
@@ -12,6 +12,8 @@ const SCORES_TABLE = 'fraud_scores'
 
 export interface FraudOptions {
   lake: string
+  /** Shop views already registered in this engine (one snapshot shared by several analyses). */
+  views?: ShopViews
   /** Last day of data to score (YYYY-MM-DD); default the day of the latest event. */
   asOf?: string
   /** Orders scoring at least this (0-100) are flagged. */
@@ -71,7 +73,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     })
   }
   const progress = options.onProgress ?? (() => {})
-  const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   progress('Computing order features')
   await computeFeatures(engine)
   progress('Scoring orders')
