@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
 import {kafkaConnection} from '../kafka-connection.js'
+import {DEFAULT_THRESHOLD} from '../lib/analytics/fraud/rules.js'
 import {type IngestResult, ingest} from '../lib/ingest/ingest.js'
 import {parseDuration} from '../lib/lake/vacuum.js'
 import {kafkaConnectionFlags, lakeFlag, topicFlag} from '../shared-flags.js'
@@ -31,6 +32,22 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
       description: 'Where a new group starts: earliest, latest, or an ISO time.',
     }),
     'until-caught-up': Flags.boolean({description: 'Consume to the high-water marks seen at start, then exit.'}),
+    'score-fraud': Flags.boolean({
+      description: 'Score each purchase for fraud as it arrives; alerts go to <lake>/fraud_alerts (see docs/fraud.md).',
+      helpGroup: 'FRAUD',
+    }),
+    'fraud-threshold': Flags.integer({
+      min: 0,
+      max: 100,
+      description: `Orders scoring at least this (0-100) raise an alert. [default: ${DEFAULT_THRESHOLD}, as ecap analyze fraud]`,
+      dependsOn: ['score-fraud'],
+      helpGroup: 'FRAUD',
+    }),
+    'alerts-topic': Flags.string({
+      description: 'Also produce alerts to this Kafka topic (key order_id, JSON value), at least once.',
+      dependsOn: ['score-fraud'],
+      helpGroup: 'FRAUD',
+    }),
   }
 
   public async run(): Promise<IngestResult> {
@@ -49,6 +66,9 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
           flushIntervalMs: parseDuration(flags['flush-interval']),
           from: flags.from,
           untilCaughtUp: flags['until-caught-up'],
+          fraud: flags['score-fraud']
+            ? {threshold: flags['fraud-threshold'], alertsTopic: flags['alerts-topic']}
+            : undefined,
         },
         {
           signal: this.signal,

@@ -4,12 +4,14 @@ import type {Admin, Consumer, EachBatchPayload} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {EcapError, UsageError} from '../errors.js'
 import {serializeEvent} from '../events/serialize.js'
+import type {ShopEvent} from '../events/types.js'
 import {parseEventLine} from '../events/validate.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
 import type {TxnAction} from '../lake/delta-log.js'
 import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
+import {type FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
 import {appId, lakeOffsets} from './lake-offsets.js'
 import {topicPartitions} from './topic.js'
 
@@ -26,6 +28,8 @@ export interface IngestOptions {
   from: string
   /** Consume up to the high-water marks seen at start, flush, and return (for cron). */
   untilCaughtUp: boolean
+  /** Live fraud scoring (--score-fraud): alerts to `<lake>/fraud_alerts` and, with a topic, to Kafka. */
+  fraud?: {threshold?: number; alertsTopic?: string}
 }
 
 export interface IngestProgress {
@@ -50,6 +54,8 @@ export interface IngestResult extends IngestProgress {
   offsets: Record<string, number>
   stoppedBy: 'caught-up' | 'signal'
   eventsPerSecond: number
+  /** With live fraud scoring: orders scored, alerts written to the lake, produced, and re-sent at start. */
+  fraud?: {scored: number; alerts: number; published: number; resent: number}
 }
 
 interface Buffered {
@@ -77,6 +83,15 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   let stopping = false
   const staging = join(stagingPath(options.lake), `ingest-${process.pid}-${Date.now().toString(36)}`)
   mkdirSync(staging, {recursive: true})
+  const fraud = options.fraud
+    ? new LiveFraudScorer({
+        ...options.fraud,
+        lake: options.lake,
+        topic: options.topic,
+        group: options.group,
+        connection: options.connection,
+      })
+    : undefined
   try {
     try {
       await admin.connect()
@@ -86,7 +101,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     const partitions = await topicPartitions(admin, options.topic)
     const highWater = new Map<number, number>()
     for (const p of await admin.fetchTopicOffsets(options.topic)) highWater.set(p.partition, Number(p.high))
-    const state = new IngestState(options, engine, staging)
+    const state = new IngestState(options, engine, staging, fraud)
     await state.loadLakeOffsets()
     if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
       return state.result('caught-up', started)
@@ -188,6 +203,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     await consumer?.stop().catch(() => {})
     await consumer?.disconnect().catch(() => {})
     await admin.disconnect().catch(() => {})
+    await fraud?.close()
     engine.close()
     rmSync(staging, {recursive: true, force: true})
   }
@@ -249,11 +265,14 @@ class IngestState {
     private readonly options: IngestOptions,
     private readonly engine: Engine,
     private readonly staging: string,
+    private readonly fraud?: LiveFraudScorer,
   ) {}
 
   async loadLakeOffsets(): Promise<void> {
     ;[this.eventsTxn, this.eventsVersion] = await this.lakeTxns(EVENTS_TABLE)
     ;[this.deadTxn, this.deadVersion] = await this.lakeTxns(DEAD_LETTERS_SPEC.name)
+    // Live fraud scoring: the alerts table's offsets, and per-customer state restored if the events moved.
+    await this.fraud?.sync(this.engine, this.eventsVersion)
   }
 
   private async lakeTxns(table: string): Promise<[Map<number, number>, number]> {
@@ -421,6 +440,7 @@ class IngestState {
     const eventsFile = join(this.staging, 'events.ndjson')
     const events = new StagingFile(eventsFile)
     const dead: DeadLetterRow[] = []
+    const fresh: FreshEvent[] = []
     const maxOffset = new Map<number, number>()
     try {
       for (const m of rows) {
@@ -430,7 +450,10 @@ class IngestState {
         const verdict = judge(m.value)
         if (verdict.ok) {
           if (inEvents) this.duplicates++
-          else events.add(verdict.line)
+          else {
+            events.add(verdict.line)
+            if (this.fraud) fresh.push({event: verdict.event, partition: m.partition, offset: m.offset})
+          }
         } else if (inDead) {
           this.duplicates++
         } else {
@@ -462,6 +485,8 @@ class IngestState {
       this.deadVersion = committed.version
       this.commits++
     }
+    // Live fraud scoring: alerts commit before the events with the same txns, so a replay skips them like dead letters.
+    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, fresh, txns)
     let adds: Awaited<ReturnType<typeof writeEventFiles>> = []
     if (events.lines > 0) {
       mkdirSync(tablePath(lake, EVENTS_TABLE), {recursive: true})
@@ -470,6 +495,7 @@ class IngestState {
     // Always commit the offsets to events, even with no valid row: it is the seek point of record.
     const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
     this.eventsVersion = committed.version
+    this.fraud?.eventsCommitted(committed.version)
     this.commits++
     for (const t of txns) {
       const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
@@ -500,12 +526,20 @@ class IngestState {
       offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
       stoppedBy,
       eventsPerSecond: Math.round(progress.events / Math.max(progress.elapsedMs / 1000, 0.001)),
+      ...(this.fraud && {
+        fraud: {
+          scored: this.fraud.scored,
+          alerts: this.fraud.alerts,
+          published: this.fraud.published,
+          resent: this.fraud.resent,
+        },
+      }),
     }
   }
 }
 
 /** Decides one message: a valid event (re-serialised in contract order) or a reason for the dead-letter table. */
-function judge(value: Buffer | null): {ok: true; line: string} | {ok: false; reason: string} {
+function judge(value: Buffer | null): {ok: true; line: string; event: ShopEvent} | {ok: false; reason: string} {
   if (value === null) return {ok: false, reason: 'empty message (null value)'}
   if (value.length === 0) return {ok: false, reason: 'empty message (zero bytes)'}
   let text: string
@@ -515,7 +549,9 @@ function judge(value: Buffer | null): {ok: true; line: string} | {ok: false; rea
     return {ok: false, reason: 'not valid UTF-8'}
   }
   const verdict = parseEventLine(text)
-  return verdict.ok ? {ok: true, line: serializeEvent(verdict.event)} : {ok: false, reason: verdict.reason}
+  return verdict.ok
+    ? {ok: true, line: serializeEvent(verdict.event), event: verdict.event}
+    : {ok: false, reason: verdict.reason}
 }
 
 /** NDJSON written to a staging file a few thousand lines at a time, so a flush never holds all its text at once. */
