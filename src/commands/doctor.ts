@@ -1,14 +1,8 @@
 import {Flags} from '@oclif/core'
+import {renderCheck} from '../check-lines.js'
 import {EcapCommand, type JsonEnvelope} from '../ecap-command.js'
-import {type CheckStatus, type DoctorCheck, type DoctorResult, runDoctor} from '../lib/doctor.js'
+import {type DoctorResult, runDoctor} from '../lib/doctor.js'
 import {brokersFlag, lakeFlag, topicFlag} from '../shared-flags.js'
-
-const MARKS: Record<CheckStatus, {mark: string; color: string}> = {
-  ok: {mark: '✓', color: '\u001b[32m'},
-  warn: {mark: '!', color: '\u001b[33m'},
-  fail: {mark: '✗', color: '\u001b[31m'},
-  skip: {mark: '-', color: '\u001b[2m'},
-}
 
 export default class Doctor extends EcapCommand<DoctorResult> {
   static override summary = 'Check that ecap can work here: Node, the config, Kafka and the topic, the lake, DuckDB.'
@@ -60,12 +54,4 @@ Exit codes: 0 nothing needed is broken (warnings included); 2 the config is inva
     const envelope = super.toSuccessJson(result)
     return {...envelope, status: (result as DoctorResult).exitCode}
   }
-}
-
-function renderCheck(check: DoctorCheck, width: number, color: boolean): string {
-  const {mark, color: code} = MARKS[check.status]
-  const shown = color ? `${code}${mark}\u001b[0m` : mark
-  const lines = [`${shown} ${check.name.padEnd(width)}  ${check.detail}`]
-  if (check.status !== 'ok') for (const hint of check.hints) lines.push(`  ${' '.repeat(width)}  → ${hint}`)
-  return lines.join('\n')
 }

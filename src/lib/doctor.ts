@@ -112,7 +112,12 @@ function checkConfig(options: ResolveConfigOptions): {check: DoctorCheck; config
   return {check: {name: 'config', status: 'ok', detail, hints: [], data: {settings: config}}, config}
 }
 
-async function checkKafka(config: ResolvedConfig, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DoctorCheck[]> {
+/** Connects to the configured brokers and looks up the topic: a `kafka` and a `topic` check. */
+export async function checkKafka(
+  config: ResolvedConfig,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<DoctorCheck[]> {
   const brokers = config.brokers.value
   const topic = config.topic.value
   const skippedTopic: DoctorCheck = {name: 'topic', status: 'skip', detail: `${topic}: not checked`, hints: []}
