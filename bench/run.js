@@ -190,6 +190,133 @@ const benchmarks = {
   },
 
   /**
+   * Live fraud alert latency: `ecap ingest --score-fraud --alerts-topic` runs (1 s flush interval) while
+   * `generate --to kafka --rate 10000` streams 300,000 events stamped with their send time. An alert's latency is the
+   * alerts topic's message timestamp (when ecap produced it, after the lake commit) minus its purchase's event_time;
+   * the lake figure is the fraud_alerts commit time minus event_time. The stream compresses the simulated months into
+   * half a minute, so velocity rules fire often: many alerts, which is what a latency measurement wants.
+   */
+  async 'fraud-latency'() {
+    const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+    const {withEngine} = await import('../dist/lib/engine/engine.js')
+    const {Kafka, logLevel} = await import('kafkajs')
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-fraud-latency-'))
+    const broker = await startLocalBroker({heap: '1g'})
+    const rows = []
+    try {
+      const events = 300_000
+      const rate = 10_000
+      const common = ['--brokers', broker.brokers, '--topic', 'live']
+      const lake = join(dir, 'lake')
+      runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', '1'])
+      const ingest = spawn(
+        process.execPath,
+        [
+          bin,
+          'ingest',
+          ...common,
+          '--lake',
+          lake,
+          '--flush-interval',
+          '1s',
+          '--score-fraud',
+          '--alerts-topic',
+          'alerts',
+          '--json',
+        ],
+        {stdio: ['ignore', 'pipe', 'inherit']},
+      )
+      let out = ''
+      ingest.stdout.on('data', (chunk) => {
+        out += chunk
+      })
+      const exited = new Promise((resolve) => ingest.on('exit', resolve))
+      await new Promise((resolve) => setTimeout(resolve, 5000))
+      const produce = runEcap([
+        'generate',
+        '--to',
+        'kafka',
+        ...common,
+        '--events',
+        String(events),
+        '--rate',
+        String(rate),
+        '--seed',
+        '7',
+      ])
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      ingest.kill('SIGINT')
+      const code = await exited
+      if (code !== 0) throw new Error(`ingest exited ${code}: ${out}`)
+      const result = JSON.parse(out).result
+
+      // Every alert message of the topic, with the time Kafka stamped it (CreateTime: when ecap produced it).
+      const kafka = new Kafka({clientId: 'bench', brokers: [broker.brokers], logLevel: logLevel.NOTHING})
+      const admin = kafka.admin()
+      await admin.connect()
+      const total = (await admin.fetchTopicOffsets('alerts')).reduce((n, p) => n + Number(p.high), 0)
+      await admin.disconnect()
+      const consumer = kafka.consumer({groupId: 'bench-reader', maxWaitTimeInMs: 500})
+      const kafkaMs = []
+      await consumer.connect()
+      await consumer.subscribe({topic: 'alerts', fromBeginning: true})
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 60_000)
+        consumer.run({
+          eachMessage: async ({message}) => {
+            const alert = JSON.parse(String(message.value))
+            // Only the streamed events carry send times; the one event that created the topic does not count.
+            const sent = Date.parse(alert.event_time)
+            if (sent > Date.now() - 3_600_000) kafkaMs.push(Number(message.timestamp) - sent)
+            if (kafkaMs.length >= total) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+        })
+      })
+      await consumer.disconnect()
+
+      const visibleAt = commitTimes(join(lake, 'fraud_alerts'))
+      const lakeMs = await withEngine(async (engine) => {
+        const {sqlStringList} = await import('../dist/lib/engine/sql.js')
+        const files = [...visibleAt.keys()].map((p) => join(lake, 'fraud_alerts', p))
+        const alerts = await engine.rows(
+          `SELECT parse_filename(filename) AS file, epoch_ms(event_time) AS sent
+           FROM read_parquet(${sqlStringList(files)}, filename = true)
+           WHERE event_time > now() - INTERVAL 1 HOUR`,
+        )
+        return alerts.map((a) => visibleAt.get(String(a.file)) - Number(a.sent))
+      })
+      const quantile = (values, q) => {
+        const sorted = [...values].sort((a, b) => a - b)
+        if (sorted.length === 0) return null
+        const at = (sorted.length - 1) * q
+        const lo = Math.floor(at)
+        const hi = Math.ceil(at)
+        return Math.round((sorted[lo] ?? 0) + ((sorted[hi] ?? 0) - (sorted[lo] ?? 0)) * (at - lo))
+      }
+      const row = (name, values) => ({
+        case: `${name}, ${rate}/s, --flush-interval 1s`,
+        alerts: values.length,
+        p50Ms: quantile(values, 0.5),
+        p99Ms: quantile(values, 0.99),
+        maxMs: values.length ? Math.max(...values) : null,
+      })
+      rows.push({
+        ...row('alert on the alerts topic', kafkaMs),
+        produceEventsPerSecond: Math.round(events / produce.seconds),
+        ordersScored: result.fraud.scored,
+      })
+      rows.push({...row('alert in <lake>/fraud_alerts', lakeMs), commits: result.commits})
+    } finally {
+      await broker.stop()
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
    * `ecap generate --to lake` of 1M and 10M events (events/s end to end, peak RSS), and the time to read the snapshot
    * of a table with 5,000 commits (checkpoints every 10), in a fresh process as a user's command would.
    */
