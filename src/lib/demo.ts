@@ -1,0 +1,183 @@
+import {existsSync, mkdirSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+import {type AllResult, type AnalysisName, analyzeAll} from './analytics/all.js'
+import {runReport} from './analytics/report-run.js'
+import {withEngine} from './engine/engine.js'
+import {UsageError} from './errors.js'
+import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from './generate/index.js'
+import {LakeSink} from './lake/lake-sink.js'
+
+export const DEMO_DEFAULTS = {
+  lake: './ecap-demo/lake',
+  report: './ecap-demo/report.html',
+  customers: 2000,
+  days: 90,
+  seed: GENERATE_DEFAULTS.seed,
+} as const
+
+/** Folders ecap itself makes at the top of a lake: a folder holding only these may be replaced with --force. */
+const LAKE_ENTRIES = new Set(['events', 'dead_letters', 'analytics', 'fraud_alerts', '_staging'])
+
+export type DemoStep = 'generate' | 'analyze' | 'report'
+
+export interface DemoOptions {
+  lake: string
+  /** The HTML report to write. */
+  report: string
+  customers: number
+  days: number
+  seed: number
+  /** Replace a lake that holds data already. */
+  force: boolean
+  /** Colour in the terminal summary. */
+  color: boolean
+  /** How the lake is named in the commands suggested next; omitted when it is the configured lake. */
+  lakeFlag?: string
+  signal?: AbortSignal
+  onProgress?: (step: DemoStep, detail: string) => void
+}
+
+export interface DemoNext {
+  what: string
+  /** Arguments of `ecap`. */
+  argv: string[]
+}
+
+export interface DemoResult {
+  lake: string
+  report: string
+  shop: Pick<
+    GenerateResult,
+    | 'seed'
+    | 'events'
+    | 'customers'
+    | 'sessions'
+    | 'orders'
+    | 'revenue'
+    | 'refunds'
+    | 'fraudOrders'
+    | 'currency'
+    | 'firstEventTime'
+    | 'lastEventTime'
+  > & {lakeVersion: number}
+  asOf: string
+  analyses: {analysis: AnalysisName; seconds: number; summary: string}[]
+  next: DemoNext[]
+  seconds: number
+}
+
+/**
+ * The whole road on one machine, without Kafka: a seeded shop generated into a fresh local lake, every analysis
+ * run and saved, the summary report rendered for the terminal and as a self-contained HTML page. A lake that holds
+ * data already is left alone unless `force`, and even then only if it looks like an ecap lake.
+ */
+export async function runDemo(options: DemoOptions): Promise<{result: DemoResult; summary: string}> {
+  const started = performance.now()
+  const lake = resolve(options.lake)
+  const report = resolve(options.report)
+  prepareLake(lake, options.force)
+
+  let generated: GenerateResult | undefined
+  let lakeVersion = -1
+  let all: AllResult | undefined
+  await withEngine(async (engine) => {
+    options.onProgress?.('generate', `${options.customers.toLocaleString('en-US')} customers over ${options.days} days`)
+    const sink = new LakeSink(engine, lake)
+    generated = await generateShop(
+      {...GENERATE_DEFAULTS, seed: options.seed, customers: options.customers, days: options.days},
+      {events: sink},
+      {
+        signal: options.signal,
+        onProgress: (p) => options.onProgress?.('generate', `${p.events.toLocaleString('en-US')} events`),
+      },
+    )
+    lakeVersion = sink.result?.version ?? -1
+    all = await analyzeAll(engine, {lake, onProgress: (analysis) => options.onProgress?.('analyze', analysis)})
+  })
+  if (!generated || !all) throw new Error('demo: generation or analysis returned nothing')
+  if (options.signal?.aborted) throw options.signal.reason
+
+  options.onProgress?.('report', report)
+  mkdirSync(dirname(report), {recursive: true})
+  await runReport({report: 'summary', format: 'html', output: report, lake, color: false})
+  const {text: summary} = await runReport({report: 'summary', format: 'table', lake, color: options.color})
+
+  const g = generated
+  return {
+    result: {
+      lake,
+      report,
+      shop: {
+        seed: g.seed,
+        events: g.events,
+        customers: g.customers,
+        sessions: g.sessions,
+        orders: g.orders,
+        revenue: g.revenue,
+        refunds: g.refunds,
+        fraudOrders: g.fraudOrders,
+        currency: g.currency,
+        firstEventTime: g.firstEventTime,
+        lastEventTime: g.lastEventTime,
+        lakeVersion,
+      },
+      asOf: all.asOf,
+      analyses: all.runs.map(({analysis, seconds, summary}) => ({analysis, seconds, summary})),
+      next: nextSteps(options.lakeFlag),
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    },
+    summary,
+  }
+}
+
+/** Commands worth trying on the demo lake; each is run by the tests, so the advice keeps working. */
+export function nextSteps(lakeFlag?: string): DemoNext[] {
+  const lake = lakeFlag ? ['--lake', lakeFlag] : []
+  return [
+    {what: 'Customers by RFM segment, as bars', argv: ['report', 'rfm', ...lake]},
+    {what: 'The orders fraud scoring flagged, riskiest first', argv: ['report', 'fraud', '--top', '10', ...lake]},
+    {
+      what: 'Your own SQL over the lake (events, orders, order_items, customers, every analysis)',
+      argv: [
+        'query',
+        'SELECT order_date, count(*) AS orders, round(sum(net_total), 2) AS revenue FROM orders GROUP BY 1 ORDER BY 1 DESC LIMIT 7',
+        ...lake,
+      ],
+    },
+    {
+      what: 'Customers at risk of leaving, as a CSV file for a campaign',
+      argv: ['report', 'rfm', '--segment', 'at risk', '--format', 'csv', '-o', 'at-risk.csv', ...lake],
+    },
+  ]
+}
+
+function prepareLake(lake: string, force: boolean): void {
+  if (!existsSync(lake)) return
+  if (!statSync(lake).isDirectory()) {
+    throw new UsageError('DEMO_LAKE_NOT_A_FOLDER', `${lake} is a file, not a lake folder.`, {
+      hints: ['--lake ./ecap-demo/lake'],
+    })
+  }
+  const entries = readdirSync(lake)
+  if (entries.length === 0) return
+  if (!force) {
+    throw new UsageError('DEMO_LAKE_NOT_EMPTY', `${lake} holds data already; the demo writes a fresh lake.`, {
+      hints: [`ecap demo --force   (deletes ${lake} and writes the demo there)`, 'ecap demo --lake ./another-folder'],
+    })
+  }
+  // --force deletes: only what is recognisably a lake, never a home folder given by mistake.
+  const foreign = entries.filter((name) => !LAKE_ENTRIES.has(name) && !name.startsWith('.'))
+  if (foreign.length > 0) {
+    throw new UsageError(
+      'DEMO_LAKE_FOREIGN',
+      `${lake} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}, which no ecap lake has; --force will not delete it.`,
+      {
+        hints: [
+          'ecap demo --lake ./ecap-demo/lake',
+          'Empty or remove that folder yourself if it is really meant to go.',
+        ],
+      },
+    )
+  }
+  rmSync(lake, {recursive: true, force: true})
+}
