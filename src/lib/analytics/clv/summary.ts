@@ -21,8 +21,9 @@ export async function customerRecords(
   daysPerUnit: number,
 ): Promise<CustomerRecord[]> {
   const rows = await engine.rows(
+    // Sums in DECIMAL: exact whatever order DuckDB's threads add the rows in, so a rerun fits the same numbers.
     `WITH daily AS (
-       SELECT customer_id, day, greatest(sum(amount), 0) AS value
+       SELECT customer_id, day, greatest(sum(CAST(amount AS DECIMAL(18, 6))), 0) AS value
        FROM ${TRANSACTIONS_TABLE} WHERE day <= CAST($2 AS DATE)
        GROUP BY customer_id, day HAVING bool_or(is_purchase)
      ),
