@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {SETTINGS, type SettingKey} from './lib/config/settings.js'
+import {UsageError} from './lib/errors.js'
 
 /**
  * Flags for configurable settings. They carry no oclif `env` or `default`: ecap resolves env vars, config files and
@@ -43,4 +44,17 @@ export const kafkaConnectionFlags = {
 /** "Today" of an analysis: events after the end of this UTC day are ignored, so reruns are reproducible. */
 export const asOfFlag = Flags.string({
   description: 'Analyse the shop as it was at the end of this UTC day (YYYY-MM-DD). [default: day of the latest event]',
+})
+
+/** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
+export const number = Flags.custom<number>({
+  parse: async (input, _context, opts) => {
+    const value = Number(input)
+    if (input.trim() === '' || !Number.isFinite(value)) {
+      throw new UsageError('INVALID_NUMBER', `--${opts.name} expects a number, got "${input}".`, {
+        hints: [`--${opts.name} ${opts.default ?? 1}`],
+      })
+    }
+    return value
+  },
 })

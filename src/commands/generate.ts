@@ -16,20 +16,7 @@ import {PacedSink} from '../lib/generate/paced-sink.js'
 import {KafkaSink} from '../lib/kafka/kafka-sink.js'
 import type {AppendResult} from '../lib/lake/lake.js'
 import {LakeSink} from '../lib/lake/lake-sink.js'
-import {kafkaConnectionFlags, lakeFlag, topicFlag} from '../shared-flags.js'
-
-/** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
-const number = Flags.custom<number>({
-  parse: async (input, _context, opts) => {
-    const value = Number(input)
-    if (input.trim() === '' || !Number.isFinite(value)) {
-      throw new UsageError('INVALID_NUMBER', `--${opts.name} expects a number, got "${input}".`, {
-        hints: [`--${opts.name} ${opts.default ?? 1}`],
-      })
-    }
-    return value
-  },
-})
+import {kafkaConnectionFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
 
 const SINKS = ['ndjson', 'lake', 'kafka'] as const
 

@@ -8,20 +8,7 @@ import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {withEngine} from '../../lib/engine/engine.js'
 import {UsageError} from '../../lib/errors.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
-
-/** A decimal-number flag (oclif has integer flags only); the parser rejects what is not a finite number. */
-const number = Flags.custom<number>({
-  parse: async (input, _context, opts) => {
-    const value = Number(input)
-    if (input.trim() === '' || !Number.isFinite(value)) {
-      throw new UsageError('INVALID_NUMBER', `--${opts.name} expects a number, got "${input}".`, {
-        hints: [`--${opts.name} ${opts.default ?? 1}`],
-      })
-    }
-    return value
-  },
-})
+import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
 
 export type ClvCommandResult = RunClvResult
 
