@@ -81,6 +81,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   const engine = await Engine.open()
   let consumer: Consumer | undefined
   let stopping = false
+  let openState: IngestState | undefined
   const staging = join(stagingPath(options.lake), `ingest-${process.pid}-${Date.now().toString(36)}`)
   mkdirSync(staging, {recursive: true})
   const fraud = options.fraud
@@ -102,6 +103,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     const highWater = new Map<number, number>()
     for (const p of await admin.fetchTopicOffsets(options.topic)) highWater.set(p.partition, Number(p.high))
     const state = new IngestState(options, engine, staging, fraud)
+    openState = state
     await state.loadLakeOffsets()
     if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
       return state.result('caught-up', started)
@@ -125,6 +127,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     state.consumer = running
     const topic = options.topic
     running.on(running.events.GROUP_JOIN, ({payload}) => {
+      // A rejoin while the run is ending would start lake reads on an engine about to close.
+      if (stopping) return
       const assigned = payload.memberAssignment[topic] ?? []
       // After every (re)balance: hold fetching, re-read the lake (another member may have written these partitions
       // meanwhile), drop the buffer (everything in it will be fetched again), seek, and go on.
@@ -204,6 +208,9 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     await consumer?.disconnect().catch(() => {})
     await admin.disconnect().catch(() => {})
     await fraud?.close()
+    // Whatever a last rebalance started on the engine (re-reading the lake) finishes before the engine closes: a
+    // DuckDB query cut off by close could keep the process from exiting.
+    await openState?.settled()
     engine.close()
     rmSync(staging, {recursive: true, force: true})
   }
@@ -294,6 +301,11 @@ class IngestState {
     })
     this.flushing = next.catch(() => {})
     return next
+  }
+
+  /** Resolves once the flushes and lake reads queued so far have finished, whatever their outcome. */
+  settled(): Promise<void> {
+    return this.flushing
   }
 
   /** Where to resume a partition: after the last offset in the events table (the seek point of record). */

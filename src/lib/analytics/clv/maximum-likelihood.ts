@@ -39,8 +39,9 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   // Scaled by the number of customers so the gradient tolerance means the same whatever the size of the data.
   const scale = Math.max(problem.customers, 1)
   const objective = (logs: number[]) => {
-    // Beyond e^±LOG_BOUND a parameter is running off along a ridge where the data cannot tell values apart (e.g.
-    // Pareto/NBD's s and beta growing together when every customer drops out alike): stop the walk there.
+    // Beyond e^±LOG_BOUND a parameter is running off along a ridge where the data cannot tell values apart (BG/NBD's
+    // a and b, or Pareto/NBD's s and beta, growing together when every customer drops out alike): the walk stops
+    // there. Predictions along such a ridge are all but equal; the standard errors of those parameters come out null.
     if (logs.some((x) => Math.abs(x) > LOG_BOUND)) return Number.POSITIVE_INFINITY
     const ll = problem.logLikelihood(toRecord(logs.map(Math.exp)))
     return Number.isFinite(ll) ? -ll / scale : Number.POSITIVE_INFINITY
@@ -57,12 +58,6 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
     solution = result.solution
     if (!result.solution.every(Number.isFinite)) throw new FitError(`the optimiser failed: ${result.message}`)
     if (moved < 1e-7) break
-  }
-  const runaway = names.filter((_, i) => Math.abs(solution[i] as number) > LOG_BOUND - 1)
-  if (runaway.length > 0) {
-    throw new FitError(
-      `${runaway.join(' and ')} ${runaway.length === 1 ? 'grows' : 'grow'} without bound: the data do not identify them (the model is at the edge of its family)`,
-    )
   }
   const parameters = toRecord(solution.map(Math.exp))
   const logLikelihood = problem.logLikelihood(parameters)
