@@ -425,8 +425,9 @@ class IngestState {
 
   /**
    * Another member committed offsets of partitions this one was writing (a rebalance moved them while a flush was in
-   * flight). Nothing of this flush is visible; re-read the lake, drop what is buffered, and resume every partition
-   * still assigned from the lake's record, so nothing is lost or written twice.
+   * flight). Its events were not committed (dead letters it did commit are skipped by their txn on the way back);
+   * re-read the lake, drop what is buffered, and resume every partition still assigned from the lake's record, so
+   * nothing is lost or written twice.
    */
   private async rewind(failed: Buffered[]): Promise<void> {
     this.warnings.push('Another ingest member wrote the same partitions during a rebalance; resumed from the lake.')
