@@ -205,7 +205,7 @@ describe('ecap ingest --score-fraud', () => {
       PYTHON,
       [
         '-c',
-        'import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows)',
+        'import os, sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows, flush=True); os._exit(0)',
         tablePath(lake, FRAUD_ALERTS_TABLE),
       ],
       {encoding: 'utf8'},

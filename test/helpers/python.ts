@@ -43,11 +43,13 @@ export function readWithDeltaRs(tablePath: string): {
  */
 export function eventIdsWithDeltaRs(tablePath: string): {rows: number; distinct: number; digest: string} {
   const script = [
-    'import hashlib, json, sys',
+    'import hashlib, json, os, sys',
     'from deltalake import DeltaTable',
     'ids = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist()',
     'digest = hashlib.sha256("\\n".join(sorted(set(ids))).encode()).hexdigest()',
-    'print(json.dumps({"rows": len(ids), "distinct": len(set(ids)), "digest": digest}))',
+    'print(json.dumps({"rows": len(ids), "distinct": len(set(ids)), "digest": digest}), flush=True)',
+    // Skip interpreter teardown, where delta-rs/Arrow threads have been seen to abort the process (see read_delta.py).
+    'os._exit(0)',
   ].join('\n')
   return JSON.parse(execFileSync(PYTHON, ['-c', script, tablePath], {encoding: 'utf8'}))
 }
