@@ -40,10 +40,25 @@ const EVENT_STAT_KINDS = statKinds(eventsDeltaSchema())
  * list of structs) and reports each file's row count and column statistics, which become the Delta stats.
  */
 export async function writeEventFiles(engine: Engine, ndjsonPath: string, tablePath: string): Promise<AddAction[]> {
-  const columns = EVENT_COLUMNS.map((c) => sqlIdentifier(c.name)).join(', ')
+  return writeQueryEventFiles(
+    engine,
+    `SELECT * FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = ${jsonColumns()})`,
+    tablePath,
+  )
+}
+
+/**
+ * Writes the rows of a DuckDB query into the events table folder as Parquet (see writeEventFiles) and returns their
+ * `add` actions. The query must return every contract column by name; each is cast to its contract type here, so the
+ * files match the table schema whatever types the query produced. Nothing passes through JavaScript memory.
+ */
+export async function writeQueryEventFiles(engine: Engine, query: string, tablePath: string): Promise<AddAction[]> {
+  const columns = EVENT_COLUMNS.map(
+    (c) => `CAST(${sqlIdentifier(c.name)} AS ${c.duckdbType}) AS ${sqlIdentifier(c.name)}`,
+  )
   const sql = `COPY (
-      SELECT ${columns}, CAST(event_time AS DATE) AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
-      FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = ${jsonColumns()})
+      SELECT ${columns.join(', ')}, CAST(CAST(event_time AS TIMESTAMPTZ) AS DATE) AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
+      FROM (${query})
     ) TO ${sqlString(tablePath)} (
       FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdentifier(EVENTS_PARTITION_COLUMN)}),
       FILENAME_PATTERN 'part-{uuid}', APPEND true, RETURN_STATS true, ROW_GROUP_SIZE 122880
