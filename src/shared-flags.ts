@@ -6,12 +6,12 @@ import {UsageError} from './lib/errors.js'
  * Flags for configurable settings. They carry no oclif `env` or `default`: ecap resolves env vars, config files and
  * defaults itself (lib/config) so it can tell where each value came from. The help text names the env var.
  */
-function settingFlag(key: SettingKey, extra: {char?: 'b' | 'l' | 't'} = {}) {
+function settingFlag(key: SettingKey, helpGroup: 'CONFIG' | 'KAFKA' = 'CONFIG') {
   const setting = SETTINGS[key]
+  const fallback = setting.default === '' ? '' : ` [default: ${setting.default}]`
   return Flags.string({
-    ...extra,
-    description: `${setting.description} [env: ${setting.env}] [default: ${setting.default}]`,
-    helpGroup: 'CONFIG',
+    description: `${setting.description} [env: ${setting.env}]${fallback}`,
+    helpGroup,
   })
 }
 
@@ -19,26 +19,53 @@ export const lakeFlag = settingFlag('lake')
 export const brokersFlag = settingFlag('brokers')
 export const topicFlag = settingFlag('topic')
 
-/** Connection flags of every command that talks to Kafka. Passwords come from ECAP_KAFKA_PASSWORD or a file only. */
+export const groupFlag = settingFlag('group')
+
+/**
+ * Connection flags of every command that talks to Kafka. Each is a setting (flag > env > config file > default), so a
+ * cluster described once in `ecap.config.json` serves every command. Passwords come from a variable or a file only.
+ */
 export const kafkaConnectionFlags = {
   brokers: brokersFlag,
-  tls: Flags.boolean({description: 'Connect to the brokers over TLS.', helpGroup: 'KAFKA'}),
-  'tls-ca': Flags.file({
-    exists: true,
-    description: 'PEM file of the CA that signed the brokers’ certificates.',
+  tls: Flags.boolean({
+    allowNo: true,
+    description: `${SETTINGS.tls.description} [env: ${SETTINGS.tls.env}]`,
     helpGroup: 'KAFKA',
   }),
+  'tls-ca': settingFlag('tls-ca', 'KAFKA'),
   'sasl-mechanism': Flags.option({
-    options: ['plain', 'scram-sha-256', 'scram-sha-512'] as const,
-    description: 'SASL mechanism; the password comes from ECAP_KAFKA_PASSWORD or --sasl-password-file.',
+    options: ['plain', 'scram-sha-256', 'scram-sha-512', 'none'] as const,
+    description: `${SETTINGS['sasl-mechanism'].description} [env: ${SETTINGS['sasl-mechanism'].env}]`,
     helpGroup: 'KAFKA',
   })(),
-  'sasl-username': Flags.string({env: 'ECAP_KAFKA_USERNAME', description: 'SASL user name.', helpGroup: 'KAFKA'}),
-  'sasl-password-file': Flags.file({
-    exists: true,
-    description: 'File whose first line is the SASL password.',
-    helpGroup: 'KAFKA',
-  }),
+  'sasl-username': settingFlag('sasl-username', 'KAFKA'),
+  'sasl-password-env': settingFlag('sasl-password-env', 'KAFKA'),
+  'sasl-password-file': settingFlag('sasl-password-file', 'KAFKA'),
+}
+
+type KafkaConnectionFlagValues = {
+  brokers?: string
+  tls?: boolean
+  'tls-ca'?: string
+  'sasl-mechanism'?: string
+  'sasl-username'?: string
+  'sasl-password-env'?: string
+  'sasl-password-file'?: string
+}
+
+/** The Kafka settings given as flags, for EcapCommand.resolveConfig (undefined: not given, look further). */
+export function kafkaSettingsFromFlags(
+  flags: KafkaConnectionFlagValues,
+): Partial<Record<SettingKey, string | undefined>> {
+  return {
+    brokers: flags.brokers,
+    tls: flags.tls === undefined ? undefined : String(flags.tls),
+    'tls-ca': flags['tls-ca'],
+    'sasl-mechanism': flags['sasl-mechanism'],
+    'sasl-username': flags['sasl-username'],
+    'sasl-password-env': flags['sasl-password-env'],
+    'sasl-password-file': flags['sasl-password-file'],
+  }
 }
 
 /** "Today" of an analysis: events after the end of this UTC day are ignored, so reruns are reproducible. */

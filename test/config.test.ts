@@ -99,6 +99,13 @@ describe('resolveConfig precedence', () => {
     expect(config.topic).toEqual({value: SETTINGS.topic.default, source: 'default'})
   })
 
+  it('takes a true/false setting as a JSON boolean or as text', async () => {
+    await writeFile(projectFile, JSON.stringify({tls: true}))
+    expect(resolveWith({env: {}}).tls).toEqual({value: 'true', source: 'project', origin: projectFile})
+    await writeFile(projectFile, JSON.stringify({tls: 'false'}))
+    expect(resolveWith({env: {}}).tls.value).toBe('false')
+  })
+
   it('reads no user file when there is no user config dir, and none when the dir does not exist', async () => {
     await writeFile(userFile, JSON.stringify({lake: '/user/lake'}))
     expect(resolveConfig({env: {}, cwd: projectDir}).lake.source).toBe('default')
@@ -114,6 +121,8 @@ describe('resolveConfig with a broken config file', () => {
     ['null', 'null', 'CONFIG_INVALID'],
     ['an unknown key', '{"lake": "./lake", "broker": "localhost:9092"}', 'CONFIG_UNKNOWN_KEY'],
     ['a non-string value', '{"lake": 42}', 'CONFIG_INVALID'],
+    ['a boolean for a text setting', '{"lake": true}', 'CONFIG_INVALID'],
+    ['a number for a true/false setting', '{"tls": 1}', 'CONFIG_INVALID'],
   ]
 
   for (const which of ['project', 'user'] as const) {

@@ -1,4 +1,4 @@
-import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Kafka, logLevel, Partitioners} from 'kafkajs'
@@ -362,6 +362,41 @@ describe('ecap ingest reliability', () => {
       expect(ingested.status, ingested.stderr).toBe(0)
       expect(resultOf(ingested)).toMatchObject({messages: 5000, events: 5000, stoppedBy: 'caught-up'})
       await expectExactlyOnce(lake, ids, 0)
+    }, 180_000)
+
+    it('takes the whole connection from ecap.config.json, with the password in the variable it names', async () => {
+      const project = join(dir, 'sasl-project')
+      mkdirSync(project)
+      const lake = join(project, 'lake')
+      const group = uniqueName('g')
+      writeFileSync(
+        join(project, 'ecap.config.json'),
+        JSON.stringify({
+          lake,
+          brokers: sasl.brokers,
+          topic: uniqueName('sasl-config'),
+          group,
+          tls: false,
+          'sasl-mechanism': 'plain',
+          'sasl-username': sasl.username,
+          'sasl-password-env': 'SHOP_KAFKA_PW',
+        }),
+      )
+      // No connection flag and no ECAP_KAFKA_PASSWORD: generate, ingest and ingest status read the file alone.
+      const options = {cwd: project, env: {SHOP_KAFKA_PW: sasl.password}}
+      const sent = run(['generate', '--to', 'kafka', '--events', '3000', '--seed', '707', '--json', '-q'], options)
+      expect(sent.status, sent.stderr).toBe(0)
+      const ingested = run(['ingest', '--until-caught-up', '--json'], options)
+      expect(ingested.status, ingested.stderr).toBe(0)
+      expect(resultOf(ingested)).toMatchObject({messages: 3000, events: 3000, stoppedBy: 'caught-up'})
+      const status = run(['ingest', 'status', '--json'], options)
+      expect(status.status, status.stderr).toBe(0)
+      expect(resultOf(status)).toMatchObject({group, lake, total: {lagMessages: 0}})
+      await expectExactlyOnce(lake, expectedIds(3000, 707), 0)
+      // The variable the file names is where the password must be: without it, a precise usage error.
+      const missing = run(['ingest', '--until-caught-up'], {cwd: project})
+      expect(missing.status).toBe(2)
+      expect(missing.stderr).toContain('SHOP_KAFKA_PW is not set')
     }, 180_000)
 
     it('exits 2 saying the credentials were refused for a wrong password, and never prints a password', () => {

@@ -61,7 +61,7 @@ describe('ecap init --yes', () => {
       brokers: 'kafka-1:9092,kafka-2:9092',
       topic: 'ecap.events',
       group: 'ecap-ingest',
-      tls: 'false',
+      tls: false,
     })
     expect(run.stdout).toContain(`Wrote ${configFile}`)
     const show = JSON.parse(ecap(['config', 'show', '--json'], {cwd, xdgHome}).stdout).result
@@ -99,7 +99,7 @@ describe('ecap init --yes', () => {
       brokers: 'localhost:9092',
       topic: 'shop.events',
       group: 'shop-ingest',
-      tls: 'true',
+      tls: true,
       'tls-ca': '/etc/ssl/kafka-ca.pem',
       'sasl-mechanism': 'scram-sha-512',
       'sasl-username': 'ecap',
@@ -107,14 +107,15 @@ describe('ecap init --yes', () => {
     })
     // What ecap makes of the file: the password from the variable it names.
     const config = resolveConfig({env: {}, cwd})
-    const {connection, env} = connectionFromConfig(config, {SHOP_KAFKA_PASSWORD: SECRET})
+    const connection = connectionFromConfig(config, {SHOP_KAFKA_PASSWORD: SECRET})
     expect(connection).toEqual({
       brokers: 'localhost:9092',
       tls: true,
       tlsCaFile: '/etc/ssl/kafka-ca.pem',
-      sasl: {mechanism: 'scram-sha-512', username: 'ecap', passwordFile: undefined},
+      sasl: {mechanism: 'scram-sha-512', username: 'ecap', passwordFile: undefined, passwordEnv: 'SHOP_KAFKA_PASSWORD'},
     })
-    expect(env.ECAP_KAFKA_PASSWORD).toBe(SECRET)
+    // Without the variable the settings are incomplete, and ecap says which variable before connecting.
+    expect(() => connectionFromConfig(config, {})).toThrow(/SHOP_KAFKA_PASSWORD is not set/)
   })
 
   it('writes a password file path, and no secret, with --sasl-password-file', async () => {
@@ -306,7 +307,7 @@ describe('the wizard (askInitAnswers)', () => {
       brokers: 'b:1',
       topic: 't',
       group: 'g',
-      tls: 'false',
+      tls: false,
       'sasl-mechanism': 'plain',
       'sasl-username': 'u',
       'sasl-password-file': '/run/secrets/kafka',
@@ -376,7 +377,7 @@ describe('ecap init on a terminal (the inquirer wizard)', () => {
       brokers: 'kafka-9:9092',
       topic: 'ecap.events',
       group: 'ecap-ingest',
-      tls: 'false',
+      tls: false,
       'sasl-mechanism': 'plain',
       'sasl-username': 'bob',
       'sasl-password-env': 'SHOP_PW',
@@ -393,7 +394,7 @@ describe('ecap init on a terminal (the inquirer wizard)', () => {
     )
     expect(run.status, run.stdout + run.stderr).toBe(0)
     expect(run.stdout).not.toContain('Kafka brokers')
-    expect(await written()).toMatchObject({brokers: 'k:1', lake: './ecap-lake', tls: 'true', 'tls-ca': '/ca.pem'})
+    expect(await written()).toMatchObject({brokers: 'k:1', lake: './ecap-lake', tls: true, 'tls-ca': '/ca.pem'})
   })
 
   it('exits 130 on Ctrl-C at a prompt, writing nothing', () => {

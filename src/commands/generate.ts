@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {kafkaConnection} from '../kafka-connection.js'
 import {withEngine} from '../lib/engine/engine.js'
 import {UsageError} from '../lib/errors.js'
 import {
@@ -14,9 +13,10 @@ import {
 } from '../lib/generate/index.js'
 import {PacedSink} from '../lib/generate/paced-sink.js'
 import {KafkaSink} from '../lib/kafka/kafka-sink.js'
+import {connectionFromConfig} from '../lib/kafka-settings.js'
 import type {AppendResult} from '../lib/lake/lake.js'
 import {LakeSink} from '../lib/lake/lake-sink.js'
-import {kafkaConnectionFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
+import {kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
 
 const SINKS = ['ndjson', 'lake', 'kafka'] as const
 
@@ -176,9 +176,9 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       })
     }
     if (flags.to === 'kafka') {
-      const config = this.resolveConfig({brokers: flags.brokers, topic: flags.topic})
+      const config = this.resolveConfig({...kafkaSettingsFromFlags(flags), topic: flags.topic})
       const sink = await KafkaSink.open({
-        connection: kafkaConnection(config.brokers.value, flags),
+        connection: connectionFromConfig(config),
         topic: config.topic.value,
         partitions: flags.partitions,
       })

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {kafkaConnection} from '../kafka-connection.js'
 import {DEFAULT_THRESHOLD} from '../lib/analytics/fraud/rules.js'
 import {type IngestResult, ingest} from '../lib/ingest/ingest.js'
+import {connectionFromConfig} from '../lib/kafka-settings.js'
 import {parseDuration} from '../lib/lake/vacuum.js'
-import {kafkaConnectionFlags, lakeFlag, topicFlag} from '../shared-flags.js'
+import {groupFlag, kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, topicFlag} from '../shared-flags.js'
 
 export default class Ingest extends EcapCommand<IngestResult> {
   static override summary = 'Stream events from Kafka into the lake, exactly once.'
@@ -24,7 +24,7 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
     lake: lakeFlag,
     topic: topicFlag,
     ...kafkaConnectionFlags,
-    group: Flags.string({default: 'ecap-ingest', description: 'Kafka consumer group.'}),
+    group: groupFlag,
     'flush-rows': Flags.integer({default: 100_000, min: 1, description: 'Flush when this many messages are buffered.'}),
     'flush-interval': Flags.string({default: '5s', description: 'Flush at least this often: 5s, 1s, 0.5s.'}),
     from: Flags.string({
@@ -52,15 +52,20 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
 
   public async run(): Promise<IngestResult> {
     const {flags} = await this.parse(Ingest)
-    const config = this.resolveConfig({lake: flags.lake, brokers: flags.brokers, topic: flags.topic})
+    const config = this.resolveConfig({
+      ...kafkaSettingsFromFlags(flags),
+      lake: flags.lake,
+      topic: flags.topic,
+      group: flags.group,
+    })
     const progress = this.progress()
     progress.start(`Ingesting ${config.topic.value} from ${config.brokers.value}`)
     try {
       const result = await ingest(
         {
-          connection: kafkaConnection(config.brokers.value, flags),
+          connection: connectionFromConfig(config),
           topic: config.topic.value,
-          group: flags.group,
+          group: config.group.value,
           lake: config.lake.value,
           flushRows: flags['flush-rows'],
           flushIntervalMs: parseDuration(flags['flush-interval']),

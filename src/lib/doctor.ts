@@ -123,10 +123,10 @@ export async function checkKafka(
   const skippedTopic: DoctorCheck = {name: 'topic', status: 'skip', detail: `${topic}: not checked`, hints: []}
   let admin: ReturnType<ReturnType<typeof createKafka>['admin']>
   try {
-    const configured = connectionFromConfig(config, env)
+    const connection = connectionFromConfig(config, env)
     admin = createKafka(
-      {...configured.connection, clientId: 'ecap-doctor', retries: 1, connectionTimeoutMs: timeoutMs},
-      configured.env,
+      {...connection, clientId: 'ecap-doctor', retries: 1, connectionTimeoutMs: timeoutMs},
+      env,
     ).admin()
   } catch (error) {
     return [failure('kafka', error, ExitCode.usage), skippedTopic]

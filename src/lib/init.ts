@@ -2,10 +2,11 @@ import {accessSync, constants, existsSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {AtomicFile} from './atomic-file.js'
 import type {ResolvedConfig} from './config/resolve.js'
-import {SETTING_KEYS, SETTINGS, type SettingKey} from './config/settings.js'
+import {type ConfigFileValues, SETTING_KEYS, SETTINGS, type SettingKey} from './config/settings.js'
 import {checkKafka, type DoctorCheck} from './doctor.js'
 import {UsageError} from './errors.js'
 import {parseBrokers, type SaslMechanism} from './kafka/client.js'
+import {parseBooleanSetting} from './kafka-settings.js'
 
 export const SASL_CHOICES = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const
 export type SaslChoice = (typeof SASL_CHOICES)[number]
@@ -52,7 +53,7 @@ export function answersFromConfig(config: ResolvedConfig): InitAnswers {
     topic: config.topic.value,
     group: config.group.value,
     lake: config.lake.value,
-    tls: ['true', 'yes', '1', 'on'].includes(config.tls.value.toLowerCase()),
+    tls: parseBooleanSetting('tls', config.tls.value),
     tlsCa: config['tls-ca'].value,
     saslMechanism: (SASL_CHOICES as readonly string[]).includes(mechanism) ? (mechanism as SaslChoice) : 'none',
     saslUsername: config['sasl-username'].value,
@@ -174,14 +175,14 @@ export function validateInitAnswers(a: InitAnswers): void {
   }
 }
 
-/** The config file's content: the answers as settings, strings only, and nothing secret. */
-export function configFromAnswers(a: InitAnswers): Partial<Record<SettingKey, string>> {
-  const config: Partial<Record<SettingKey, string>> = {
+/** The config file's content: the answers as settings (tls a JSON boolean), and nothing secret. */
+export function configFromAnswers(a: InitAnswers): ConfigFileValues {
+  const config: ConfigFileValues = {
     lake: a.lake,
     brokers: a.brokers,
     topic: a.topic,
     group: a.group,
-    tls: String(a.tls),
+    tls: a.tls,
   }
   if (a.tls && a.tlsCa) config['tls-ca'] = a.tlsCa
   if (a.saslMechanism !== 'none') {
@@ -215,7 +216,7 @@ export interface InitOptions {
 
 export interface InitResult {
   path: string
-  config: Partial<Record<SettingKey, string>>
+  config: ConfigFileValues
   /** What could be checked; a failing check is reported, never fatal (the config may be for another machine). */
   checks: DoctorCheck[]
 }
@@ -236,11 +237,11 @@ export async function writeInitConfig(options: InitOptions): Promise<InitResult>
   return {path: options.path, config, checks}
 }
 
-async function checkSetup(
-  config: Partial<Record<SettingKey, string>>,
-  env: NodeJS.ProcessEnv,
-  timeoutMs = 3000,
-): Promise<DoctorCheck[]> {
+async function checkSetup(written: ConfigFileValues, env: NodeJS.ProcessEnv, timeoutMs = 3000): Promise<DoctorCheck[]> {
+  // As the settings will resolve from the file: every value as text.
+  const config = Object.fromEntries(Object.entries(written).map(([k, v]) => [k, String(v)])) as Partial<
+    Record<SettingKey, string>
+  >
   const checks: DoctorCheck[] = [checkLakeWritable(config.lake as string)]
   if (config['tls-ca']) checks.push(checkReadable('tls-ca', config['tls-ca']))
   if (config['sasl-password-file']) checks.push(checkReadable('password', config['sasl-password-file']))

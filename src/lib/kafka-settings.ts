@@ -4,13 +4,6 @@ import type {KafkaConnectionOptions, SaslMechanism} from './kafka/client.js'
 
 const MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
 
-/** The connection and the environment to hand `createKafka`, from the resolved Kafka settings. */
-export interface ConfiguredConnection {
-  connection: KafkaConnectionOptions
-  /** The caller's environment with the password (if any) under ECAP_KAFKA_PASSWORD, where createKafka reads it. */
-  env: NodeJS.ProcessEnv
-}
-
 /** Parses a boolean setting written as text (config files and env vars hold strings). */
 export function parseBooleanSetting(key: string, value: string): boolean {
   const text = value.trim().toLowerCase()
@@ -22,39 +15,44 @@ export function parseBooleanSetting(key: string, value: string): boolean {
 }
 
 /**
- * Builds Kafka connection options from resolved settings (brokers, tls, tls-ca, sasl-*): how a command that reads
- * its connection from `ecap.config.json` reaches the cluster. The password is looked up in the environment variable
- * the config names, or read from its file by createKafka; it is never in the config itself.
+ * Builds Kafka connection options from resolved settings (brokers, tls, tls-ca, sasl-*), whichever of flags, env
+ * vars and config files they came from: how every command that talks to Kafka reaches the cluster. createKafka reads
+ * the password from the file or the environment variable the settings name; it is never in a setting itself. A
+ * missing password is reported here, before any connection is tried.
  */
 export function connectionFromConfig(
   config: ResolvedConfig,
   env: NodeJS.ProcessEnv = process.env,
-): ConfiguredConnection {
+): KafkaConnectionOptions {
   const mechanism = config['sasl-mechanism'].value.trim().toLowerCase()
   const connection: KafkaConnectionOptions = {
     brokers: config.brokers.value,
     tls: parseBooleanSetting('tls', config.tls.value),
     tlsCaFile: config['tls-ca'].value || undefined,
   }
-  if (mechanism === '' || mechanism === 'none') return {connection, env}
+  if (mechanism === '' || mechanism === 'none') return connection
   if (!(MECHANISMS as string[]).includes(mechanism)) {
     throw new UsageError('INVALID_SETTING', `Setting "sasl-mechanism" must be one of ${MECHANISMS.join(', ')}.`, {
-      hints: ['"sasl-mechanism": "scram-sha-512"', 'ECAP_KAFKA_SASL_MECHANISM=plain'],
+      hints: [
+        '--sasl-mechanism scram-sha-512',
+        'ECAP_KAFKA_SASL_MECHANISM=plain',
+        '"sasl-mechanism": "plain" in ecap.config.json',
+      ],
     })
   }
   const username = config['sasl-username'].value
   if (username === '') {
     throw new UsageError('SASL_USERNAME_MISSING', `sasl-mechanism ${mechanism} needs a user name.`, {
-      hints: ['"sasl-username": "ecap"', 'ECAP_KAFKA_USERNAME=ecap'],
+      hints: ['--sasl-username ecap', 'ECAP_KAFKA_USERNAME=ecap', '"sasl-username": "ecap" in ecap.config.json'],
     })
   }
   const passwordFile = config['sasl-password-file'].value || undefined
   const passwordEnv = config['sasl-password-env'].value || 'ECAP_KAFKA_PASSWORD'
   if (!passwordFile && !env[passwordEnv]) {
     throw new UsageError('SASL_PASSWORD_MISSING', `SASL needs a password, and ${passwordEnv} is not set.`, {
-      hints: [`${passwordEnv}=... in the environment`, '"sasl-password-file": "/run/secrets/kafka"'],
+      hints: [`${passwordEnv}=... in the environment`, '--sasl-password-file /run/secrets/kafka'],
     })
   }
-  connection.sasl = {mechanism: mechanism as SaslMechanism, username, passwordFile}
-  return {connection, env: {...env, ECAP_KAFKA_PASSWORD: env[passwordEnv]}}
+  connection.sasl = {mechanism: mechanism as SaslMechanism, username, passwordFile, passwordEnv}
+  return connection
 }

@@ -1,9 +1,8 @@
-import {Flags} from '@oclif/core'
 import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {kafkaConnection} from '../../kafka-connection.js'
 import {type IngestStatus, ingestStatus} from '../../lib/ingest/status.js'
-import {kafkaConnectionFlags, lakeFlag, topicFlag} from '../../shared-flags.js'
+import {connectionFromConfig} from '../../lib/kafka-settings.js'
+import {groupFlag, kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, topicFlag} from '../../shared-flags.js'
 
 export default class IngestStatusCommand extends EcapCommand<IngestStatus> {
   static override summary = 'Show how far the lake is behind the topic: lag per partition, in messages and seconds.'
@@ -20,16 +19,21 @@ export default class IngestStatusCommand extends EcapCommand<IngestStatus> {
     lake: lakeFlag,
     topic: topicFlag,
     ...kafkaConnectionFlags,
-    group: Flags.string({default: 'ecap-ingest', description: 'Kafka consumer group whose committed offsets to show.'}),
+    group: groupFlag,
   }
 
   public async run(): Promise<IngestStatus> {
     const {flags} = await this.parse(IngestStatusCommand)
-    const config = this.resolveConfig({lake: flags.lake, brokers: flags.brokers, topic: flags.topic})
-    const status = await ingestStatus({
-      connection: kafkaConnection(config.brokers.value, flags),
-      topic: config.topic.value,
+    const config = this.resolveConfig({
+      ...kafkaSettingsFromFlags(flags),
+      lake: flags.lake,
+      topic: flags.topic,
       group: flags.group,
+    })
+    const status = await ingestStatus({
+      connection: connectionFromConfig(config),
+      topic: config.topic.value,
+      group: config.group.value,
       lake: config.lake.value,
     })
     if (!this.jsonEnabled()) {

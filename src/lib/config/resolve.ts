@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {UsageError} from '../errors.js'
-import {type ConfigSource, SETTING_KEYS, SETTINGS, type SettingKey} from './settings.js'
+import {type ConfigSource, isBooleanSetting, SETTING_KEYS, SETTINGS, type SettingKey} from './settings.js'
 
 export const PROJECT_CONFIG_FILE = 'ecap.config.json'
 export const USER_CONFIG_FILE = 'config.json'
@@ -82,8 +82,15 @@ function readConfigFile(path: string): Partial<Record<SettingKey, string>> {
         hints: [`Known keys: ${SETTING_KEYS.join(', ')}.`],
       })
     }
+    if (typeof value === 'boolean' && isBooleanSetting(key as SettingKey)) {
+      values[key as SettingKey] = String(value)
+      continue
+    }
     if (typeof value !== 'string') {
-      throw new UsageError('CONFIG_INVALID', `Config key "${key}" in ${path} must be a string.`)
+      const expected = isBooleanSetting(key as SettingKey) ? 'true or false' : 'a string'
+      throw new UsageError('CONFIG_INVALID', `Config key "${key}" in ${path} must be ${expected}.`, {
+        hints: [isBooleanSetting(key as SettingKey) ? `"${key}": true` : `"${key}": "${String(value)}"`],
+      })
     }
     values[key as SettingKey] = value
   }

@@ -27,6 +27,8 @@ export const SETTINGS = {
     env: 'ECAP_KAFKA_TLS',
     default: 'false',
     description: 'Connect to the brokers over TLS: true or false.',
+    // Written as a JSON boolean in config files; "true"/"false" text is accepted too (env vars hold text).
+    boolean: true,
   },
   'tls-ca': {
     env: 'ECAP_KAFKA_TLS_CA',
@@ -57,6 +59,14 @@ export const SETTINGS = {
 } as const
 
 export type SettingKey = keyof typeof SETTINGS
+
+/** What a config file holds: each setting as text, or as a JSON boolean for a true/false setting. */
+export type ConfigFileValues = Partial<Record<SettingKey, string | boolean>>
+
+/** A true/false setting, which a config file may hold as a JSON boolean. */
+export function isBooleanSetting(key: SettingKey): boolean {
+  return 'boolean' in SETTINGS[key]
+}
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[]
 
 /** Where a resolved value came from, highest precedence first. */

@@ -15,8 +15,10 @@ export interface KafkaConnectionOptions {
   sasl?: {
     mechanism: SaslMechanism
     username: string
-    /** Read from this file (first line), else from ECAP_KAFKA_PASSWORD. */
+    /** Read from this file (first line), else from the environment variable passwordEnv. */
     passwordFile?: string
+    /** Name of the environment variable that holds the password. [default: ECAP_KAFKA_PASSWORD] */
+    passwordEnv?: string
   }
   /** Retries of a failing request before giving up (kafkajs backs off exponentially). */
   retries?: number
@@ -58,13 +60,25 @@ function password(options: NonNullable<KafkaConnectionOptions['sasl']>, env: Nod
       })
     }
   }
-  const fromEnv = env.ECAP_KAFKA_PASSWORD
+  const name = options.passwordEnv || 'ECAP_KAFKA_PASSWORD'
+  const fromEnv = env[name]
   if (!fromEnv) {
-    throw new UsageError('SASL_PASSWORD_MISSING', 'SASL needs a password, and none was given.', {
-      hints: ['ECAP_KAFKA_PASSWORD=... in the environment', '--sasl-password-file /run/secrets/kafka'],
+    throw new UsageError('SASL_PASSWORD_MISSING', `SASL needs a password, and ${name} is not set.`, {
+      hints: [`${name}=... in the environment`, '--sasl-password-file /run/secrets/kafka'],
     })
   }
   return fromEnv
+}
+
+function readCaFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UsageError('TLS_CA_UNREADABLE', `Cannot read the TLS CA file ${path}: ${(error as Error).message}`, {
+      cause: error,
+      hints: ['--tls-ca /etc/ssl/kafka-ca.pem (a PEM file)', 'Leave tls-ca empty to trust the system CAs.'],
+    })
+  }
 }
 
 /** A kafkajs client for the given connection, with bounded retries and logs on stderr. */
@@ -78,7 +92,7 @@ export function createKafka(options: KafkaConnectionOptions, env: NodeJS.Process
     logLevel: logLevel.WARN,
   }
   if (options.tls || options.tlsCaFile) {
-    config.ssl = options.tlsCaFile ? {ca: [readFileSync(options.tlsCaFile, 'utf8')]} : true
+    config.ssl = options.tlsCaFile ? {ca: [readCaFile(options.tlsCaFile)]} : true
   }
   if (options.sasl) {
     config.sasl = {
