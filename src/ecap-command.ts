@@ -23,7 +23,8 @@ export abstract class EcapCommand<T> extends Command {
     color: Flags.boolean({
       default: true,
       allowNo: true,
-      description: 'Colour the output. Off with NO_COLOR, TERM=dumb, --json or when not writing to a terminal.',
+      description:
+        'Colour the output (default: on a terminal; --color forces it through a pipe). Off with NO_COLOR, TERM=dumb or --json.',
       helpGroup: 'GLOBAL',
     }),
     quiet: Flags.boolean({char: 'q', description: 'Print no progress or warnings on stderr.', helpGroup: 'GLOBAL'}),
@@ -77,15 +78,14 @@ export abstract class EcapCommand<T> extends Command {
     return this.argv.includes('--quiet') || this.argv.includes('-q')
   }
 
-  /** Whether to colour text written to `stream`. */
+  /**
+   * Whether to colour text written to `stream`: on a terminal, or through a pipe when asked with --color (for `less
+   * -R`); never with NO_COLOR, TERM=dumb, --no-color or --json. The one rule for every command.
+   */
   protected colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
-    return (
-      stream.isTTY === true &&
-      !this.jsonEnabled() &&
-      !this.argv.includes('--no-color') &&
-      process.env.NO_COLOR === undefined &&
-      process.env.TERM !== 'dumb'
-    )
+    if (process.env.NO_COLOR !== undefined || process.env.TERM === 'dumb') return false
+    if (this.argv.includes('--no-color') || this.jsonEnabled()) return false
+    return this.argv.includes('--color') || stream.isTTY === true
   }
 
   /** Progress on stderr: a spinner on an interactive terminal, plain lines otherwise, nothing with --quiet or --json. */

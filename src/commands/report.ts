@@ -67,7 +67,7 @@ Exit codes: 0 ok, 2 bad flag, 3 the analysis was never run (the error names the 
       top: flags.top,
       segment: flags.segment,
       since: flags.since,
-      color: format === 'table' && !toFile && this.reportColor(),
+      color: format === 'table' && !toFile && this.colorEnabled(),
     })
     if (toFile) {
       if (!this.jsonEnabled() && !this.quiet) {
@@ -77,12 +77,5 @@ Exit codes: 0 ok, 2 bad flag, 3 the analysis was never run (the error names the 
       this.out(text)
     }
     return result
-  }
-
-  /** Colour on a terminal, or when asked with --color even through a pipe; never with NO_COLOR, TERM=dumb or --no-color. */
-  private reportColor(): boolean {
-    if (process.env.NO_COLOR !== undefined || process.env.TERM === 'dumb') return false
-    if (this.argv.includes('--no-color') || this.jsonEnabled()) return false
-    return this.argv.includes('--color') || process.stdout.isTTY === true
   }
 }
