@@ -1,6 +1,7 @@
 import type {CustomerSummary} from './customer-summary.js'
+import {groupSummaries, type SummaryGroups} from './groups.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {betaln, gammaln, hyp2f1, logAddExp} from './special.js'
+import {betaln, digamma, gammaln, hyp2f1, logAddExp} from './special.js'
 
 /** BG/NBD (Fader, Hardie and Lee 2005): purchase rate λ ~ Gamma(r, alpha), drop-out after a purchase p ~ Beta(a, b). */
 export interface BgNbdParameters {
@@ -24,18 +25,106 @@ export function bgnbdLogLikelihood({r, alpha, a, b}: BgNbdParameters, {frequency
   return common + logAddExp(stillAlive, droppedOut)
 }
 
+/**
+ * The total log-likelihood of grouped customers and, when `gradient` is given, its gradient (r, alpha, a, b) added
+ * into it. The same sum as bgnbdLogLikelihood over every customer: the terms of a frequency (the Γ and B ratios, whose
+ * derivatives are digammas) are taken once per frequency, the logarithms once per distinct time.
+ */
+export function bgnbdGroupsLogLikelihood(
+  {r, alpha, a, b}: BgNbdParameters,
+  groups: SummaryGroups,
+  gradient?: number[],
+): number {
+  const {frequencies, countByFrequency, times} = groups
+  const logAlpha = Math.log(alpha)
+  const withGradient = gradient !== undefined
+  let total = 0
+  let dr = 0
+  let dAlpha = 0
+  let da = 0
+  let db = 0
+  const logDropOut = new Float64Array(frequencies.length)
+  const psiR = withGradient ? digamma(r) : 0
+  const psiB = withGradient ? digamma(b) : 0
+  const psiAB = withGradient ? digamma(a + b) : 0
+  const gammalnR = gammaln(r)
+  const gammalnB = gammaln(b)
+  const gammalnAB = gammaln(a + b)
+  for (let k = 0; k < frequencies.length; k++) {
+    const x = frequencies[k] as number
+    const n = countByFrequency[k] as number
+    // ln Γ(r+x)/Γ(r) + r ln α + ln B(a, b+x)/B(a, b), as in bgnbdLogLikelihood.
+    total += n * (gammaln(r + x) - gammalnR + r * logAlpha + gammaln(b + x) - gammalnB - gammaln(a + b + x) + gammalnAB)
+    logDropOut[k] = x > 0 ? Math.log(a) - Math.log(b + x - 1) : Number.NEGATIVE_INFINITY
+    if (withGradient) {
+      const psiABX = digamma(a + b + x)
+      dr += n * (digamma(r + x) - psiR + logAlpha)
+      dAlpha += (n * r) / alpha
+      da += n * (psiAB - psiABX)
+      db += n * (digamma(b + x) - psiB - psiABX + psiAB)
+    }
+  }
+  const logTime = times.map((t) => Math.log(alpha + t))
+  const count = groups.count
+  for (let g = 0; g < count.length; g++) {
+    const n = count[g] as number
+    const k = groups.frequencyIndex[g] as number
+    const x = frequencies[k] as number
+    const rx = r + x
+    const logT = logTime[groups.TIndex[g] as number] as number
+    const stillAlive = -rx * logT
+    if (x === 0) {
+      // Without a repeat purchase there is no dropping out after one: only the first term.
+      total += n * stillAlive
+      if (withGradient) {
+        dr -= n * logT
+        dAlpha -= (n * rx) / (alpha + (groups.T[g] as number))
+      }
+      continue
+    }
+    const ti = groups.recencyIndex[g] as number
+    const logRecency = logTime[ti] as number
+    const droppedOut = (logDropOut[k] as number) - rx * logRecency
+    const e = Math.exp(-Math.abs(stillAlive - droppedOut))
+    total += n * (Math.max(stillAlive, droppedOut) + Math.log1p(e))
+    if (withGradient) {
+      // The shares of the two terms in their sum.
+      const wAlive = stillAlive >= droppedOut ? 1 / (1 + e) : e / (1 + e)
+      const wDropped = 1 - wAlive
+      dr -= n * (wAlive * logT + wDropped * logRecency)
+      dAlpha -=
+        n * rx * (wAlive / (alpha + (groups.T[g] as number)) + wDropped / (alpha + (groups.recency[g] as number)))
+      da += (n * wDropped) / a
+      db -= (n * wDropped) / (b + x - 1)
+    }
+  }
+  if (gradient) {
+    gradient[0] = (gradient[0] ?? 0) + dr
+    gradient[1] = (gradient[1] ?? 0) + dAlpha
+    gradient[2] = (gradient[2] ?? 0) + da
+    gradient[3] = (gradient[3] ?? 0) + db
+  }
+  return total
+}
+
 /** Maximum-likelihood fit; starts from a purchase rate that matches the data's mean, so any time unit works. */
-export function fitBgNbd(customers: readonly Summary[]): FittedModel<keyof BgNbdParameters> {
-  const repeats = customers.reduce((sum, c) => sum + c.frequency, 0)
-  const exposure = customers.reduce((sum, c) => sum + c.T, 0)
+export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof BgNbdParameters> {
+  const groups = 'groupOf' in customers ? customers : groupSummaries(customers)
+  let repeats = 0
+  let exposure = 0
+  for (let g = 0; g < groups.count.length; g++) {
+    repeats += (groups.count[g] as number) * (groups.frequency[g] as number)
+    exposure += (groups.count[g] as number) * (groups.T[g] as number)
+  }
   return maximizeLikelihood({
     names: BGNBD_NAMES,
     start: {r: 1, alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3), a: 1, b: 1},
-    customers: customers.length,
-    logLikelihood: (params) => {
-      let total = 0
-      for (const c of customers) total += bgnbdLogLikelihood(params, c)
-      return total
+    customers: groups.customers,
+    logLikelihood: (params) => bgnbdGroupsLogLikelihood(params, groups),
+    gradient: (params) => {
+      const gradient = [0, 0, 0, 0]
+      bgnbdGroupsLogLikelihood(params, groups, gradient)
+      return gradient
     },
   })
 }

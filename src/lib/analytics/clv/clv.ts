@@ -9,6 +9,7 @@ import {
 } from './bgnbd.js'
 import type {CustomerSummary} from './customer-summary.js'
 import {fitGammaGamma, type GammaGammaParameters, gammaGammaExpectedValue, spendsToFit} from './gamma-gamma.js'
+import {groupSummaries, groupSummary, type PurchaseSummary, type SummaryGroups} from './groups.js'
 import {customerLifetimeValue, type TimeUnit, UNITS_PER_MONTH} from './lifetime-value.js'
 import {FitError, type FittedModel} from './maximum-likelihood.js'
 import {
@@ -101,30 +102,46 @@ export async function analyzeClv(
       {hints: ['--as-of <a later day>', '--holdout <fewer days>']},
     )
   }
-  const purchaseModel = fitPurchaseModel(options.model, records)
+  const groups = groupSummaries(records)
+  const purchaseModel = fitPurchaseModel(options.model, groups)
   const spendModel = fitSpend(records)
   const unitsPerMonth = UNITS_PER_MONTH[options.timeUnit]
   const horizon = options.horizonMonths * unitsPerMonth
   const predict = predictor(purchaseModel)
-  const values: CustomerValue[] = records.map(({holdoutPurchases: _, ...c}) => {
-    const expectedOrderValue = gammaGammaExpectedValue(spendModel.parameters, c)
-    const clv = customerLifetimeValue(
-      (t) => predict.expected(c, t),
-      expectedOrderValue,
-      options.horizonMonths,
-      options.discountRate,
-      unitsPerMonth,
-    )
+  // Predictions depend on the (frequency, recency, T) group only: each is computed once per group. The discounted
+  // value of one unit of spend per expected purchase times a customer's expected order value is their CLV.
+  const holdoutLength = holdoutDays / daysPerUnit
+  const byGroup = Array.from({length: groups.count.length}, (_, g) => {
+    const c = groupSummary(groups, g)
     return {
-      ...c,
-      probabilityAlive: predict.alive(c),
-      expectedPurchases: predict.expected(c, horizon),
-      expectedOrderValue,
-      // Expected purchases and values are never negative; the max only absorbs rounding below zero.
-      clv: Math.max(clv, 0),
+      alive: predict.alive(c),
+      expected: predict.expected(c, horizon),
+      holdout: holdoutDays > 0 ? predict.expected(c, holdoutLength) : 0,
+      discounted: customerLifetimeValue(
+        (t) => predict.expected(c, t),
+        1,
+        options.horizonMonths,
+        options.discountRate,
+        unitsPerMonth,
+      ),
     }
   })
-  const ranked = [...values].sort((x, y) => y.clv - x.clv || x.customerId.localeCompare(y.customerId))
+  const values: CustomerValue[] = records.map(({holdoutPurchases: _, ...c}, i) => {
+    const group = byGroup[groups.groupOf[i] as number]!
+    const expectedOrderValue = gammaGammaExpectedValue(spendModel.parameters, c)
+    return {
+      ...c,
+      probabilityAlive: group.alive,
+      expectedPurchases: group.expected,
+      expectedOrderValue,
+      // Expected purchases and values are never negative; the max only absorbs rounding below zero.
+      clv: Math.max(group.discounted * expectedOrderValue, 0),
+    }
+  })
+  // Ties broken by the id's code units, as the saved table orders them (localeCompare is far slower).
+  const ranked = [...values].sort(
+    (x, y) => y.clv - x.clv || (x.customerId < y.customerId ? -1 : x.customerId > y.customerId ? 1 : 0),
+  )
   const result: ClvResult = {
     source:
       options.source.kind === 'lake'
@@ -141,20 +158,35 @@ export async function analyzeClv(
     fit: {
       actualRepeatPurchases: records.reduce((sum, c) => sum + c.frequency, 0),
       expectedRepeatPurchases:
-        purchaseModel.model === 'bgnbd'
-          ? records.reduce((sum, c) => sum + bgnbdExpectedRepeatsOfNew(purchaseModel.parameters, c.T), 0)
-          : null,
+        purchaseModel.model === 'bgnbd' ? expectedRepeatsOfNew(purchaseModel.parameters, groups) : null,
     },
-    holdout: holdoutDays > 0 ? compareHoldout(records, predict, holdoutDays, holdoutDays / daysPerUnit) : null,
+    holdout:
+      holdoutDays > 0
+        ? compareHoldout(
+            records,
+            records.map((_, i) => byGroup[groups.groupOf[i] as number]!.holdout),
+            holdoutDays,
+            holdoutLength,
+          )
+        : null,
     totalClv: values.reduce((sum, c) => sum + c.clv, 0),
     topCustomers: options.top === 0 ? ranked : ranked.slice(0, options.top),
   }
   return {result, values}
 }
 
-function fitPurchaseModel(model: PurchaseModelName, records: readonly CustomerRecord[]): PurchaseModelFit {
+/** In-sample: the repeat purchases expected of new customers over each one's T (FHL 2005, eq. 9), once per group. */
+function expectedRepeatsOfNew(parameters: BgNbdParameters, groups: SummaryGroups): number {
+  let sum = 0
+  for (let g = 0; g < groups.count.length; g++) {
+    sum += (groups.count[g] as number) * bgnbdExpectedRepeatsOfNew(parameters, groups.T[g] as number)
+  }
+  return sum
+}
+
+function fitPurchaseModel(model: PurchaseModelName, groups: SummaryGroups): PurchaseModelFit {
   try {
-    return model === 'bgnbd' ? {model: 'bgnbd', ...fitBgNbd(records)} : {model: 'pareto-nbd', ...fitParetoNbd(records)}
+    return model === 'bgnbd' ? {model: 'bgnbd', ...fitBgNbd(groups)} : {model: 'pareto-nbd', ...fitParetoNbd(groups)}
   } catch (error) {
     throw fitFailed(model, error)
   }
@@ -183,8 +215,8 @@ function fitFailed(model: string, error: unknown): DataError {
 }
 
 interface Predictor {
-  alive: (c: CustomerSummary) => number
-  expected: (c: CustomerSummary, t: number) => number
+  alive: (c: PurchaseSummary) => number
+  expected: (c: PurchaseSummary, t: number) => number
 }
 
 function predictor(fit: PurchaseModelFit): Predictor {
@@ -200,17 +232,18 @@ function predictor(fit: PurchaseModelFit): Predictor {
   }
 }
 
+/** `expectedByCustomer` holds each customer's expected repeat purchases over the holdout, in the order of `records`. */
 function compareHoldout(
   records: readonly CustomerRecord[],
-  predict: Predictor,
+  expectedByCustomer: readonly number[],
   days: number,
   length: number,
 ): HoldoutComparison {
   const buckets = new Map<string, {customers: number; actual: number; predicted: number}>()
   let actual = 0
   let predicted = 0
-  for (const c of records) {
-    const expected = predict.expected(c, length)
+  for (const [i, c] of records.entries()) {
+    const expected = expectedByCustomer[i] as number
     actual += c.holdoutPurchases
     predicted += expected
     const key = c.frequency >= 7 ? '7+' : String(c.frequency)

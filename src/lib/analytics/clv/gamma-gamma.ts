@@ -1,6 +1,6 @@
 import type {CustomerSummary} from './customer-summary.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {gammaln} from './special.js'
+import {digamma, gammaln} from './special.js'
 
 /**
  * Gamma-Gamma spend (Fader and Hardie 2013, "The Gamma-Gamma Model of Monetary Value"): order values ~ Gamma(p, ν),
@@ -35,19 +35,94 @@ export function gammaGammaLogLikelihood({p, q, v}: GammaGammaParameters, {freque
   )
 }
 
+/**
+ * The total log-likelihood of the customers' mean order values and, when `gradient` is given, its gradient (p, q, v)
+ * added into it: the same sum as gammaGammaLogLikelihood, with the Γ terms (and their digammas) once per frequency
+ * and the terms that do not depend on the parameters summed once.
+ */
+export function gammaGammaTotalLogLikelihood(
+  {p, q, v}: GammaGammaParameters,
+  spends: SpendData,
+  gradient?: number[],
+): number {
+  const {frequencies, countByFrequency} = spends
+  const withGradient = gradient !== undefined
+  const logV = Math.log(v)
+  let total = 0
+  let dp = 0
+  let dq = 0
+  let dv = 0
+  const gammalnQ = gammaln(q)
+  const psiQ = withGradient ? digamma(q) : 0
+  for (let k = 0; k < frequencies.length; k++) {
+    const x = frequencies[k] as number
+    const n = countByFrequency[k] as number
+    const px = p * x
+    total += n * (gammaln(px + q) - gammaln(px) - gammalnQ + q * logV + px * Math.log(x))
+    if (withGradient) {
+      const psiPXQ = digamma(px + q)
+      dp += n * x * (psiPXQ - digamma(px) + Math.log(x))
+      dq += n * (psiPXQ - psiQ + logV)
+      dv += (n * q) / v
+    }
+  }
+  const {frequency, monetary, logMonetary} = spends
+  for (let i = 0; i < frequency.length; i++) {
+    const x = frequency[i] as number
+    const px = p * x
+    const spent = x * (monetary[i] as number) + v
+    const logSpent = Math.log(spent)
+    total += (px - 1) * (logMonetary[i] as number) - (px + q) * logSpent
+    if (withGradient) {
+      dp += x * ((logMonetary[i] as number) - logSpent)
+      dq -= logSpent
+      dv -= (px + q) / spent
+    }
+  }
+  if (gradient) {
+    gradient[0] = (gradient[0] ?? 0) + dp
+    gradient[1] = (gradient[1] ?? 0) + dq
+    gradient[2] = (gradient[2] ?? 0) + dv
+  }
+  return total
+}
+
+/** The customers a spend model learns from, as arrays, with their frequencies counted. */
+interface SpendData {
+  frequency: Float64Array
+  monetary: Float64Array
+  logMonetary: Float64Array
+  frequencies: Float64Array
+  countByFrequency: Float64Array
+}
+
+function spendData(customers: readonly Summary[]): SpendData {
+  const counts = new Map<number, number>()
+  for (const c of customers) counts.set(c.frequency, (counts.get(c.frequency) ?? 0) + 1)
+  return {
+    frequency: Float64Array.from(customers, (c) => c.frequency),
+    monetary: Float64Array.from(customers, (c) => c.monetary),
+    logMonetary: Float64Array.from(customers, (c) => Math.log(c.monetary)),
+    frequencies: Float64Array.from(counts.keys()),
+    countByFrequency: Float64Array.from(counts.values()),
+  }
+}
+
 /** Fits on customers with frequency > 0 and positive monetary value only (the others carry no spend information). */
 export function fitGammaGamma(customers: readonly Summary[]): FittedModel<keyof GammaGammaParameters> {
   const fit = spendsToFit(customers)
   const mean = fit.reduce((sum, c) => sum + c.monetary, 0) / Math.max(fit.length, 1)
+  const spends = spendData(fit)
   return maximizeLikelihood({
     names: GAMMA_GAMMA_NAMES,
     // q = 2 and v = mean/p give the data's mean order value: a start in the right units whatever the currency.
     start: {p: 1, q: 2, v: Math.max(mean, 1e-6)},
     customers: fit.length,
-    logLikelihood: (params) => {
-      let total = 0
-      for (const c of fit) total += gammaGammaLogLikelihood(params, c)
-      return total
+    logLikelihood: (params) => gammaGammaTotalLogLikelihood(params, spends),
+    gradient: (params) => {
+      const gradient = [0, 0, 0]
+      gammaGammaTotalLogLikelihood(params, spends, gradient)
+      return gradient
     },
   })
 }

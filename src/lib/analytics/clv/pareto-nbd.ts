@@ -1,4 +1,5 @@
 import type {CustomerSummary} from './customer-summary.js'
+import {groupSummaries, type SummaryGroups} from './groups.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
 import {gammaln, hyp2f1, logAddExp, logSubExp} from './special.js'
 
@@ -40,10 +41,111 @@ export function paretoNbdLogLikelihood(params: ParetoNbdParameters, c: Summary):
   return common + logAddExp(aliveThroughout, droppedOut)
 }
 
-export function fitParetoNbd(customers: readonly Summary[]): FittedModel<keyof ParetoNbdParameters> {
-  const repeats = customers.reduce((sum, c) => sum + c.frequency, 0)
-  const exposure = customers.reduce((sum, c) => sum + c.T, 0)
-  const meanT = exposure / Math.max(customers.length, 1)
+/**
+ * Grouped customers with, per group that may have dropped out (recency < T), the index of its (frequency, recency)
+ * and (frequency, T) pair: the 2F1 of ln A0 depends on nothing else, so one evaluation of the likelihood takes one
+ * 2F1 per distinct pair instead of two per customer.
+ */
+export interface ParetoNbdGroups {
+  groups: SummaryGroups
+  /** Per group: its two pairs (-1 when recency = T: no dropped-out term). */
+  recencyPair: Int32Array
+  TPair: Int32Array
+  /** Per pair: the frequency's index in groups.frequencies and the time's in groups.times. */
+  pairFrequency: Int32Array
+  pairTime: Int32Array
+}
+
+export function paretoNbdGroups(groups: SummaryGroups): ParetoNbdGroups {
+  const ids = new Map<number, number>()
+  const pairFrequency: number[] = []
+  const pairTime: number[] = []
+  const times = groups.times.length
+  const pair = (k: number, t: number) => {
+    const key = k * times + t
+    let found = ids.get(key)
+    if (found === undefined) {
+      found = pairFrequency.length
+      ids.set(key, found)
+      pairFrequency.push(k)
+      pairTime.push(t)
+    }
+    return found
+  }
+  const n = groups.count.length
+  const recencyPair = new Int32Array(n).fill(-1)
+  const TPair = new Int32Array(n).fill(-1)
+  for (let g = 0; g < n; g++) {
+    if (!((groups.recency[g] as number) < (groups.T[g] as number))) continue
+    const k = groups.frequencyIndex[g] as number
+    recencyPair[g] = pair(k, groups.recencyIndex[g] as number)
+    TPair[g] = pair(k, groups.TIndex[g] as number)
+  }
+  return {
+    groups,
+    recencyPair,
+    TPair,
+    pairFrequency: Int32Array.from(pairFrequency),
+    pairTime: Int32Array.from(pairTime),
+  }
+}
+
+/**
+ * The total log-likelihood of grouped customers: the sum of paretoNbdLogLikelihood, with ln A0 written as
+ * logSubExp(G(x, t_x), G(x, T)), G(x, t) = ln 2F1(r+s+x, b; r+s+x+1; |alpha-beta|/(max+t)) - (r+s+x) ln(max+t),
+ * which is the note's eq. 19/20 with the common factor 1/((max+t_x)(max+T))^(r+s+x) taken into each term.
+ */
+export function paretoNbdGroupsLogLikelihood(params: ParetoNbdParameters, data: ParetoNbdGroups): number {
+  const {r, alpha, s, beta} = params
+  const {groups, pairFrequency, pairTime} = data
+  const {frequencies, countByFrequency, times} = groups
+  const [low, high, bOfAlpha] = alpha < beta ? [alpha, beta, true] : [beta, alpha, false]
+  const logHigh = times.map((t) => Math.log(high + t))
+  const logAlphaT = times.map((t) => Math.log(alpha + t))
+  const logBetaT = times.map((t) => Math.log(beta + t))
+  const G = new Float64Array(pairFrequency.length)
+  for (let i = 0; i < G.length; i++) {
+    const x = frequencies[pairFrequency[i] as number] as number
+    const t = pairTime[i] as number
+    const rsx = r + s + x
+    const b = bOfAlpha ? r + x : s + 1
+    G[i] =
+      Math.log(hyp2f1(rsx, b, rsx + 1, (high - low) / (high + (times[t] as number)))) - rsx * (logHigh[t] as number)
+  }
+  let total = 0
+  const gammalnR = gammaln(r)
+  const constant = r * Math.log(alpha) + s * Math.log(beta)
+  const logDropOut = new Float64Array(frequencies.length)
+  for (let k = 0; k < frequencies.length; k++) {
+    const x = frequencies[k] as number
+    total += (countByFrequency[k] as number) * (gammaln(r + x) - gammalnR + constant)
+    logDropOut[k] = Math.log(s) - Math.log(r + s + x)
+  }
+  for (let g = 0; g < groups.count.length; g++) {
+    const k = groups.frequencyIndex[g] as number
+    const x = frequencies[k] as number
+    const T = groups.TIndex[g] as number
+    const aliveThroughout = -(r + x) * (logAlphaT[T] as number) - s * (logBetaT[T] as number)
+    const recencyPair = data.recencyPair[g] as number
+    const droppedOut =
+      recencyPair < 0
+        ? Number.NEGATIVE_INFINITY
+        : (logDropOut[k] as number) + logSubExp(G[recencyPair] as number, G[data.TPair[g] as number] as number)
+    total += (groups.count[g] as number) * logAddExp(aliveThroughout, droppedOut)
+  }
+  return total
+}
+
+export function fitParetoNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof ParetoNbdParameters> {
+  const groups = 'groupOf' in customers ? customers : groupSummaries(customers)
+  const data = paretoNbdGroups(groups)
+  let repeats = 0
+  let exposure = 0
+  for (let g = 0; g < groups.count.length; g++) {
+    repeats += (groups.count[g] as number) * (groups.frequency[g] as number)
+    exposure += (groups.count[g] as number) * (groups.T[g] as number)
+  }
+  const meanT = exposure / Math.max(groups.customers, 1)
   return maximizeLikelihood({
     names: PARETO_NBD_NAMES,
     start: {
@@ -52,12 +154,8 @@ export function fitParetoNbd(customers: readonly Summary[]): FittedModel<keyof P
       s: 1,
       beta: Math.max(meanT, 1e-3),
     },
-    customers: customers.length,
-    logLikelihood: (params) => {
-      let total = 0
-      for (const c of customers) total += paretoNbdLogLikelihood(params, c)
-      return total
-    },
+    customers: groups.customers,
+    logLikelihood: (params) => paretoNbdGroupsLogLikelihood(params, data),
   })
 }
 

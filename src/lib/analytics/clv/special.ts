@@ -2,6 +2,23 @@ import gammaln from '@stdlib/math-base-special-gammaln'
 
 export {gammaln}
 
+/**
+ * The digamma function ψ(x) = d ln Γ(x) / dx for x > 0 (the likelihoods' gradients need it; @stdlib's is not a
+ * dependency): the recurrence ψ(x) = ψ(x + 1) - 1/x up to x >= 10, then the asymptotic series, whose first omitted
+ * term is below 2e-14 there.
+ */
+export function digamma(x: number): number {
+  let shift = 0
+  let y = x
+  while (y < 10) {
+    shift -= 1 / y
+    y += 1
+  }
+  const f = 1 / (y * y)
+  const tail = f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f * (1 / 132)))))
+  return shift + Math.log(y) - 0.5 / y - tail
+}
+
 /** ln B(a, b). The arguments of the CLV likelihoods stay far below where the three-gammaln form loses digits. */
 export function betaln(a: number, b: number): number {
   return gammaln(a) + gammaln(b) - gammaln(a + b)
