@@ -1,14 +1,10 @@
-import {randomUUID} from 'node:crypto'
-import {mkdirSync, statSync} from 'node:fs'
-import {join} from 'node:path'
-import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
 import type {AddAction} from './delta-log.js'
 import {type DeltaStruct, field} from './delta-schema.js'
 import type {TableSpec} from './lake.js'
 import {tablePath} from './lake.js'
-import {statKinds, statsFromCopy} from './parquet-files.js'
+import {writeQueryFile} from './parquet-files.js'
 
 export const DEAD_LETTERS_TABLE = 'dead_letters'
 
@@ -43,26 +39,12 @@ export interface DeadLetterRow {
 
 /** Writes staged dead letters (NDJSON of DeadLetterRow) as one Parquet file and returns its add action. */
 export async function writeDeadLetterFile(engine: Engine, ndjsonPath: string, lake: string): Promise<AddAction> {
-  const table = tablePath(lake, DEAD_LETTERS_TABLE)
-  mkdirSync(table, {recursive: true})
-  const name = `part-${randomUUID()}.parquet`
-  const file = join(table, name)
-  const [row] = await engine.rows(
-    `COPY (
-       SELECT topic, "partition", "offset", make_timestamptz(kafka_timestamp * 1000) AS kafka_timestamp,
-              from_base64(key_b64) AS "key", from_base64(value_b64) AS "value", reason, now() AS ingested_at
-       FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = {
-         'topic': 'VARCHAR', 'partition': 'INTEGER', 'offset': 'BIGINT', 'kafka_timestamp': 'BIGINT',
-         'key_b64': 'VARCHAR', 'value_b64': 'VARCHAR', 'reason': 'VARCHAR'})
-     ) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
-  )
-  const stat = statSync(file)
-  return {
-    path: name,
-    partitionValues: {},
-    size: stat.size,
-    modificationTime: Math.floor(stat.mtimeMs),
-    dataChange: true,
-    stats: statsFromCopy(row as Record<string, Json>, statKinds(SCHEMA)),
-  }
+  const query = `
+    SELECT topic, "partition", "offset", make_timestamptz(kafka_timestamp * 1000) AS kafka_timestamp,
+           from_base64(key_b64) AS "key", from_base64(value_b64) AS "value", reason, now() AS ingested_at
+    FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = {
+      'topic': 'VARCHAR', 'partition': 'INTEGER', 'offset': 'BIGINT', 'kafka_timestamp': 'BIGINT',
+      'key_b64': 'VARCHAR', 'value_b64': 'VARCHAR', 'reason': 'VARCHAR'})`
+  const {add} = await writeQueryFile(engine, query, tablePath(lake, DEAD_LETTERS_TABLE), SCHEMA)
+  return add
 }

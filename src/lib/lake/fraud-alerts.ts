@@ -1,14 +1,10 @@
-import {randomUUID} from 'node:crypto'
-import {mkdirSync, statSync} from 'node:fs'
-import {join} from 'node:path'
-import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
 import type {AddAction} from './delta-log.js'
 import {type DeltaStruct, field} from './delta-schema.js'
 import type {TableSpec} from './lake.js'
 import {tablePath} from './lake.js'
-import {statKinds, statsFromCopy} from './parquet-files.js'
+import {writeQueryFile} from './parquet-files.js'
 
 export const FRAUD_ALERTS_TABLE = 'fraud_alerts'
 
@@ -47,27 +43,13 @@ export interface FraudAlertRow {
 
 /** Writes staged alerts (NDJSON of FraudAlertRow) as one Parquet file and returns its add action. */
 export async function writeFraudAlertFile(engine: Engine, ndjsonPath: string, lake: string): Promise<AddAction> {
-  const table = tablePath(lake, FRAUD_ALERTS_TABLE)
-  mkdirSync(table, {recursive: true})
-  const name = `part-${randomUUID()}.parquet`
-  const file = join(table, name)
-  const [row] = await engine.rows(
-    `COPY (
-       SELECT order_id, customer_id, CAST(event_time AS TIMESTAMPTZ) AS event_time, score, reasons,
-              make_timestamptz(scored_at * 1000) AS scored_at, topic, "partition", "offset"
-       FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = {
-         'order_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'event_time': 'VARCHAR', 'score': 'DOUBLE',
-         'reasons': 'VARCHAR[]', 'scored_at': 'BIGINT', 'topic': 'VARCHAR', 'partition': 'INTEGER',
-         'offset': 'BIGINT'})
-     ) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
-  )
-  const stat = statSync(file)
-  return {
-    path: name,
-    partitionValues: {},
-    size: stat.size,
-    modificationTime: Math.floor(stat.mtimeMs),
-    dataChange: true,
-    stats: statsFromCopy(row as Record<string, Json>, statKinds(SCHEMA)),
-  }
+  const query = `
+    SELECT order_id, customer_id, CAST(event_time AS TIMESTAMPTZ) AS event_time, score, reasons,
+           make_timestamptz(scored_at * 1000) AS scored_at, topic, "partition", "offset"
+    FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = {
+      'order_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'event_time': 'VARCHAR', 'score': 'DOUBLE',
+      'reasons': 'VARCHAR[]', 'scored_at': 'BIGINT', 'topic': 'VARCHAR', 'partition': 'INTEGER',
+      'offset': 'BIGINT'})`
+  const {add} = await writeQueryFile(engine, query, tablePath(lake, FRAUD_ALERTS_TABLE), SCHEMA)
+  return add
 }

@@ -1,5 +1,6 @@
-import {statSync} from 'node:fs'
-import {relative, sep} from 'node:path'
+import {randomUUID} from 'node:crypto'
+import {mkdirSync, rmSync, statSync} from 'node:fs'
+import {join, relative, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString} from '../engine/sql.js'
@@ -70,6 +71,40 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
     return rows.map((row) => toAddAction(row, tablePath))
   } finally {
     await engine.run('RESET preserve_insertion_order')
+  }
+}
+
+/**
+ * Writes the rows of a DuckDB query as one new zstd Parquet file in an unpartitioned table's folder and returns its
+ * `add` action (not yet committed, so no reader sees it) and the row count. `schema` is the table's Delta schema,
+ * which says how each column's min/max go into the stats. A failed write leaves no file behind.
+ */
+export async function writeQueryFile(
+  engine: Engine,
+  query: string,
+  tablePath: string,
+  schema: DeltaStruct,
+): Promise<{add: AddAction; rows: number}> {
+  mkdirSync(tablePath, {recursive: true})
+  const name = `part-${randomUUID()}.parquet`
+  const file = join(tablePath, name)
+  try {
+    const [row] = await engine.rows(
+      `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
+    )
+    const stat = statSync(file)
+    const add: AddAction = {
+      path: name,
+      partitionValues: {},
+      size: stat.size,
+      modificationTime: Math.floor(stat.mtimeMs),
+      dataChange: true,
+      stats: statsFromCopy(row as Record<string, Json>, statKinds(schema)),
+    }
+    return {add, rows: Number((row as Record<string, Json>).count)}
+  } catch (error) {
+    rmSync(file, {force: true})
+    throw error
   }
 }
 
