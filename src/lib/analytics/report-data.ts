@@ -2,12 +2,12 @@ import type {DuckDBValue, Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {DataError, EcapError, UsageError} from '../errors.js'
 import {CLV_RESULT} from './clv/save.js'
-import {COHORT_RESULT} from './cohort.js'
+import {COHORT_RESULT, type Cohort} from './cohort.js'
 import {FRAUD_RESULT} from './fraud/analyze.js'
 import type {FraudMetrics} from './fraud/metrics.js'
 import {FUNNEL_RESULT} from './funnel.js'
 import {KPI_RESULTS, type KpiPeriod} from './kpi.js'
-import {RFM_RESULT, RFM_SEGMENTS_RESULT} from './rfm.js'
+import {RFM_RESULT, RFM_SEGMENTS_RESULT, type RfmSegmentSummary} from './rfm.js'
 import {loadResult, type RunInfo} from './store.js'
 
 export const REPORTS = ['rfm', 'clv', 'fraud', 'kpi', 'funnel', 'cohort', 'summary'] as const
@@ -42,17 +42,8 @@ export interface RunMeta {
   parameters: Record<string, unknown>
 }
 
-export interface RfmSegmentRow {
-  segment: string
-  description: string
-  customers: number
-  customerShare: number
-  revenue: number
-  revenueShare: number
-  meanRecencyDays: number | null
-  meanFrequency: number | null
-  meanMonetary: number | null
-}
+/** A segment as the report shows it: the analysis's summary without the score means and the country count. */
+export type RfmSegmentRow = Omit<RfmSegmentSummary, 'meanR' | 'meanF' | 'meanM' | 'countries'>
 
 export interface RfmCustomerRow {
   customerId: string
@@ -185,19 +176,7 @@ export interface FunnelReportData {
   countries: number
 }
 
-export interface CohortRow {
-  cohortMonth: string
-  size: number
-  periods: {
-    monthsSinceFirst: number
-    customers: number
-    retention: number
-    orders: number
-    revenue: number
-    cumulativeRevenuePerCustomer: number
-    complete: boolean
-  }[]
-}
+export type CohortRow = Cohort
 
 export interface CohortReportData {
   report: 'cohort'
