@@ -1,5 +1,5 @@
 import type {CustomerSummary} from './customer-summary.js'
-import {groupSummaries, type SummaryGroups} from './groups.js'
+import {type GroupPredictions, groupSummaries, groupSummary, type SummaryGroups} from './groups.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
 import {betaln, digamma, gammaln, hyp2f1, logAddExp} from './special.js'
 
@@ -64,38 +64,52 @@ export function bgnbdGroupsLogLikelihood(
       db += n * (digamma(b + x) - psiB - psiABX + psiAB)
     }
   }
-  const logTime = times.map((t) => Math.log(alpha + t))
-  const count = groups.count
+  const logTime = new Float64Array(times.length)
+  const inverseTime = new Float64Array(times.length)
+  for (let j = 0; j < times.length; j++) {
+    logTime[j] = Math.log(alpha + (times[j] as number))
+    inverseTime[j] = 1 / (alpha + (times[j] as number))
+  }
+  // Per frequency, the customers' total share of the dropped-out term (the a and b derivatives need only that).
+  const droppedShare = new Float64Array(frequencies.length)
+  const {count, frequencyIndex, TIndex, recencyIndex} = groups
   for (let g = 0; g < count.length; g++) {
     const n = count[g] as number
-    const k = groups.frequencyIndex[g] as number
-    const x = frequencies[k] as number
-    const rx = r + x
-    const logT = logTime[groups.TIndex[g] as number] as number
-    const stillAlive = -rx * logT
-    if (x === 0) {
+    const k = frequencyIndex[g] as number
+    const rx = r + (frequencies[k] as number)
+    const atT = TIndex[g] as number
+    const stillAlive = -rx * (logTime[atT] as number)
+    const logDrop = logDropOut[k] as number
+    if (logDrop === Number.NEGATIVE_INFINITY) {
       // Without a repeat purchase there is no dropping out after one: only the first term.
       total += n * stillAlive
       if (withGradient) {
-        dr -= n * logT
-        dAlpha -= (n * rx) / (alpha + (groups.T[g] as number))
+        dr -= n * (logTime[atT] as number)
+        dAlpha -= n * rx * (inverseTime[atT] as number)
       }
       continue
     }
-    const ti = groups.recencyIndex[g] as number
-    const logRecency = logTime[ti] as number
-    const droppedOut = (logDropOut[k] as number) - rx * logRecency
-    const e = Math.exp(-Math.abs(stillAlive - droppedOut))
-    total += n * (Math.max(stillAlive, droppedOut) + Math.log1p(e))
+    const atRecency = recencyIndex[g] as number
+    const droppedOut = logDrop - rx * (logTime[atRecency] as number)
+    const difference = stillAlive - droppedOut
+    const e = Math.exp(-Math.abs(difference))
+    total += n * ((difference >= 0 ? stillAlive : droppedOut) + Math.log1p(e))
     if (withGradient) {
       // The shares of the two terms in their sum.
-      const wAlive = stillAlive >= droppedOut ? 1 / (1 + e) : e / (1 + e)
+      const wAlive = difference >= 0 ? 1 / (1 + e) : e / (1 + e)
       const wDropped = 1 - wAlive
-      dr -= n * (wAlive * logT + wDropped * logRecency)
-      dAlpha -=
-        n * rx * (wAlive / (alpha + (groups.T[g] as number)) + wDropped / (alpha + (groups.recency[g] as number)))
-      da += (n * wDropped) / a
-      db -= (n * wDropped) / (b + x - 1)
+      dr -= n * (wAlive * (logTime[atT] as number) + wDropped * (logTime[atRecency] as number))
+      dAlpha -= n * rx * (wAlive * (inverseTime[atT] as number) + wDropped * (inverseTime[atRecency] as number))
+      droppedShare[k] = (droppedShare[k] as number) + n * wDropped
+    }
+  }
+  if (withGradient) {
+    for (let k = 0; k < frequencies.length; k++) {
+      const share = droppedShare[k] as number
+      // Nothing at frequency 0, where b + x - 1 may be 0.
+      if (share === 0) continue
+      da += share / a
+      db -= share / (b + (frequencies[k] as number) - 1)
     }
   }
   if (gradient) {
@@ -109,7 +123,7 @@ export function bgnbdGroupsLogLikelihood(
 
 /** Maximum-likelihood fit; starts from a purchase rate that matches the data's mean, so any time unit works. */
 export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof BgNbdParameters> {
-  const groups = 'groupOf' in customers ? customers : groupSummaries(customers)
+  const groups = 'countByFrequency' in customers ? customers : groupSummaries(customers)
   let repeats = 0
   let exposure = 0
   for (let g = 0; g < groups.count.length; g++) {
@@ -120,12 +134,8 @@ export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedM
     names: BGNBD_NAMES,
     start: {r: 1, alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3), a: 1, b: 1},
     customers: groups.customers,
-    logLikelihood: (params) => bgnbdGroupsLogLikelihood(params, groups),
-    gradient: (params) => {
-      const gradient = [0, 0, 0, 0]
-      bgnbdGroupsLogLikelihood(params, groups, gradient)
-      return gradient
-    },
+    hasGradient: true,
+    logLikelihood: (params, gradient) => bgnbdGroupsLogLikelihood(params, groups, gradient),
   })
 }
 
@@ -141,17 +151,59 @@ export function bgnbdProbabilityAlive({r, alpha, a, b}: BgNbdParameters, {freque
  * `conditional_expected_number_of_purchases_up_to_time` computes it.
  */
 export function bgnbdExpectedPurchases(
-  {r, alpha, a, b}: BgNbdParameters,
+  params: BgNbdParameters,
   {frequency: x, recency, T}: Summary,
   t: number,
 ): number {
   if (t <= 0) return 0
+  return expectedNumerator(params, x, T, t) / expectedDenominator(params, x, recency, T)
+}
+
+/** The numerator of eq. 10: it depends on the frequency, T and t only (the 2F1 is here). */
+function expectedNumerator({r, alpha, a, b}: BgNbdParameters, x: number, T: number, t: number): number {
   const z = t / (alpha + T + t)
   const hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
   const scaled = Math.exp(Math.log(hyp) + (r + x) * Math.log((alpha + T) / (alpha + T + t)))
-  const numerator = ((a + b + x - 1) / (a - 1)) * (1 - scaled)
-  const denominator = 1 + (x > 0 ? (a / (b + x - 1)) * ((alpha + T) / (alpha + recency)) ** (r + x) : 0)
-  return numerator / denominator
+  return ((a + b + x - 1) / (a - 1)) * (1 - scaled)
+}
+
+/** The denominator of eq. 10, 1 / P(alive). */
+function expectedDenominator({r, alpha, a, b}: BgNbdParameters, x: number, recency: number, T: number): number {
+  return 1 + (x > 0 ? (a / (b + x - 1)) * ((alpha + T) / (alpha + recency)) ** (r + x) : 0)
+}
+
+/** Per group: P(alive), and expected repeat purchases over each of `lengths` (as bgnbdExpectedPurchases). */
+export function bgnbdGroupPredictions(
+  params: BgNbdParameters,
+  groups: SummaryGroups,
+  lengths: readonly number[],
+): GroupPredictions {
+  const n = groups.count.length
+  const alive = new Float64Array(n)
+  const denominator = new Float64Array(n)
+  for (let g = 0; g < n; g++) {
+    const c = groupSummary(groups, g)
+    alive[g] = bgnbdProbabilityAlive(params, c)
+    denominator[g] = expectedDenominator(params, c.frequency, c.recency, c.T)
+  }
+  const times = groups.times.length
+  const expected = lengths.map((t) => {
+    const values = new Float64Array(n)
+    if (t <= 0) return values
+    // The numerator, with its 2F1, once per (frequency, T): far fewer of those than groups.
+    const numerators = new Float64Array(groups.frequencies.length * times).fill(Number.NaN)
+    for (let g = 0; g < n; g++) {
+      const key = (groups.frequencyIndex[g] as number) * times + (groups.TIndex[g] as number)
+      let numerator = numerators[key] as number
+      if (Number.isNaN(numerator)) {
+        numerator = expectedNumerator(params, groups.frequency[g] as number, groups.T[g] as number, t)
+        numerators[key] = numerator
+      }
+      values[g] = numerator / (denominator[g] as number)
+    }
+    return values
+  })
+  return {alive, expected}
 }
 
 /** Expected repeat purchases of a new customer in the `t` time units after the first purchase (FHL 2005, eq. 9). */

@@ -1,24 +1,14 @@
 import type {Engine} from '../../engine/engine.js'
 import {DataError} from '../../errors.js'
-import {
-  type BgNbdParameters,
-  bgnbdExpectedPurchases,
-  bgnbdExpectedRepeatsOfNew,
-  bgnbdProbabilityAlive,
-  fitBgNbd,
-} from './bgnbd.js'
+import {type BgNbdParameters, bgnbdExpectedRepeatsOfNew, bgnbdGroupPredictions, fitBgNbd} from './bgnbd.js'
+import {readColumns, writeColumns} from './columns.js'
 import type {CustomerSummary} from './customer-summary.js'
-import {fitGammaGamma, type GammaGammaParameters, gammaGammaExpectedValue, spendsToFit} from './gamma-gamma.js'
-import {groupSummaries, groupSummary, type PurchaseSummary, type SummaryGroups} from './groups.js'
-import {customerLifetimeValue, type TimeUnit, UNITS_PER_MONTH} from './lifetime-value.js'
+import {fitGammaGammaSpends, type GammaGammaParameters} from './gamma-gamma.js'
+import type {GroupPredictions, SummaryGroups} from './groups.js'
+import {discountedValue, type TimeUnit, UNITS_PER_MONTH} from './lifetime-value.js'
 import {FitError, type FittedModel} from './maximum-likelihood.js'
-import {
-  fitParetoNbd,
-  type ParetoNbdParameters,
-  paretoNbdExpectedPurchases,
-  paretoNbdProbabilityAlive,
-} from './pareto-nbd.js'
-import {type CustomerRecord, customerRecords} from './summary.js'
+import {fitParetoNbd, type ParetoNbdParameters, paretoNbdGroupPredictions} from './pareto-nbd.js'
+import {SUMMARY_TABLE, summarizeCustomers, summarizedGroups, summarizedSpends} from './summary.js'
 import {type ClvSource, registerTransactions} from './transactions.js'
 
 export type PurchaseModelName = 'bgnbd' | 'pareto-nbd'
@@ -81,68 +71,51 @@ export interface ClvResult {
   topCustomers: CustomerValue[]
 }
 
-/** Fits the models and values every customer. The per-customer values go into `clvCustomers` (see saveClvRows). */
-export async function analyzeClv(
-  engine: Engine,
-  options: ClvOptions,
-): Promise<{result: ClvResult; values: CustomerValue[]}> {
+/**
+ * Fits the models and values every customer. The per-customer values are left in the table `clv_customers` (see
+ * saveClvRows); the result lists the `top` of them.
+ */
+export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<ClvResult> {
   const registered = await registerTransactions(engine, options.source, options.asOf)
   const asOf = registered.lastDay
   const holdoutDays = options.holdoutDays ?? 0
   const calibrationEnd = shiftDay(asOf, -holdoutDays)
   const daysPerUnit = options.timeUnit === 'week' ? 7 : 1
-  const records = await customerRecords(engine, calibrationEnd, asOf, daysPerUnit)
-  const withRepeats = records.filter((c) => c.frequency > 0).length
-  if (records.length === 0 || withRepeats === 0) {
+  await summarizeCustomers(engine, calibrationEnd, asOf, daysPerUnit)
+  const {groups, holdoutPurchases} = await summarizedGroups(engine)
+  let withRepeats = 0
+  let repeatPurchases = 0
+  for (let g = 0; g < groups.count.length; g++) {
+    if ((groups.frequency[g] as number) > 0) withRepeats += groups.count[g] as number
+    repeatPurchases += (groups.count[g] as number) * (groups.frequency[g] as number)
+  }
+  if (groups.customers === 0 || withRepeats === 0) {
     throw new DataError(
       'CLV_TOO_FEW_REPEATS',
-      records.length === 0
+      groups.customers === 0
         ? `No customer bought by ${calibrationEnd}: nothing to fit.`
-        : `None of the ${records.length} customers bought again by ${calibrationEnd}: the purchase models cannot be fitted.`,
+        : `None of the ${groups.customers} customers bought again by ${calibrationEnd}: the purchase models cannot be fitted.`,
       {hints: ['--as-of <a later day>', '--holdout <fewer days>']},
     )
   }
-  const groups = groupSummaries(records)
   const purchaseModel = fitPurchaseModel(options.model, groups)
-  const spendModel = fitSpend(records)
+  const spendModel = fitSpend(await summarizedSpends(engine))
+  // Predictions depend on the (frequency, recency, T) group only: they are made once per group, at the end of each
+  // month of the horizon (and of the holdout). A customer's CLV is their group's discounted purchases times their
+  // expected order value.
   const unitsPerMonth = UNITS_PER_MONTH[options.timeUnit]
-  const horizon = options.horizonMonths * unitsPerMonth
-  const predict = predictor(purchaseModel)
-  // Predictions depend on the (frequency, recency, T) group only: each is computed once per group. The discounted
-  // value of one unit of spend per expected purchase times a customer's expected order value is their CLV.
+  const months = Array.from({length: options.horizonMonths}, (_, i) => (i + 1) * unitsPerMonth)
   const holdoutLength = holdoutDays / daysPerUnit
-  const byGroup = Array.from({length: groups.count.length}, (_, g) => {
-    const c = groupSummary(groups, g)
-    return {
-      alive: predict.alive(c),
-      expected: predict.expected(c, horizon),
-      holdout: holdoutDays > 0 ? predict.expected(c, holdoutLength) : 0,
-      discounted: customerLifetimeValue(
-        (t) => predict.expected(c, t),
-        1,
-        options.horizonMonths,
-        options.discountRate,
-        unitsPerMonth,
-      ),
-    }
+  const predictions = predictGroups(purchaseModel, groups, holdoutDays > 0 ? [...months, holdoutLength] : months)
+  const atHorizon = predictions.expected[options.horizonMonths - 1] as Float64Array
+  const cumulative = new Float64Array(options.horizonMonths)
+  const discounted = Float64Array.from(predictions.alive, (_, g) => {
+    for (let m = 0; m < cumulative.length; m++) cumulative[m] = (predictions.expected[m] as Float64Array)[g] as number
+    return discountedValue(cumulative, 1, options.discountRate)
   })
-  const values: CustomerValue[] = records.map(({holdoutPurchases: _, ...c}, i) => {
-    const group = byGroup[groups.groupOf[i] as number]!
-    const expectedOrderValue = gammaGammaExpectedValue(spendModel.parameters, c)
-    return {
-      ...c,
-      probabilityAlive: group.alive,
-      expectedPurchases: group.expected,
-      expectedOrderValue,
-      // Expected purchases and values are never negative; the max only absorbs rounding below zero.
-      clv: Math.max(group.discounted * expectedOrderValue, 0),
-    }
-  })
-  // Ties broken by the id's code units, as the saved table orders them (localeCompare is far slower).
-  const ranked = [...values].sort(
-    (x, y) => y.clv - x.clv || (x.customerId < y.customerId ? -1 : x.customerId > y.customerId ? 1 : 0),
-  )
-  const result: ClvResult = {
+  await valueCustomers(engine, groups, [predictions.alive, atHorizon, discounted], spendModel.parameters)
+  const [total] = await engine.rows(`SELECT sum(clv ORDER BY customer_id) AS total FROM ${CLV_CUSTOMERS_TABLE}`)
+  return {
     source:
       options.source.kind === 'lake'
         ? {kind: 'lake', lake: options.source.lake, eventsVersion: registered.eventsVersion}
@@ -152,34 +125,100 @@ export async function analyzeClv(
     timeUnit: options.timeUnit,
     horizonMonths: options.horizonMonths,
     discountRate: options.discountRate,
-    customers: {total: records.length, withRepeatPurchases: withRepeats, usedForSpendModel: spendModel.customers},
+    customers: {total: groups.customers, withRepeatPurchases: withRepeats, usedForSpendModel: spendModel.customers},
     purchaseModel,
     spendModel,
     fit: {
-      actualRepeatPurchases: records.reduce((sum, c) => sum + c.frequency, 0),
+      actualRepeatPurchases: repeatPurchases,
       expectedRepeatPurchases:
         purchaseModel.model === 'bgnbd' ? expectedRepeatsOfNew(purchaseModel.parameters, groups) : null,
     },
     holdout:
       holdoutDays > 0
         ? compareHoldout(
-            records,
-            records.map((_, i) => byGroup[groups.groupOf[i] as number]!.holdout),
+            groups,
+            holdoutPurchases,
+            predictions.expected.at(-1) as Float64Array,
             holdoutDays,
             holdoutLength,
           )
         : null,
-    totalClv: values.reduce((sum, c) => sum + c.clv, 0),
-    topCustomers: options.top === 0 ? ranked : ranked.slice(0, options.top),
+    totalClv: Number(total?.total ?? 0),
+    topCustomers: await topCustomers(engine, options.top),
   }
-  return {result, values}
 }
 
-/** In-sample: the repeat purchases expected of new customers over each one's T (FHL 2005, eq. 9), once per group. */
+/** The table of per-customer values: customer_id, frequency, recency, t, monetary and the columns of CustomerValue. */
+export const CLV_CUSTOMERS_TABLE = 'clv_customers'
+
+const GROUP_VALUES_TABLE = 'clv_group_values'
+
+/**
+ * Fills `clv_customers`: each customer of `clv_summary` with their group's P(alive), expected purchases and discounted
+ * purchases, and the expected order value of Gamma-Gamma (as gammaGammaExpectedValue computes it), in SQL.
+ */
+async function valueCustomers(
+  engine: Engine,
+  groups: SummaryGroups,
+  [alive, expected, discounted]: Float64Array[],
+  {p, q, v}: GammaGammaParameters,
+): Promise<void> {
+  await writeColumns(engine, GROUP_VALUES_TABLE, {
+    frequency: groups.frequency,
+    recency: groups.recency,
+    t: groups.T,
+    probability_alive: alive as Float64Array,
+    expected_purchases: expected as Float64Array,
+    discounted_purchases: discounted as Float64Array,
+  })
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${CLV_CUSTOMERS_TABLE} AS
+     WITH spend AS (SELECT CAST($1 AS DOUBLE) AS p, CAST($2 AS DOUBLE) AS q, CAST($3 AS DOUBLE) AS v),
+     joined AS (
+       SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary, g.probability_alive, g.expected_purchases,
+              g.discounted_purchases, (p * v) / (q - 1) AS population_mean,
+              (p * s.frequency) / (p * s.frequency + q - 1) AS weight
+       FROM ${SUMMARY_TABLE} s CROSS JOIN spend JOIN ${GROUP_VALUES_TABLE} g
+         ON s.frequency = g.frequency AND s.recency = g.recency AND s.t = g.t
+     ),
+     valued AS (
+       SELECT *, (1 - weight) * population_mean + weight * greatest(monetary, 0) AS expected_order_value FROM joined
+     )
+     SELECT customer_id, frequency, recency, t, monetary, probability_alive, expected_purchases, expected_order_value,
+            -- Expected purchases and values are never negative; greatest only absorbs rounding below zero.
+            greatest(discounted_purchases * expected_order_value, 0) AS clv
+     FROM valued`,
+    [p, q, v],
+  )
+}
+
+/** The `top` customers by CLV (0: all), ties in customer order, as the saved table orders them. */
+async function topCustomers(engine: Engine, top: number): Promise<CustomerValue[]> {
+  const [id, frequency, recency, T, monetary, alive, expected, orderValue, clv] = await readColumns(
+    engine,
+    `SELECT customer_id, frequency, recency, t, monetary, probability_alive, expected_purchases, expected_order_value, clv
+     FROM ${CLV_CUSTOMERS_TABLE} ORDER BY clv DESC, customer_id${top === 0 ? '' : ' LIMIT $1'}`,
+    top === 0 ? [] : [top],
+  )
+  return (id ?? []).map((customerId, i) => ({
+    customerId: String(customerId),
+    frequency: Number(frequency?.[i]),
+    recency: Number(recency?.[i]),
+    T: Number(T?.[i]),
+    monetary: Number(monetary?.[i]),
+    probabilityAlive: Number(alive?.[i]),
+    expectedPurchases: Number(expected?.[i]),
+    expectedOrderValue: Number(orderValue?.[i]),
+    clv: Number(clv?.[i]),
+  }))
+}
+
+/** In-sample: the repeat purchases expected of new customers over each one's T (FHL 2005, eq. 9), once per T. */
 function expectedRepeatsOfNew(parameters: BgNbdParameters, groups: SummaryGroups): number {
+  const byT = groups.times.map((T) => bgnbdExpectedRepeatsOfNew(parameters, T))
   let sum = 0
   for (let g = 0; g < groups.count.length; g++) {
-    sum += (groups.count[g] as number) * bgnbdExpectedRepeatsOfNew(parameters, groups.T[g] as number)
+    sum += (groups.count[g] as number) * (byT[groups.TIndex[g] as number] as number)
   }
   return sum
 }
@@ -192,15 +231,15 @@ function fitPurchaseModel(model: PurchaseModelName, groups: SummaryGroups): Purc
   }
 }
 
-function fitSpend(records: readonly CustomerRecord[]): SpendModelFit {
+function fitSpend({frequency, monetary}: {frequency: number[]; monetary: number[]}): SpendModelFit {
   // Two customers at least: one mean value cannot separate the spread within customers from that between them.
-  if (spendsToFit(records).length < 2) {
+  if (monetary.length < 2) {
     throw new DataError('CLV_TOO_FEW_SPENDS', 'Fewer than two customers have repeat purchases of positive value.', {
       hints: ['--as-of <a later day>', '--amount-column <the order value column>'],
     })
   }
   try {
-    return {model: 'gamma-gamma', ...fitGammaGamma(records)}
+    return {model: 'gamma-gamma', ...fitGammaGammaSpends(frequency, monetary)}
   } catch (error) {
     throw fitFailed('gamma-gamma', error)
   }
@@ -214,50 +253,42 @@ function fitFailed(model: string, error: unknown): DataError {
   })
 }
 
-interface Predictor {
-  alive: (c: PurchaseSummary) => number
-  expected: (c: PurchaseSummary, t: number) => number
+function predictGroups(fit: PurchaseModelFit, groups: SummaryGroups, lengths: readonly number[]): GroupPredictions {
+  return fit.model === 'bgnbd'
+    ? bgnbdGroupPredictions(fit.parameters, groups, lengths)
+    : paretoNbdGroupPredictions(fit.parameters, groups, lengths)
 }
 
-function predictor(fit: PurchaseModelFit): Predictor {
-  if (fit.model === 'bgnbd') {
-    return {
-      alive: (c) => bgnbdProbabilityAlive(fit.parameters, c),
-      expected: (c, t) => bgnbdExpectedPurchases(fit.parameters, c, t),
-    }
-  }
-  return {
-    alive: (c) => paretoNbdProbabilityAlive(fit.parameters, c),
-    expected: (c, t) => paretoNbdExpectedPurchases(fit.parameters, c, t),
-  }
-}
-
-/** `expectedByCustomer` holds each customer's expected repeat purchases over the holdout, in the order of `records`. */
+/** `expected` holds each group's expected repeat purchases over the holdout; `actual`, its customers' purchases. */
 function compareHoldout(
-  records: readonly CustomerRecord[],
-  expectedByCustomer: readonly number[],
+  groups: SummaryGroups,
+  actualByGroup: readonly number[],
+  expected: Float64Array,
   days: number,
   length: number,
 ): HoldoutComparison {
   const buckets = new Map<string, {customers: number; actual: number; predicted: number}>()
   let actual = 0
   let predicted = 0
-  for (const [i, c] of records.entries()) {
-    const expected = expectedByCustomer[i] as number
-    actual += c.holdoutPurchases
-    predicted += expected
-    const key = c.frequency >= 7 ? '7+' : String(c.frequency)
+  for (let g = 0; g < groups.count.length; g++) {
+    const customers = groups.count[g] as number
+    const purchases = actualByGroup[g] as number
+    const expectedPurchases = customers * (expected[g] as number)
+    actual += purchases
+    predicted += expectedPurchases
+    const frequency = groups.frequency[g] as number
+    const key = frequency >= 7 ? '7+' : String(frequency)
     const bucket = buckets.get(key) ?? {customers: 0, actual: 0, predicted: 0}
-    bucket.customers++
-    bucket.actual += c.holdoutPurchases
-    bucket.predicted += expected
+    bucket.customers += customers
+    bucket.actual += purchases
+    bucket.predicted += expectedPurchases
     buckets.set(key, bucket)
   }
   const order = ['0', '1', '2', '3', '4', '5', '6', '7+']
   return {
     days,
     length,
-    customers: records.length,
+    customers: groups.customers,
     actualRepeatPurchases: actual,
     predictedRepeatPurchases: predicted,
     byCalibrationFrequency: order

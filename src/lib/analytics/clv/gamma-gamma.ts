@@ -96,13 +96,13 @@ interface SpendData {
   countByFrequency: Float64Array
 }
 
-function spendData(customers: readonly Summary[]): SpendData {
+function spendData(frequency: readonly number[], monetary: readonly number[]): SpendData {
   const counts = new Map<number, number>()
-  for (const c of customers) counts.set(c.frequency, (counts.get(c.frequency) ?? 0) + 1)
+  for (const x of frequency) counts.set(x, (counts.get(x) ?? 0) + 1)
   return {
-    frequency: Float64Array.from(customers, (c) => c.frequency),
-    monetary: Float64Array.from(customers, (c) => c.monetary),
-    logMonetary: Float64Array.from(customers, (c) => Math.log(c.monetary)),
+    frequency: Float64Array.from(frequency),
+    monetary: Float64Array.from(monetary),
+    logMonetary: Float64Array.from(monetary, Math.log),
     frequencies: Float64Array.from(counts.keys()),
     countByFrequency: Float64Array.from(counts.values()),
   }
@@ -111,19 +111,26 @@ function spendData(customers: readonly Summary[]): SpendData {
 /** Fits on customers with frequency > 0 and positive monetary value only (the others carry no spend information). */
 export function fitGammaGamma(customers: readonly Summary[]): FittedModel<keyof GammaGammaParameters> {
   const fit = spendsToFit(customers)
-  const mean = fit.reduce((sum, c) => sum + c.monetary, 0) / Math.max(fit.length, 1)
-  const spends = spendData(fit)
+  return fitGammaGammaSpends(
+    fit.map((c) => c.frequency),
+    fit.map((c) => c.monetary),
+  )
+}
+
+/** Fits on the frequencies and mean order values of customers who all have frequency > 0 and monetary > 0. */
+export function fitGammaGammaSpends(
+  frequency: readonly number[],
+  monetary: readonly number[],
+): FittedModel<keyof GammaGammaParameters> {
+  const mean = monetary.reduce((sum, m) => sum + m, 0) / Math.max(monetary.length, 1)
+  const spends = spendData(frequency, monetary)
   return maximizeLikelihood({
     names: GAMMA_GAMMA_NAMES,
     // q = 2 and v = mean/p give the data's mean order value: a start in the right units whatever the currency.
     start: {p: 1, q: 2, v: Math.max(mean, 1e-6)},
-    customers: fit.length,
-    logLikelihood: (params) => gammaGammaTotalLogLikelihood(params, spends),
-    gradient: (params) => {
-      const gradient = [0, 0, 0]
-      gammaGammaTotalLogLikelihood(params, spends, gradient)
-      return gradient
-    },
+    customers: monetary.length,
+    hasGradient: true,
+    logLikelihood: (params, gradient) => gammaGammaTotalLogLikelihood(params, spends, gradient),
   })
 }
 

@@ -26,13 +26,39 @@ export interface SummaryGroups {
   countByFrequency: Float64Array
   /** Distinct values of recency and T together. */
   times: Float64Array
-  /** Per customer given, the index of their group. */
-  groupOf: Int32Array
 }
 
 /** Groups customers by their summary; deterministic for a given order of customers. */
 export function groupSummaries(customers: readonly PurchaseSummary[]): SummaryGroups {
   const groupIds = new Map<string, number>()
+  const first: PurchaseSummary[] = []
+  const counts: number[] = []
+  for (const c of customers) {
+    const key = `${c.frequency},${c.recency},${c.T}`
+    let group = groupIds.get(key)
+    if (group === undefined) {
+      group = first.length
+      groupIds.set(key, group)
+      first.push(c)
+      counts.push(0)
+    }
+    counts[group] = (counts[group] as number) + 1
+  }
+  return summaryGroups(
+    first.map((c) => c.frequency),
+    first.map((c) => c.recency),
+    first.map((c) => c.T),
+    counts,
+  )
+}
+
+/** Groups from their distinct summaries and the customers in each (as a GROUP BY returns them). */
+export function summaryGroups(
+  frequency: readonly number[],
+  recency: readonly number[],
+  T: readonly number[],
+  count: readonly number[],
+): SummaryGroups {
   const frequencyIds = new Map<number, number>()
   const timeIds = new Map<number, number>()
   const id = (ids: Map<number, number>, value: number) => {
@@ -43,55 +69,44 @@ export function groupSummaries(customers: readonly PurchaseSummary[]): SummaryGr
     }
     return found
   }
-  const groupOf = new Int32Array(customers.length)
-  const first: PurchaseSummary[] = []
-  const counts: number[] = []
-  customers.forEach((c, i) => {
-    const key = `${c.frequency},${c.recency},${c.T}`
-    let group = groupIds.get(key)
-    if (group === undefined) {
-      group = first.length
-      groupIds.set(key, group)
-      first.push(c)
-      counts.push(0)
-    }
-    counts[group] = (counts[group] as number) + 1
-    groupOf[i] = group
-  })
-  const n = first.length
-  const groups: SummaryGroups = {
-    customers: customers.length,
-    count: Float64Array.from(counts),
-    frequency: new Float64Array(n),
-    recency: new Float64Array(n),
-    T: new Float64Array(n),
-    frequencyIndex: new Int32Array(n),
-    recencyIndex: new Int32Array(n),
-    TIndex: new Int32Array(n),
-    frequencies: new Float64Array(0),
-    countByFrequency: new Float64Array(0),
-    times: new Float64Array(0),
-    groupOf,
+  const frequencyIndex = Int32Array.from(frequency, (x) => id(frequencyIds, x))
+  const recencyIndex = new Int32Array(frequency.length)
+  const TIndex = new Int32Array(frequency.length)
+  for (let g = 0; g < frequency.length; g++) {
+    recencyIndex[g] = id(timeIds, recency[g] as number)
+    TIndex[g] = id(timeIds, T[g] as number)
   }
-  first.forEach((c, g) => {
-    groups.frequency[g] = c.frequency
-    groups.recency[g] = c.recency
-    groups.T[g] = c.T
-    groups.frequencyIndex[g] = id(frequencyIds, c.frequency)
-    groups.recencyIndex[g] = id(timeIds, c.recency)
-    groups.TIndex[g] = id(timeIds, c.T)
-  })
-  groups.frequencies = Float64Array.from(frequencyIds.keys())
-  groups.countByFrequency = new Float64Array(frequencyIds.size)
-  for (let g = 0; g < n; g++) {
-    const k = groups.frequencyIndex[g] as number
-    groups.countByFrequency[k] = (groups.countByFrequency[k] as number) + (groups.count[g] as number)
+  const countByFrequency = new Float64Array(frequencyIds.size)
+  let customers = 0
+  for (let g = 0; g < frequency.length; g++) {
+    const k = frequencyIndex[g] as number
+    countByFrequency[k] = (countByFrequency[k] as number) + (count[g] as number)
+    customers += count[g] as number
   }
-  groups.times = Float64Array.from(timeIds.keys())
-  return groups
+  return {
+    customers,
+    count: Float64Array.from(count),
+    frequency: Float64Array.from(frequency),
+    recency: Float64Array.from(recency),
+    T: Float64Array.from(T),
+    frequencyIndex,
+    recencyIndex,
+    TIndex,
+    frequencies: Float64Array.from(frequencyIds.keys()),
+    countByFrequency,
+    times: Float64Array.from(timeIds.keys()),
+  }
 }
 
 /** A group's summary as the per-customer functions take it. */
 export function groupSummary(groups: SummaryGroups, g: number): PurchaseSummary {
   return {frequency: groups.frequency[g] as number, recency: groups.recency[g] as number, T: groups.T[g] as number}
+}
+
+/** A purchase model's predictions per group. */
+export interface GroupPredictions {
+  /** P(alive) at the end of calibration. */
+  alive: Float64Array
+  /** Expected repeat purchases over each of the lengths asked for, per group. */
+  expected: Float64Array[]
 }

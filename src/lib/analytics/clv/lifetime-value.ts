@@ -15,12 +15,19 @@ export function customerLifetimeValue(
   discountRate: number,
   unitsPerMonth: number,
 ): number {
+  const cumulative = Array.from({length: months}, (_, i) => expectedPurchases((i + 1) * unitsPerMonth))
+  return discountedValue(cumulative, expectedValue, discountRate)
+}
+
+/** The same from the cumulative expected purchases at the end of months 1, 2, …. */
+export function discountedValue(cumulative: ArrayLike<number>, expectedValue: number, discountRate: number): number {
   let value = 0
   let before = 0
-  for (let month = 1; month <= months; month++) {
-    const cumulative = expectedPurchases(month * unitsPerMonth)
-    value += ((cumulative - before) * expectedValue) / (1 + discountRate) ** month
-    before = cumulative
+  for (let i = 0; i < cumulative.length; i++) {
+    const month = i + 1
+    const purchases = cumulative[i] as number
+    value += ((purchases - before) * expectedValue) / (1 + discountRate) ** month
+    before = purchases
   }
   return value
 }

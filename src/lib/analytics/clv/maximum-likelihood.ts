@@ -16,13 +16,17 @@ export interface MaximumLikelihoodProblem<Name extends string> {
   names: readonly Name[]
   /** Starting values (all positive). */
   start: Record<Name, number>
-  /** The total log-likelihood of the data at positive parameters (NaN or -Infinity where it is undefined). */
-  logLikelihood: (parameters: Record<Name, number>) => number
   /**
-   * Its gradient, in the order of `names`, where a closed form exists: BFGS then takes one gradient per step instead of
-   * two log-likelihoods per parameter, and the Hessian for the standard errors is differenced from gradients.
+   * The total log-likelihood of the data at positive parameters (NaN or -Infinity where it is undefined). Given
+   * `gradient` (only when `hasGradient`), it also adds its gradient, in the order of `names`, into that array.
    */
-  gradient?: (parameters: Record<Name, number>) => number[]
+  logLikelihood: (parameters: Record<Name, number>, gradient?: number[]) => number
+  /**
+   * Whether logLikelihood computes its gradient in closed form: BFGS then takes the gradient along with the value at
+   * each point instead of two more log-likelihoods per parameter, and the Hessian for the standard errors is
+   * differenced from gradients.
+   */
+  hasGradient?: boolean
   customers: number
 }
 
@@ -43,23 +47,30 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
     Object.fromEntries(names.map((name, i) => [name, values[i] as number])) as Record<Name, number>
   // Scaled by the number of customers so the gradient tolerance means the same whatever the size of the data.
   const scale = Math.max(problem.customers, 1)
+  // The gradient computed with the last value, in the objective's terms: BFGS asks for it at the point it just accepted.
+  let cached: {logs: number[]; gradient: number[]} | undefined
   const objective = (logs: number[]) => {
     // Beyond e^±LOG_BOUND a parameter is running off along a ridge where the data cannot tell values apart (BG/NBD's
     // a and b, or Pareto/NBD's s and beta, growing together when every customer drops out alike): the walk stops
     // there. Predictions along such a ridge are all but equal; the standard errors of those parameters come out null.
     if (logs.some((x) => Math.abs(x) > LOG_BOUND)) return Number.POSITIVE_INFINITY
-    const ll = problem.logLikelihood(toRecord(logs.map(Math.exp)))
-    return Number.isFinite(ll) ? -ll / scale : Number.POSITIVE_INFINITY
+    const parameters = logs.map(Math.exp)
+    const gradient = problem.hasGradient ? names.map(() => 0) : undefined
+    const ll = problem.logLikelihood(toRecord(parameters), gradient)
+    if (!Number.isFinite(ll)) return Number.POSITIVE_INFINITY
+    // d/d(ln θ) = θ · d/dθ, scaled and signed as the objective.
+    if (gradient) cached = {logs, gradient: gradient.map((g, i) => (-g * (parameters[i] as number)) / scale)}
+    return -ll / scale
   }
-  const {gradient} = problem
-  // d/d(ln θ) = θ · d/dθ, scaled and signed as the objective.
-  const objectiveGradient = gradient
-    ? (logs: number[]) => {
-        const parameters = logs.map(Math.exp)
-        const g = gradient(toRecord(parameters))
-        return g.map((gi, i) => (-gi * (parameters[i] as number)) / scale)
-      }
-    : (logs: number[]) => centralGradient(objective, logs)
+  const objectiveGradient = (logs: number[]): number[] => {
+    if (!problem.hasGradient) return centralGradient(objective, logs)
+    if (!cached?.logs.every((x, i) => x === logs[i])) {
+      cached = undefined
+      objective(logs)
+    }
+    const found = cached as {gradient: number[]} | undefined
+    return found?.gradient ?? logs.map(() => Number.NaN)
+  }
   const start = names.map((name) => Math.log(problem.start[name]))
   if (!Number.isFinite(objective(start))) throw new FitError('the log-likelihood is not finite at the starting values')
   let solution = start
@@ -107,12 +118,17 @@ function standardErrors<Name extends string>(
   problem: MaximumLikelihoodProblem<Name>,
   at: Record<Name, number>,
 ): Record<Name, number | null> {
-  const {names, gradient} = problem
+  const {names} = problem
   const x0 = names.map((name) => at[name])
   const record = (x: number[]) =>
     Object.fromEntries(names.map((name, i) => [name, x[i] as number])) as Record<Name, number>
-  const hessian = gradient
-    ? gradientHessian((x) => gradient(record(x)), x0)
+  const gradient = (x: number[]) => {
+    const g = names.map(() => 0)
+    problem.logLikelihood(record(x), g)
+    return g
+  }
+  const hessian = problem.hasGradient
+    ? gradientHessian(gradient, x0)
     : valueHessian((x) => problem.logLikelihood(record(x)), x0)
   let covariance: number[][] | undefined
   try {

@@ -1,5 +1,5 @@
 import type {CustomerSummary} from './customer-summary.js'
-import {groupSummaries, type SummaryGroups} from './groups.js'
+import {type GroupPredictions, groupSummaries, type SummaryGroups} from './groups.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
 import {gammaln, hyp2f1, logAddExp, logSubExp} from './special.js'
 
@@ -90,6 +90,22 @@ export function paretoNbdGroups(groups: SummaryGroups): ParetoNbdGroups {
   }
 }
 
+/** G(x, t) of every (frequency, time) pair: see paretoNbdGroupsLogLikelihood. */
+function logA0Terms({r, alpha, s, beta}: ParetoNbdParameters, data: ParetoNbdGroups): Float64Array {
+  const {pairFrequency, pairTime} = data
+  const {frequencies, times} = data.groups
+  const [low, high, bOfAlpha] = alpha < beta ? [alpha, beta, true] : [beta, alpha, false]
+  const G = new Float64Array(pairFrequency.length)
+  for (let i = 0; i < G.length; i++) {
+    const x = frequencies[pairFrequency[i] as number] as number
+    const t = times[pairTime[i] as number] as number
+    const rsx = r + s + x
+    const b = bOfAlpha ? r + x : s + 1
+    G[i] = Math.log(hyp2f1(rsx, b, rsx + 1, (high - low) / (high + t))) - rsx * Math.log(high + t)
+  }
+  return G
+}
+
 /**
  * The total log-likelihood of grouped customers: the sum of paretoNbdLogLikelihood, with ln A0 written as
  * logSubExp(G(x, t_x), G(x, T)), G(x, t) = ln 2F1(r+s+x, b; r+s+x+1; |alpha-beta|/(max+t)) - (r+s+x) ln(max+t),
@@ -97,21 +113,11 @@ export function paretoNbdGroups(groups: SummaryGroups): ParetoNbdGroups {
  */
 export function paretoNbdGroupsLogLikelihood(params: ParetoNbdParameters, data: ParetoNbdGroups): number {
   const {r, alpha, s, beta} = params
-  const {groups, pairFrequency, pairTime} = data
-  const {frequencies, countByFrequency, times} = groups
-  const [low, high, bOfAlpha] = alpha < beta ? [alpha, beta, true] : [beta, alpha, false]
-  const logHigh = times.map((t) => Math.log(high + t))
+  const {groups} = data
+  const {frequencies, countByFrequency, times} = data.groups
+  const G = logA0Terms(params, data)
   const logAlphaT = times.map((t) => Math.log(alpha + t))
   const logBetaT = times.map((t) => Math.log(beta + t))
-  const G = new Float64Array(pairFrequency.length)
-  for (let i = 0; i < G.length; i++) {
-    const x = frequencies[pairFrequency[i] as number] as number
-    const t = pairTime[i] as number
-    const rsx = r + s + x
-    const b = bOfAlpha ? r + x : s + 1
-    G[i] =
-      Math.log(hyp2f1(rsx, b, rsx + 1, (high - low) / (high + (times[t] as number)))) - rsx * (logHigh[t] as number)
-  }
   let total = 0
   const gammalnR = gammaln(r)
   const constant = r * Math.log(alpha) + s * Math.log(beta)
@@ -137,7 +143,7 @@ export function paretoNbdGroupsLogLikelihood(params: ParetoNbdParameters, data: 
 }
 
 export function fitParetoNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof ParetoNbdParameters> {
-  const groups = 'groupOf' in customers ? customers : groupSummaries(customers)
+  const groups = 'countByFrequency' in customers ? customers : groupSummaries(customers)
   const data = paretoNbdGroups(groups)
   let repeats = 0
   let exposure = 0
@@ -172,11 +178,48 @@ export function paretoNbdProbabilityAlive(params: ParetoNbdParameters, c: Summar
 /** Expected repeat purchases in the next `t` time units given the history (Fader and Hardie's note, eq. 22). */
 export function paretoNbdExpectedPurchases(params: ParetoNbdParameters, c: Summary, t: number): number {
   if (t <= 0) return 0
-  const {r, alpha, s, beta} = params
-  const x = c.frequency
+  return expectedIfAlive(params, c.frequency, c.T, t) * paretoNbdProbabilityAlive(params, c)
+}
+
+/** Eq. 22 without its factor P(alive). */
+function expectedIfAlive({r, alpha, s, beta}: ParetoNbdParameters, x: number, T: number, t: number): number {
   // E[X(t)] = P(alive) · (r + x)(beta + T) / ((alpha + T)(s - 1)) · [1 - ((beta + T)/(beta + T + t))^(s-1)]; the
   // bracket over (s - 1) tends to ln((beta + T + t)/(beta + T)) as s -> 1.
-  const ratio = (beta + c.T) / (beta + c.T + t)
+  const ratio = (beta + T) / (beta + T + t)
   const bracket = Math.abs(s - 1) < 1e-9 ? -Math.log(ratio) : (1 - ratio ** (s - 1)) / (s - 1)
-  return paretoNbdProbabilityAlive(params, c) * (((r + x) * (beta + c.T)) / (alpha + c.T)) * bracket
+  return (((r + x) * (beta + T)) / (alpha + T)) * bracket
+}
+
+/**
+ * Per group: P(alive), and expected repeat purchases over each of `lengths` (as paretoNbdProbabilityAlive and
+ * paretoNbdExpectedPurchases), with one 2F1 per (frequency, time) pair.
+ */
+export function paretoNbdGroupPredictions(
+  params: ParetoNbdParameters,
+  groups: SummaryGroups,
+  lengths: readonly number[],
+): GroupPredictions {
+  const {r, alpha, s, beta} = params
+  const data = paretoNbdGroups(groups)
+  const G = logA0Terms(params, data)
+  const n = groups.count.length
+  const alive = new Float64Array(n)
+  for (let g = 0; g < n; g++) {
+    const recencyPair = data.recencyPair[g] as number
+    if (recencyPair < 0) {
+      alive[g] = 1
+      continue
+    }
+    const x = groups.frequency[g] as number
+    const T = groups.T[g] as number
+    const logA0 = logSubExp(G[recencyPair] as number, G[data.TPair[g] as number] as number)
+    const logRatio = Math.log(s) - Math.log(r + s + x) + (r + x) * Math.log(alpha + T) + s * Math.log(beta + T) + logA0
+    alive[g] = 1 / (1 + Math.exp(logRatio))
+  }
+  const expected = lengths.map((t) =>
+    Float64Array.from(alive, (p, g) =>
+      t <= 0 ? 0 : expectedIfAlive(params, groups.frequency[g] as number, groups.T[g] as number, t) * p,
+    ),
+  )
+  return {alive, expected}
 }

@@ -16,9 +16,9 @@ export interface RunClvResult extends ClvResult {
 
 /** Fits and values every customer, and saves the per-customer values with the fitted models as `analytics/clv`. */
 export async function runClv(engine: Engine, options: RunClvOptions): Promise<RunClvResult> {
-  const {result, values} = await analyzeClv(engine, options)
+  const result = await analyzeClv(engine, options)
   if (options.saveTo === null) return {...result, saved: null}
-  await saveClvRows(engine, options.saveTo, values, {
+  await saveClvRows(engine, options.saveTo, {
     analysis: 'clv',
     parameters: options.parameters,
     asOf: result.asOf,

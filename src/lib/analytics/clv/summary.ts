@@ -1,58 +1,81 @@
+import type {DuckDBValue} from '@duckdb/node-api'
 import type {Engine} from '../../engine/engine.js'
-import type {CustomerSummary} from './customer-summary.js'
+import {readColumns} from './columns.js'
+import {type SummaryGroups, summaryGroups} from './groups.js'
 import {TRANSACTIONS_TABLE} from './transactions.js'
 
-/** A customer's calibration summary and what they did in the holdout period after it. */
-export interface CustomerRecord extends CustomerSummary {
-  /** Repeat purchase periods after the end of calibration, up to the as-of day (0 without a holdout). */
-  holdoutPurchases: number
-}
+/**
+ * One row per customer who bought by the end of calibration: customer_id, frequency, recency, t, monetary and
+ * holdout_purchases (repeat purchase periods after calibration, up to the as-of day; 0 without a holdout).
+ */
+export const SUMMARY_TABLE = 'clv_summary'
 
 /**
- * The lifetimes summary, per customer who bought by `calibrationEnd`, from `clv_transactions`: a purchase period is a
- * UTC day with at least one purchase; its value is the day's net amount, never below zero (so refunds and returns can
- * lower a customer's spend to zero but never make it negative). Recency and T are whole days divided by
- * `daysPerUnit` (lifetimes' `freq='D'` with `freq_multiplier`, which reproduces Fader and Hardie's CDNOW summary).
+ * Fills `clv_summary`, the lifetimes summary, from `clv_transactions`: a purchase period is a UTC day with at least one
+ * purchase; its value is the day's net amount, never below zero (so refunds and returns can lower a customer's spend
+ * to zero but never make it negative). Recency and T are whole days divided by `daysPerUnit` (lifetimes' `freq='D'`
+ * with `freq_multiplier`, which reproduces Fader and Hardie's CDNOW summary). The customers stay in DuckDB: the fits
+ * read them grouped, and their values are joined to the groups' predictions there.
  */
-export async function customerRecords(
+export async function summarizeCustomers(
   engine: Engine,
   calibrationEnd: string,
   asOf: string,
   daysPerUnit: number,
-): Promise<CustomerRecord[]> {
-  const rows = await engine.rows(
+): Promise<void> {
+  await engine.run(
     // Sums in DECIMAL: exact whatever order DuckDB's threads add the rows in, so a rerun fits the same numbers.
-    `WITH daily AS (
+    // One pass over the customers' purchase days: the mean of the repeat days' values is the calibration total less
+    // the first day's, over the repeat days.
+    `CREATE OR REPLACE TEMP TABLE ${SUMMARY_TABLE} AS
+     WITH daily AS (
        SELECT customer_id, day, greatest(sum(CAST(amount AS DECIMAL(18, 6))), 0) AS value
        FROM ${TRANSACTIONS_TABLE} WHERE day <= CAST($2 AS DATE)
        GROUP BY customer_id, day HAVING bool_or(is_purchase)
      ),
-     calibration AS (
-       SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) - 1 AS frequency
-       FROM daily WHERE day <= CAST($1 AS DATE) GROUP BY customer_id
-     ),
-     repeats AS (
-       SELECT d.customer_id, avg(d.value) AS monetary
-       FROM daily d JOIN calibration c USING (customer_id)
-       WHERE d.day > c.first_day AND d.day <= CAST($1 AS DATE) GROUP BY d.customer_id
-     ),
-     holdout AS (
-       SELECT customer_id, count(*) AS purchases FROM daily WHERE day > CAST($1 AS DATE) GROUP BY customer_id
+     customers AS (
+       SELECT customer_id,
+              count(*) FILTER (WHERE day <= CAST($1 AS DATE)) AS periods,
+              min(day) AS first_day,
+              max(day) FILTER (WHERE day <= CAST($1 AS DATE)) AS last_day,
+              sum(value) FILTER (WHERE day <= CAST($1 AS DATE)) AS calibration_value,
+              arg_min(value, day) AS first_value,
+              count(*) FILTER (WHERE day > CAST($1 AS DATE)) AS holdout_purchases
+       FROM daily GROUP BY customer_id
      )
-     SELECT c.customer_id, c.frequency,
-            datediff('day', c.first_day, c.last_day) / $3 AS recency,
-            datediff('day', c.first_day, CAST($1 AS DATE)) / $3 AS t,
-            coalesce(r.monetary, 0) AS monetary, coalesce(h.purchases, 0) AS holdout_purchases
-     FROM calibration c LEFT JOIN repeats r USING (customer_id) LEFT JOIN holdout h USING (customer_id)
-     ORDER BY c.customer_id`,
+     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(periods - 1 AS INTEGER) AS frequency,
+            CAST(datediff('day', first_day, last_day) / $3 AS DOUBLE) AS recency,
+            CAST(datediff('day', first_day, CAST($1 AS DATE)) / $3 AS DOUBLE) AS t,
+            CASE WHEN periods > 1 THEN CAST(calibration_value - first_value AS DOUBLE) / (periods - 1) ELSE 0 END
+              AS monetary,
+            CAST(holdout_purchases AS INTEGER) AS holdout_purchases
+     FROM customers WHERE periods > 0`,
     [calibrationEnd, asOf, daysPerUnit],
   )
-  return rows.map((row) => ({
-    customerId: String(row.customer_id),
-    frequency: Number(row.frequency),
-    recency: Number(row.recency),
-    T: Number(row.t),
-    monetary: Number(row.monetary),
-    holdoutPurchases: Number(row.holdout_purchases),
-  }))
+}
+
+/** The customers of `clv_summary` grouped by (frequency, recency, T), with their holdout purchases per group. */
+export async function summarizedGroups(engine: Engine): Promise<{groups: SummaryGroups; holdoutPurchases: number[]}> {
+  const [frequency, recency, T, count, holdout] = await readColumns(
+    engine,
+    `SELECT frequency, recency, t, CAST(count(*) AS DOUBLE), CAST(sum(holdout_purchases) AS DOUBLE)
+     FROM ${SUMMARY_TABLE} GROUP BY frequency, recency, t ORDER BY frequency, recency, t`,
+  )
+  return {
+    groups: summaryGroups(numbers(frequency), numbers(recency), numbers(T), numbers(count)),
+    holdoutPurchases: numbers(holdout),
+  }
+}
+
+/** Frequency and monetary value of the customers the spend model learns from, in customer order. */
+export async function summarizedSpends(engine: Engine): Promise<{frequency: number[]; monetary: number[]}> {
+  const [frequency, monetary] = await readColumns(
+    engine,
+    `SELECT frequency, monetary FROM ${SUMMARY_TABLE} WHERE frequency > 0 AND monetary > 0 ORDER BY customer_id`,
+  )
+  return {frequency: numbers(frequency), monetary: numbers(monetary)}
+}
+
+function numbers(column: DuckDBValue[] | undefined): number[] {
+  return (column ?? []).map(Number)
 }

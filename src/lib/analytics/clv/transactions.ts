@@ -29,11 +29,11 @@ export interface RegisteredTransactions {
   eventsVersion: number
 }
 
-/** The table every later step reads: one row per purchase or adjustment, with the customer, its UTC day and value. */
+/** What the summary reads: one row per purchase or adjustment, with the customer, its UTC day and value. */
 export const TRANSACTIONS_TABLE = 'clv_transactions'
 
 /**
- * Fills `clv_transactions(customer_id, day, amount, is_purchase)`. From the lake: signed-in customers' orders (anonymous
+ * Defines `clv_transactions(customer_id, day, amount, is_purchase)`. From the lake: signed-in customers' orders (anonymous
  * ones have no customer to value) at their value net of refunds, up to the end of `asOf`. From a file: every row with a
  * customer; rows with a negative amount are returns that reduce their day's value but are no purchase.
  */
@@ -44,8 +44,9 @@ export async function registerTransactions(
 ): Promise<RegisteredTransactions> {
   if (source.kind === 'lake') {
     const views = source.views ?? (await registerShopViews(engine, source.lake, {asOf}))
+    // A view: the summary reads it once, and `orders` may already be a cached table (analyze all).
     await engine.run(`
-      CREATE OR REPLACE TABLE ${TRANSACTIONS_TABLE} AS
+      CREATE OR REPLACE TEMP VIEW ${TRANSACTIONS_TABLE} AS
       SELECT customer_id, CAST(order_time AS DATE) AS day, CAST(net_total AS DOUBLE) AS amount, true AS is_purchase
       FROM orders WHERE customer_id IS NOT NULL`)
     return {lastDay: views.asOf, eventsVersion: views.eventsVersion}
