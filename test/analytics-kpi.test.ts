@@ -10,6 +10,7 @@ import {
 } from '../src/lib/analytics/funnel.js'
 import {computeKpis, KPI_RESULTS, type KpiPeriod, type KpiResult, runKpis} from '../src/lib/analytics/kpi.js'
 import {type RfmResult, runRfm} from '../src/lib/analytics/rfm.js'
+import {buildSessions, SESSIONS_TABLE} from '../src/lib/analytics/sessions.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import {appendEvents} from '../src/lib/lake/lake.js'
@@ -384,6 +385,26 @@ describe('monthly cohorts over three months', () => {
     const march = await withEngine((engine) => runCohorts(engine, {lake, asOf: '2026-03-31'}))
     expect(march.cohorts.at(-1)).toMatchObject({cohortMonth: '2026-03-01', size: 1})
     expect(march.cohorts[0]?.periods.at(-1)?.complete).toBe(true)
+  })
+})
+
+describe('the funnel step of a session', () => {
+  it('walks the events when the first and last time of each step cannot tell how far it went', async () => {
+    const rows = await withEngine(async (engine) => {
+      // s1 carts, views, carts again and checks out: its first cart precedes the view, its last follows it, so only
+      // the walk tells that it reached the checkout. s2 checks out before anything else: the times tell (step 3).
+      await engine.run(`CREATE TEMP VIEW events AS SELECT session_id, 'c1' AS customer_id, 'mobile' AS device,
+          'DE' AS ip_country, TIMESTAMPTZ '2026-03-01 10:00:00+00' + to_minutes(minute) AS event_time, event_type
+        FROM (VALUES ('s1', 0, 'add_to_cart'), ('s1', 1, 'product_view'), ('s1', 2, 'add_to_cart'),
+                     ('s1', 3, 'checkout_started'), ('s2', 0, 'checkout_started'), ('s2', 1, 'product_view'),
+                     ('s2', 2, 'add_to_cart')) t(session_id, minute, event_type)`)
+      await buildSessions(engine)
+      return engine.rows(`SELECT session_id, funnel_step FROM ${SESSIONS_TABLE} ORDER BY session_id`)
+    })
+    expect(rows).toEqual([
+      {session_id: 's1', funnel_step: 4},
+      {session_id: 's2', funnel_step: 3},
+    ])
   })
 })
 

@@ -2,7 +2,7 @@ import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
-import {buildSessions, cacheOrders, SESSIONS_TABLE} from './sessions.js'
+import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 
 /** Saved results under `<lake>/analytics/`. */
@@ -166,11 +166,12 @@ export async function computeKpis(engine: Engine, asOf: string, options: KpiOpti
       hints: ['--top 10'],
     })
   }
-  const [first] = await engine.rows('SELECT CAST(min(event_time) AS DATE)::VARCHAR AS day FROM events')
-  // The views always hold an event (registerShopViews checks), but an --as-of before the first event leaves none.
-  const from = (first?.day as string | null) ?? asOf
   await cacheOrders(engine)
   await buildSessions(engine)
+  // The first event of the views is the first seen of the session parts, which group every event.
+  const [first] = await engine.rows(`SELECT CAST(min(first_seen) AS DATE)::VARCHAR AS day FROM ${SESSION_PARTS_TABLE}`)
+  // The views always hold an event (registerShopViews checks), but an --as-of before the first event leaves none.
+  const from = (first?.day as string | null) ?? asOf
   for (const kind of ['day', 'week', 'total'] as const) {
     const table = kind === 'day' ? TABLES.daily : kind === 'week' ? TABLES.weekly : TABLES.total
     await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${periodTableSql(kind)}`, [asOf, from])

@@ -1,5 +1,6 @@
 import {existsSync} from 'node:fs'
 import type {Engine} from '../engine/engine.js'
+import {sqlIdentifier} from '../engine/sql.js'
 import {DataError, UsageError} from '../errors.js'
 import {DEAD_LETTERS_TABLE} from './dead-letters.js'
 import {listCommitVersions} from './delta-log.js'
@@ -36,6 +37,7 @@ export async function registerShopViews(
   if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
     throw new UsageError('AS_OF_INVALID', `--as-of ${options.asOf} is not a date.`, {hints: ['--as-of 2026-06-30']})
   }
+  await dropShopCaches(engine)
   const snapshot = await registerTableView(engine, '__lake_events', events)
   const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
   const asOf = options.asOf ?? (latest?.day as string | null)
@@ -76,4 +78,27 @@ export async function registerShopViews(
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
   return {asOf, eventsVersion: snapshot.version}
+}
+
+/** Tables derived from the shop views of an engine, kept until the views are registered again. */
+const shopCaches = new WeakMap<Engine, Set<string>>()
+
+/**
+ * Creates the temp table `name` from `query` over the shop views, unless this registration of the views already made
+ * it: the analyses of one `analyze all` share what each would otherwise compute again (the orders, the sessions), and
+ * registerShopViews drops them all, so a table never outlives the snapshot and as-of day it was computed from.
+ */
+export async function cacheShopTable(engine: Engine, name: string, query: string): Promise<void> {
+  const cached = shopCaches.get(engine) ?? new Set<string>()
+  shopCaches.set(engine, cached)
+  if (cached.has(name)) return
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdentifier(name)} AS ${query}`)
+  cached.add(name)
+}
+
+async function dropShopCaches(engine: Engine): Promise<void> {
+  const cached = shopCaches.get(engine)
+  if (!cached) return
+  for (const name of cached) await engine.run(`DROP TABLE IF EXISTS ${sqlIdentifier(name)}`)
+  cached.clear()
 }
