@@ -1,7 +1,7 @@
 import type {CustomerSummary} from './customer-summary.js'
 import {type GroupPredictions, groupSummaries, groupSummary, type SummaryGroups} from './groups.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {betaln, digamma, gammaln, hyp2f1, logAddExp} from './special.js'
+import {addInto, betaln, digamma, gammaln, hyp2f1, logAddExp, trigamma} from './special.js'
 
 /** BG/NBD (Fader, Hardie and Lee 2005): purchase rate λ ~ Gamma(r, alpha), drop-out after a purchase p ~ Beta(a, b). */
 export interface BgNbdParameters {
@@ -27,26 +27,44 @@ export function bgnbdLogLikelihood({r, alpha, a, b}: BgNbdParameters, {frequency
 
 /**
  * The total log-likelihood of grouped customers and, when `gradient` is given, its gradient (r, alpha, a, b) added
- * into it. The same sum as bgnbdLogLikelihood over every customer: the terms of a frequency (the Γ and B ratios, whose
- * derivatives are digammas) are taken once per frequency, the logarithms once per distinct time.
+ * into it, and when `hessian` is given too, its Hessian. The same sum as bgnbdLogLikelihood over every customer: the
+ * terms of a frequency (the Γ and B ratios, whose derivatives are digammas and trigammas) are taken once per
+ * frequency, the logarithms once per distinct time. Each customer's ln(e^u + e^v) has the derivatives
+ * w_u u' + w_v v' and w_u u'' + w_v v'' + w_u w_v (u' - v')(u' - v')ᵀ, with w the two terms' shares.
  */
 export function bgnbdGroupsLogLikelihood(
   {r, alpha, a, b}: BgNbdParameters,
   groups: SummaryGroups,
   gradient?: number[],
+  hessian?: number[][],
 ): number {
   const {frequencies, countByFrequency, times} = groups
   const logAlpha = Math.log(alpha)
-  const withGradient = gradient !== undefined
+  const withGradient = gradient !== undefined || hessian !== undefined
+  const withHessian = hessian !== undefined
   let total = 0
   let dr = 0
   let dAlpha = 0
   let da = 0
   let db = 0
+  // The Hessian's upper triangle, r, alpha, a, b in that order.
+  let hrr = 0
+  let hrAlpha = 0
+  let hAlphaAlpha = 0
+  let hra = 0
+  let hrb = 0
+  let hAlphaA = 0
+  let hAlphaB = 0
+  let haa = 0
+  let hab = 0
+  let hbb = 0
   const logDropOut = new Float64Array(frequencies.length)
   const psiR = withGradient ? digamma(r) : 0
   const psiB = withGradient ? digamma(b) : 0
   const psiAB = withGradient ? digamma(a + b) : 0
+  const psi1R = withHessian ? trigamma(r) : 0
+  const psi1B = withHessian ? trigamma(b) : 0
+  const psi1AB = withHessian ? trigamma(a + b) : 0
   const gammalnR = gammaln(r)
   const gammalnB = gammaln(b)
   const gammalnAB = gammaln(a + b)
@@ -63,6 +81,15 @@ export function bgnbdGroupsLogLikelihood(
       da += n * (psiAB - psiABX)
       db += n * (digamma(b + x) - psiB - psiABX + psiAB)
     }
+    if (withHessian) {
+      const psi1ABX = trigamma(a + b + x)
+      hrr += n * (trigamma(r + x) - psi1R)
+      hrAlpha += n / alpha
+      hAlphaAlpha -= (n * r) / (alpha * alpha)
+      haa += n * (psi1AB - psi1ABX)
+      hab += n * (psi1AB - psi1ABX)
+      hbb += n * (trigamma(b + x) - psi1B - psi1ABX + psi1AB)
+    }
   }
   const logTime = new Float64Array(times.length)
   const inverseTime = new Float64Array(times.length)
@@ -70,8 +97,12 @@ export function bgnbdGroupsLogLikelihood(
     logTime[j] = Math.log(alpha + (times[j] as number))
     inverseTime[j] = 1 / (alpha + (times[j] as number))
   }
-  // Per frequency, the customers' total share of the dropped-out term (the a and b derivatives need only that).
+  // Per frequency, sums the a and b derivatives need: the customers' total share of the dropped-out term, and of
+  // w_u w_v, w_u w_v (u - v)_r and w_u w_v (u - v)_alpha.
   const droppedShare = new Float64Array(frequencies.length)
+  const bothShare = new Float64Array(frequencies.length)
+  const bothR = new Float64Array(frequencies.length)
+  const bothAlpha = new Float64Array(frequencies.length)
   const {count, frequencyIndex, TIndex, recencyIndex} = groups
   for (let g = 0; g < count.length; g++) {
     const n = count[g] as number
@@ -87,6 +118,11 @@ export function bgnbdGroupsLogLikelihood(
         dr -= n * (logTime[atT] as number)
         dAlpha -= n * rx * (inverseTime[atT] as number)
       }
+      if (withHessian) {
+        const inverseT = inverseTime[atT] as number
+        hrAlpha -= n * inverseT
+        hAlphaAlpha += n * rx * inverseT * inverseT
+      }
       continue
     }
     const atRecency = recencyIndex[g] as number
@@ -101,6 +137,22 @@ export function bgnbdGroupsLogLikelihood(
       dr -= n * (wAlive * (logTime[atT] as number) + wDropped * (logTime[atRecency] as number))
       dAlpha -= n * rx * (wAlive * (inverseTime[atT] as number) + wDropped * (inverseTime[atRecency] as number))
       droppedShare[k] = (droppedShare[k] as number) + n * wDropped
+      if (withHessian) {
+        const inverseT = inverseTime[atT] as number
+        const inverseRecency = inverseTime[atRecency] as number
+        const both = n * wAlive * wDropped
+        // (u - v)' for r and alpha; for a and b it is -1/a and 1/(b + x - 1), applied per frequency below.
+        const differenceR = (logTime[atRecency] as number) - (logTime[atT] as number)
+        const differenceAlpha = rx * (inverseRecency - inverseT)
+        hrr += both * differenceR * differenceR
+        hrAlpha += both * differenceR * differenceAlpha - n * (wAlive * inverseT + wDropped * inverseRecency)
+        hAlphaAlpha +=
+          both * differenceAlpha * differenceAlpha +
+          n * rx * (wAlive * inverseT * inverseT + wDropped * inverseRecency * inverseRecency)
+        bothShare[k] = (bothShare[k] as number) + both
+        bothR[k] = (bothR[k] as number) + both * differenceR
+        bothAlpha[k] = (bothAlpha[k] as number) + both * differenceAlpha
+      }
     }
   }
   if (withGradient) {
@@ -108,15 +160,29 @@ export function bgnbdGroupsLogLikelihood(
       const share = droppedShare[k] as number
       // Nothing at frequency 0, where b + x - 1 may be 0.
       if (share === 0) continue
+      const inverseB = 1 / (b + (frequencies[k] as number) - 1)
       da += share / a
-      db -= share / (b + (frequencies[k] as number) - 1)
+      db -= share * inverseB
+      if (withHessian) {
+        const both = bothShare[k] as number
+        hra -= (bothR[k] as number) / a
+        hrb += (bothR[k] as number) * inverseB
+        hAlphaA -= (bothAlpha[k] as number) / a
+        hAlphaB += (bothAlpha[k] as number) * inverseB
+        haa += (both - share) / (a * a)
+        hab -= (both * inverseB) / a
+        hbb += (share + both) * inverseB * inverseB
+      }
     }
   }
-  if (gradient) {
-    gradient[0] = (gradient[0] ?? 0) + dr
-    gradient[1] = (gradient[1] ?? 0) + dAlpha
-    gradient[2] = (gradient[2] ?? 0) + da
-    gradient[3] = (gradient[3] ?? 0) + db
+  if (gradient) addInto(gradient, [dr, dAlpha, da, db])
+  if (hessian) {
+    addInto(hessian, [
+      [hrr, hrAlpha, hra, hrb],
+      [hrAlpha, hAlphaAlpha, hAlphaA, hAlphaB],
+      [hra, hAlphaA, haa, hab],
+      [hrb, hAlphaB, hab, hbb],
+    ])
   }
   return total
 }
@@ -134,8 +200,8 @@ export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedM
     names: BGNBD_NAMES,
     start: {r: 1, alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3), a: 1, b: 1},
     customers: groups.customers,
-    hasGradient: true,
-    logLikelihood: (params, gradient) => bgnbdGroupsLogLikelihood(params, groups, gradient),
+    derivatives: 2,
+    logLikelihood: (params, gradient, hessian) => bgnbdGroupsLogLikelihood(params, groups, gradient, hessian),
   })
 }
 

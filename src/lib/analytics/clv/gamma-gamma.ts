@@ -1,6 +1,6 @@
 import type {CustomerSummary} from './customer-summary.js'
 import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {digamma, gammaln} from './special.js'
+import {addInto, digamma, gammaln, trigamma} from './special.js'
 
 /**
  * Gamma-Gamma spend (Fader and Hardie 2013, "The Gamma-Gamma Model of Monetary Value"): order values ~ Gamma(p, ν),
@@ -37,23 +37,33 @@ export function gammaGammaLogLikelihood({p, q, v}: GammaGammaParameters, {freque
 
 /**
  * The total log-likelihood of the customers' mean order values and, when `gradient` is given, its gradient (p, q, v)
- * added into it: the same sum as gammaGammaLogLikelihood, with the Γ terms (and their digammas) once per frequency
- * and the terms that do not depend on the parameters summed once.
+ * added into it, and when `hessian` is given too, its Hessian: the same sum as gammaGammaLogLikelihood, with the Γ
+ * terms (and their digammas and trigammas) once per frequency and the terms that do not depend on the parameters
+ * summed once.
  */
 export function gammaGammaTotalLogLikelihood(
   {p, q, v}: GammaGammaParameters,
   spends: SpendData,
   gradient?: number[],
+  hessian?: number[][],
 ): number {
   const {frequencies, countByFrequency} = spends
-  const withGradient = gradient !== undefined
+  const withGradient = gradient !== undefined || hessian !== undefined
+  const withHessian = hessian !== undefined
   const logV = Math.log(v)
   let total = 0
   let dp = 0
   let dq = 0
   let dv = 0
+  let hpp = 0
+  let hpq = 0
+  let hpv = 0
+  let hqq = 0
+  let hqv = 0
+  let hvv = 0
   const gammalnQ = gammaln(q)
   const psiQ = withGradient ? digamma(q) : 0
+  const psi1Q = withHessian ? trigamma(q) : 0
   for (let k = 0; k < frequencies.length; k++) {
     const x = frequencies[k] as number
     const n = countByFrequency[k] as number
@@ -65,6 +75,14 @@ export function gammaGammaTotalLogLikelihood(
       dq += n * (psiPXQ - psiQ + logV)
       dv += (n * q) / v
     }
+    if (withHessian) {
+      const psi1PXQ = trigamma(px + q)
+      hpp += n * x * x * (psi1PXQ - trigamma(px))
+      hpq += n * x * psi1PXQ
+      hqq += n * (psi1PXQ - psi1Q)
+      hqv += n / v
+      hvv -= (n * q) / (v * v)
+    }
   }
   const {frequency, monetary, logMonetary} = spends
   for (let i = 0; i < frequency.length; i++) {
@@ -74,15 +92,24 @@ export function gammaGammaTotalLogLikelihood(
     const logSpent = Math.log(spent)
     total += (px - 1) * (logMonetary[i] as number) - (px + q) * logSpent
     if (withGradient) {
+      const inverse = 1 / spent
       dp += x * ((logMonetary[i] as number) - logSpent)
       dq -= logSpent
-      dv -= (px + q) / spent
+      dv -= (px + q) * inverse
+      if (withHessian) {
+        hpv -= x * inverse
+        hqv -= inverse
+        hvv += (px + q) * inverse * inverse
+      }
     }
   }
-  if (gradient) {
-    gradient[0] = (gradient[0] ?? 0) + dp
-    gradient[1] = (gradient[1] ?? 0) + dq
-    gradient[2] = (gradient[2] ?? 0) + dv
+  if (gradient) addInto(gradient, [dp, dq, dv])
+  if (hessian) {
+    addInto(hessian, [
+      [hpp, hpq, hpv],
+      [hpq, hqq, hqv],
+      [hpv, hqv, hvv],
+    ])
   }
   return total
 }
@@ -129,8 +156,8 @@ export function fitGammaGammaSpends(
     // q = 2 and v = mean/p give the data's mean order value: a start in the right units whatever the currency.
     start: {p: 1, q: 2, v: Math.max(mean, 1e-6)},
     customers: monetary.length,
-    hasGradient: true,
-    logLikelihood: (params, gradient) => gammaGammaTotalLogLikelihood(params, spends, gradient),
+    derivatives: 2,
+    logLikelihood: (params, gradient, hessian) => gammaGammaTotalLogLikelihood(params, spends, gradient, hessian),
   })
 }
 

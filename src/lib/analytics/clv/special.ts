@@ -19,6 +19,22 @@ export function digamma(x: number): number {
   return shift + Math.log(y) - 0.5 / y - tail
 }
 
+/**
+ * The trigamma function ψ'(x) for x > 0 (the likelihoods' Hessians need it): ψ'(x) = ψ'(x + 1) + 1/x² up to x >= 10,
+ * then the asymptotic series, whose first omitted term is below 1e-13 there.
+ */
+export function trigamma(x: number): number {
+  let shift = 0
+  let y = x
+  while (y < 10) {
+    shift += 1 / (y * y)
+    y += 1
+  }
+  const f = 1 / (y * y)
+  const tail = (1 + (1 / 2 + (1 / 6 - f * (1 / 30 - f * (1 / 42 - f * (1 / 30 - (f * 5) / 66)))) / y) / y) / y
+  return shift + tail
+}
+
 /** ln B(a, b). The arguments of the CLV likelihoods stay far below where the three-gammaln form loses digits. */
 export function betaln(a: number, b: number): number {
   return gammaln(a) + gammaln(b) - gammaln(a + b)
@@ -65,4 +81,12 @@ function hyp2f1Series(a: number, b: number, c: number, z: number): number {
     if (!Number.isFinite(sum)) return Number.NaN
   }
   return Number.NaN
+}
+
+/** Adds `values` into `into` element by element (a gradient or a Hessian, as the likelihoods accumulate them). */
+export function addInto<T extends number[] | number[][]>(into: T, values: T): void {
+  values.forEach((value: number | number[], i: number) => {
+    if (Array.isArray(value)) addInto(into[i] as number[], value)
+    else (into as number[])[i] = ((into as number[])[i] ?? 0) + value
+  })
 }
