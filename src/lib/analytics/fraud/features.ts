@@ -1,5 +1,6 @@
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../../engine/engine.js'
+import {buildSessionParts, SESSION_PARTS_TABLE} from '../sessions.js'
 
 /**
  * What is known about an order at the moment it is placed: everything here is computed from events strictly before
@@ -60,23 +61,62 @@ export const MIN_ORDERS_FOR_SHARES = 100
 // order placed at the same instant, or anything later: the no-look-ahead guarantee lives in these frames.
 const before = (span: string) => `RANGE BETWEEN ${span} PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING`
 const EVER = 'UNBOUNDED'
+const cardless = '(CASE WHEN card_fingerprint IS NULL THEN rid END)'
+
+const MICROS_PER_DAY = 86_400_000_000
+const MICROS = {'0': 0, '1h': 3_600_000_000, '30d': 30 * MICROS_PER_DAY} as const
 
 /**
- * Per-order features over the `orders` and `events` views (see lake/shop-views.ts). Anonymous orders (no customer)
- * get no customer features; orders without a card no card features.
+ * Orders of a partition placed before each order's time less a span (span 0: before the order itself), as columns
+ * `<name>_before_<span>`: the same rows a RANGE frame starting that span back would leave out. DuckDB evaluates RANGE
+ * frames over a large partition (a country, the whole shop) row by row, tens of seconds on 400k orders; here one sort
+ * of the orders together with a probe per (order, span) does it: a probe sorts before the orders of its instant and
+ * counts the orders sorted before it.
+ */
+function earlierOrders(name: string, partition: string | null, spans: (keyof typeof MICROS)[]): string {
+  // Partitioned by a column of few values (23 countries), the same running sum took ten times as long as over the
+  // whole shop: instead the partitions are laid end to end in one sort, each starting after the orders of the
+  // partitions before it, which the running sum then leaves out.
+  const starts =
+    partition === null
+      ? '(SELECT 0 AS start)'
+      : `(SELECT ${partition} AS part, CAST(sum(count(*)) OVER (ORDER BY ${partition} ROWS UNBOUNDED PRECEDING) - count(*) AS BIGINT) AS start
+          FROM o GROUP BY ${partition})`
+  const join = partition === null ? 'CROSS JOIN' : 'JOIN'
+  const on = partition === null ? '' : `ON p.part IS NOT DISTINCT FROM o.${partition}`
+  return `
+  SELECT rid, ${spans.map((span, i) => `CAST(max(n) FILTER (WHERE span = ${i}) AS BIGINT) AS ${name}_before_${span}`).join(', ')}
+  FROM (
+    -- A running sum, not count(*) FILTER: DuckDB has a fast path for the one and not for the other.
+    SELECT rid, span, is_order, sum(is_order) OVER (ORDER BY start, k, is_order ROWS UNBOUNDED PRECEDING) - start AS n
+    FROM (
+      SELECT p.start, rid, NULL AS span, t_us AS k, 1 AS is_order FROM o ${join} ${starts} p ${on}
+      UNION ALL
+      SELECT p.start, rid, s.span, t_us - s.micros, 0
+      FROM o ${join} ${starts} p ${on}
+      CROSS JOIN (VALUES ${spans.map((span, i) => `(${i}, ${MICROS[span]})`).join(', ')}) s(span, micros)
+    )
+  )
+  WHERE is_order = 0
+  GROUP BY rid`
+}
+
+/**
+ * Per-order features over the `orders` view (see lake/shop-views.ts) and the session parts of the `events` view
+ * (sessions.ts). Anonymous orders (no customer) get no customer features; orders without a card no card features.
  */
 export const FEATURES_SQL = `
 CREATE OR REPLACE TEMP TABLE ${FEATURES_TABLE} AS
 WITH o AS MATERIALIZED (
-  SELECT order_id, customer_id, session_id, order_time, order_date, device, ip_country, billing_country,
-         shipping_country, payment_method, card_fingerprint, CAST(total AS DOUBLE) AS total
+  SELECT row_number() OVER () AS rid, order_id, customer_id, session_id, order_time, order_date, device, ip_country,
+         billing_country, shipping_country, payment_method, card_fingerprint, CAST(total AS DOUBLE) AS total,
+         epoch_us(order_time) AS t_us
   FROM orders
 ),
--- One pass over the events: when each session, device and IP country of each customer was first seen. The finer
--- questions below are answered from this much smaller table.
-first_seen AS MATERIALIZED (
-  SELECT session_id, customer_id, device, ip_country, min(event_time) AS first_seen
-  FROM events GROUP BY ALL
+-- When each session, device and IP country of each customer was first seen: the one pass over the events that the
+-- sessions share (sessions.ts). The finer questions below are answered from this much smaller table.
+first_seen AS (
+  SELECT session_id, customer_id, device, ip_country, first_seen FROM ${SESSION_PARTS_TABLE}
 ),
 -- What a visit reveals (a device, a country) counts as known only if it was seen before the visit began: the
 -- session's own page views precede its purchase but tell nothing about the customer's past.
@@ -95,44 +135,86 @@ ip_seen AS (
   SELECT customer_id, ip_country, min(first_seen) AS first_seen
   FROM first_seen WHERE customer_id IS NOT NULL GROUP BY customer_id, ip_country
 ),
-w AS (
-  SELECT o.*,
+-- The partitions too large for RANGE frames (see earlierOrders): counts are differences of earlier orders, and the
+-- shop's mean order is a ROWS frame over the same rows (the same sums, so the same value to the last bit).
+ip_earlier AS (${earlierOrders('ip', 'ip_country', ['0', '1h', '30d'])}
+),
+ship_earlier AS (${earlierOrders('ship', 'shipping_country', ['0', '30d'])}
+),
+shop_earlier AS (${earlierOrders('shop', null, ['0', '30d'])}
+),
+shop_rows AS (
+  SELECT rid, total, order_time, shop_before_0, shop_before_30d, row_number() OVER (ORDER BY order_time, rid) - 1 AS pos
+  FROM o JOIN shop_earlier USING (rid)
+),
+shop AS (
+  SELECT rid, shop_before_0 - shop_before_30d AS shop_30d,
+         avg(total) OVER (ORDER BY order_time, rid ROWS BETWEEN pos - shop_before_30d PRECEDING
+                                                        AND pos - shop_before_0 + 1 PRECEDING) AS shop_mean_total_30d
+  FROM shop_rows
+),
+-- Each window runs over a narrow projection of the orders and is joined back by row: a chain of windows over the
+-- whole order row sorts every column again for each partitioning.
+customer_windows AS (
+  SELECT rid,
     count(*) OVER cust_10m AS c_10m,
     count(*) OVER cust_1h AS c_1h,
     count(*) OVER cust_24h AS c_24h,
     count(*) OVER cust_ever AS c_ever,
     avg(total) OVER cust_ever AS c_mean_total,
     count(DISTINCT card_fingerprint) OVER cust_24h AS c_cards_24h,
-    count(*) OVER cust_card_24h AS c_same_card_24h,
-    count(*) OVER cust_card_ever AS c_same_card_ever,
-    count(card_fingerprint) OVER cust_ever AS c_card_orders_ever,
-    count(*) OVER cust_ship_ever AS c_same_shipping_ever,
-    count(*) OVER card_1h AS card_1h,
-    count(*) OVER card_24h AS card_24h,
-    count(DISTINCT customer_id) OVER card_30d AS card_customers_30d,
-    count(*) OVER card_cust_30d AS card_same_customer_30d,
-    count(*) OVER ip_1h AS ip_1h,
-    count(*) OVER ip_30d AS ip_30d,
-    count(*) OVER ship_30d AS ship_30d,
-    count(*) OVER shop_30d AS shop_30d,
-    avg(total) OVER shop_30d AS shop_mean_total_30d
-  FROM o
+    count(card_fingerprint) OVER cust_ever AS c_card_orders_ever
+  FROM (SELECT rid, customer_id, order_time, total, card_fingerprint FROM o)
   WINDOW
     cust_10m AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 10 MINUTE')}),
     cust_1h AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
     cust_24h AS (PARTITION BY customer_id ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
-    cust_ever AS (PARTITION BY customer_id ORDER BY order_time ${before(EVER)}),
+    cust_ever AS (PARTITION BY customer_id ORDER BY order_time ${before(EVER)})
+),
+customer_card_windows AS (
+  SELECT rid, count(*) OVER cust_card_24h AS c_same_card_24h, count(*) OVER cust_card_ever AS c_same_card_ever
+  FROM (SELECT rid, customer_id, card_fingerprint, order_time FROM o)
+  WINDOW
     cust_card_24h AS (PARTITION BY customer_id, card_fingerprint ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
-    cust_card_ever AS (PARTITION BY customer_id, card_fingerprint ORDER BY order_time ${before(EVER)}),
-    cust_ship_ever AS (PARTITION BY customer_id, shipping_country ORDER BY order_time ${before(EVER)}),
-    card_1h AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
-    card_24h AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
-    card_30d AS (PARTITION BY card_fingerprint ORDER BY order_time ${before('INTERVAL 30 DAY')}),
-    card_cust_30d AS (PARTITION BY card_fingerprint, customer_id ORDER BY order_time ${before('INTERVAL 30 DAY')}),
-    ip_1h AS (PARTITION BY ip_country ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
-    ip_30d AS (PARTITION BY ip_country ORDER BY order_time ${before('INTERVAL 30 DAY')}),
-    ship_30d AS (PARTITION BY shipping_country ORDER BY order_time ${before('INTERVAL 30 DAY')}),
-    shop_30d AS (ORDER BY order_time ${before('INTERVAL 30 DAY')})
+    cust_card_ever AS (PARTITION BY customer_id, card_fingerprint ORDER BY order_time ${before(EVER)})
+),
+customer_shipping_windows AS (
+  SELECT rid, count(*) OVER (PARTITION BY customer_id, shipping_country ORDER BY order_time ${before(EVER)})
+    AS c_same_shipping_ever
+  FROM (SELECT rid, customer_id, shipping_country, order_time FROM o)
+),
+-- Orders without a card would share one large partition, whose counts are never used: each gets its own.
+card_windows AS (
+  SELECT rid, count(*) OVER card_1h AS card_1h, count(*) OVER card_24h AS card_24h,
+    count(DISTINCT customer_id) OVER card_30d AS card_customers_30d
+  FROM (SELECT rid, card_fingerprint, customer_id, order_time FROM o)
+  WINDOW
+    card_1h AS (PARTITION BY card_fingerprint, ${cardless} ORDER BY order_time ${before('INTERVAL 1 HOUR')}),
+    card_24h AS (PARTITION BY card_fingerprint, ${cardless} ORDER BY order_time ${before('INTERVAL 24 HOUR')}),
+    card_30d AS (PARTITION BY card_fingerprint, ${cardless} ORDER BY order_time ${before('INTERVAL 30 DAY')})
+),
+card_customer_windows AS (
+  SELECT rid,
+    count(*) OVER (PARTITION BY card_fingerprint, ${cardless}, customer_id ORDER BY order_time ${before('INTERVAL 30 DAY')})
+      AS card_same_customer_30d
+  FROM (SELECT rid, card_fingerprint, customer_id, order_time FROM o)
+),
+w AS (
+  SELECT o.*, cw.* EXCLUDE (rid), ccw.* EXCLUDE (rid), csw.* EXCLUDE (rid), kw.* EXCLUDE (rid), kcw.* EXCLUDE (rid),
+    ip.ip_before_0 - ip.ip_before_1h AS ip_1h,
+    ip.ip_before_0 - ip.ip_before_30d AS ip_30d,
+    ship.ship_before_0 - ship.ship_before_30d AS ship_30d,
+    shop.shop_30d,
+    shop.shop_mean_total_30d
+  FROM o
+  JOIN customer_windows cw USING (rid)
+  JOIN customer_card_windows ccw USING (rid)
+  JOIN customer_shipping_windows csw USING (rid)
+  JOIN card_windows kw USING (rid)
+  JOIN card_customer_windows kcw USING (rid)
+  JOIN ip_earlier ip USING (rid)
+  JOIN ship_earlier ship USING (rid)
+  JOIN shop USING (rid)
 )
 SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.device, w.ip_country,
   w.billing_country, w.shipping_country, w.payment_method, w.card_fingerprint, w.total,
@@ -157,7 +239,10 @@ SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.de
   CASE WHEN w.shop_30d >= ${MIN_ORDERS_FOR_SHARES} THEN w.ip_30d / w.shop_30d END AS ip_country_share_30d,
   CASE WHEN w.shop_30d >= ${MIN_ORDERS_FOR_SHARES} THEN w.ship_30d / w.shop_30d END AS shipping_country_share_30d,
   CASE WHEN w.customer_id IS NOT NULL
-    THEN epoch(w.order_time - cs.first_seen) / 3600.0 END AS account_age_hours,
+    -- epoch() of the interval order_time - first_seen, as DuckDB computes it (whole days, then the rest), from the
+    -- microseconds: the interval itself goes through ICU's calendar row by row, seconds per 100k orders.
+    THEN (((w.t_us - epoch_us(cs.first_seen)) // ${MICROS_PER_DAY}) * 86400.0
+          + ((w.t_us - epoch_us(cs.first_seen)) % ${MICROS_PER_DAY}) / 1000000.0) / 3600.0 END AS account_age_hours,
   CASE WHEN w.c_mean_total > 0 THEN w.total / w.c_mean_total END AS amount_vs_customer,
   CASE WHEN w.shop_mean_total_30d > 0 THEN w.total / w.shop_mean_total_30d END AS amount_vs_shop,
   w.billing_country <> w.shipping_country AS billing_shipping_mismatch,
@@ -173,6 +258,7 @@ LEFT JOIN ip_seen ips ON ips.customer_id = w.customer_id AND ips.ip_country = w.
 
 /** Computes the features of every order in the `orders` view into the temp table `fraud_features`. */
 export async function computeFeatures(engine: Engine): Promise<void> {
+  await buildSessionParts(engine)
   await engine.run(FEATURES_SQL)
 }
 
