@@ -1,14 +1,14 @@
-import {closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, mkdirSync, openSync, rmSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
-import type {Admin, Consumer, EachBatchPayload} from 'kafkajs'
+import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {EcapError, UsageError} from '../errors.js'
 import {serializeEvent} from '../events/serialize.js'
 import type {ShopEvent} from '../events/types.js'
 import {parseEventLine} from '../events/validate.js'
-import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
-import type {TxnAction} from '../lake/delta-log.js'
+import type {AddAction, TxnAction} from '../lake/delta-log.js'
 import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
 import {type FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
@@ -24,6 +24,11 @@ export interface IngestOptions {
   flushRows: number
   /** Flush at least this often while messages are buffered. */
   flushIntervalMs: number
+  /**
+   * Flush when the buffered message values reach this many bytes, whatever --flush-rows says, so one flush's staging
+   * file and DuckDB's work on it stay bounded. [default: 128 MiB]
+   */
+  flushBytes?: number
   /** Where a group with no position in the lake or in Kafka starts: earliest, latest, or an ISO time. */
   from: string
   /** Consume up to the high-water marks seen at start, flush, and return (for cron). */
@@ -56,15 +61,30 @@ export interface IngestResult extends IngestProgress {
   eventsPerSecond: number
   /** With live fraud scoring: orders scored, alerts written to the lake, produced, and re-sent at start. */
   fraud?: {scored: number; alerts: number; published: number; resent: number}
+  /** Where the run's time went, per stage, summed over its flushes (stages overlap: fetching goes on during a flush). */
+  stageSeconds: IngestStageSeconds
 }
 
-interface Buffered {
-  partition: number
-  offset: number
-  timestamp: number
-  key: Buffer | null
-  value: Buffer | null
+/** Seconds spent in each stage of an ingest run. */
+export interface IngestStageSeconds {
+  /** Our handler of each fetched batch: UTF-8 decoding, JSON.parse, duplicate-key scan, validation, staging lines. */
+  judge: number
+  /** The handler waiting for the previous flush to finish (back-pressure: fetching is held meanwhile). */
+  waitForFlush: number
+  /** DuckDB: read_json of the staged events and the partitioned Parquet COPY. */
+  eventFiles: number
+  /** DuckDB: the dead-letter Parquet file. */
+  deadLetters: number
+  /** Delta log commits (events and dead letters). */
+  deltaCommit: number
+  /** Committing the offsets to Kafka after the lake. */
+  kafkaCommit: number
 }
+
+const DEFAULT_FLUSH_BYTES = 128 << 20
+const INGEST_DUCKDB_MEMORY = '192MB'
+const PARTITIONED_WRITE_FLUSH_ROWS = 65_536
+const DATES_PER_COPY = 8
 
 const UTF8 = new TextDecoder('utf-8', {fatal: true})
 
@@ -78,7 +98,12 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   const started = Date.now()
   const kafka = createKafka({...options.connection, clientId: 'ecap-ingest'})
   const admin = kafka.admin()
-  const engine = await Engine.open()
+  // A flush's DuckDB work (JSON read, partitioned Parquet write) stays within a small share of the 512 MB the whole
+  // process aims at; beyond it DuckDB spills to disk rather than grow.
+  const engine = await Engine.open({memoryLimit: INGEST_DUCKDB_MEMORY})
+  // A partitioned COPY buffers this many rows per thread before writing them out to the partitions' files (524,288
+  // by default: a whole flush, in memory, per thread).
+  await engine.run(`SET partitioned_write_flush_threshold = ${PARTITIONED_WRITE_FLUSH_ROWS}`)
   let consumer: Consumer | undefined
   let stopping = false
   let openState: IngestState | undefined
@@ -114,9 +139,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       groupId: options.group,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
-      maxBytesPerPartition: 4 << 20,
-      // A fetch waits at most this long for data, so a stop (SIGINT, caught up) never waits the default 5 s.
-      maxWaitTimeInMs: 1000,
+      ...INGEST_FETCH,
       // Once the run is ending, kafkajs must not restart the consumer behind it (it would rejoin the group and hold
       // partitions in a process that is about to exit).
       retry: {restartOnFailure: async () => !stopping},
@@ -176,7 +199,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         partitionsConsumedConcurrently: 1,
         eachBatch: async (payload) => {
           try {
-            await state.take(payload)
+            state.take(payload)
             if (state.bufferFull() || state.flushDue()) await state.startFlush(payload.heartbeat)
             await payload.heartbeat()
             if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
@@ -245,13 +268,13 @@ class IngestState {
   consumer: Consumer | undefined
   onCaughtUp?: () => void
   onFatal?: (error: unknown) => void
-  private buffer: Buffered[] = []
+  /** Messages taken since the last flush started, already judged and staged on disk. */
+  private pending: PendingFlush | undefined
+  private flushSeq = 0
   private assigned = new Set<number>()
   /** Last offset written per partition, in each table. */
   private eventsTxn = new Map<number, number>()
   private deadTxn = new Map<number, number>()
-  /** When the oldest message in the buffer arrived: a flush is due one interval after it. */
-  private bufferedSince = 0
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlushes = 0
   private heartbeat: EachBatchPayload['heartbeat'] | undefined
@@ -262,6 +285,8 @@ class IngestState {
   /** How far the lake has each partition, as last re-read; may include other members' work. */
   private lakeProgress = new Map<number, number>()
   readonly warnings: string[] = []
+  readonly times = {judgeMs: 0, waitMs: 0, eventFilesMs: 0, deadLettersMs: 0, deltaCommitMs: 0, kafkaCommitMs: 0}
+  private readonly flushBytes: number
   messages = 0
   events = 0
   deadLetters = 0
@@ -273,7 +298,9 @@ class IngestState {
     private readonly engine: Engine,
     private readonly staging: string,
     private readonly fraud?: LiveFraudScorer,
-  ) {}
+  ) {
+    this.flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES
+  }
 
   async loadLakeOffsets(): Promise<void> {
     ;[this.eventsTxn, this.eventsVersion] = await this.lakeTxns(EVENTS_TABLE)
@@ -295,7 +322,7 @@ class IngestState {
     const next = this.flushing.then(async () => {
       await this.loadLakeOffsets()
       this.assigned = new Set(partitions)
-      this.buffer = []
+      this.dropPending()
       this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
       await seek()
     })
@@ -314,36 +341,61 @@ class IngestState {
     return last === undefined ? undefined : last + 1
   }
 
-  async take(payload: EachBatchPayload): Promise<void> {
+  /**
+   * Judges each message of a fetched batch as it arrives and stages it on disk (valid events as NDJSON, rejects as
+   * dead-letter rows), so no message is held in memory until its flush: memory does not grow with --flush-rows, and
+   * kafkajs's fetch buffers are released batch by batch. Whether the lake already holds an offset (a replay) is
+   * decided here too: a flush never commits offsets below the ones of the buffer that follows it, so the answer cannot
+   * change before this buffer is written, and a rejoin or rewind drops the buffer anyway.
+   */
+  take(payload: EachBatchPayload): void {
+    const started = performance.now()
     this.heartbeat = payload.heartbeat
     const {batch} = payload
+    const {partition} = batch
+    let seen = this.seen.get(partition) ?? -1
+    const inEvents = this.eventsTxn.get(partition) ?? -1
+    const inDead = this.deadTxn.get(partition) ?? -1
+    let handled: KafkaMessage | undefined
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break
       const offset = Number(message.offset)
       // Never buffer an offset twice (a fetch that raced a seek, a redelivery): one flush must not hold duplicates.
-      if (offset <= (this.seen.get(batch.partition) ?? -1)) {
-        payload.resolveOffset(message.offset)
-        continue
+      if (offset > seen) {
+        this.pending ??= new PendingFlush(this.staging, this.flushSeq++)
+        this.pending.add(
+          this.options.topic,
+          partition,
+          offset,
+          message,
+          offset <= inEvents,
+          offset <= inDead,
+          this.fraud,
+        )
+        seen = offset
       }
-      if (this.buffer.length === 0) this.bufferedSince = Date.now()
-      this.buffer.push({
-        partition: batch.partition,
-        offset,
-        timestamp: Number(message.timestamp),
-        key: message.key,
-        value: message.value,
-      })
-      this.seen.set(batch.partition, offset)
-      payload.resolveOffset(message.offset)
+      handled = message
     }
+    this.seen.set(partition, seen)
+    // kafkajs fetches on from the last offset resolved, so resolving the last message handled resolves the ones before.
+    if (handled) payload.resolveOffset(handled.offset)
+    this.times.judgeMs += performance.now() - started
   }
 
   bufferFull(): boolean {
-    return this.buffer.length >= this.options.flushRows
+    const pending = this.pending
+    return pending !== undefined && (pending.messages >= this.options.flushRows || pending.bytes >= this.flushBytes)
   }
 
   flushDue(): boolean {
-    return this.buffer.length > 0 && Date.now() - this.bufferedSince >= this.options.flushIntervalMs
+    const pending = this.pending
+    return pending !== undefined && Date.now() - pending.since >= this.options.flushIntervalMs
+  }
+
+  /** Forgets the messages taken since the last flush (they will be fetched again) and removes their staging files. */
+  private dropPending(): void {
+    this.pending?.discard()
+    this.pending = undefined
   }
 
   /** True when every partition has reached the last offset that existed at start. */
@@ -389,37 +441,45 @@ class IngestState {
   async startFlush(heartbeat: EachBatchPayload['heartbeat']): Promise<void> {
     const previous = this.flushing
     this.flush(heartbeat).catch((error) => this.onFatal?.(error))
+    const started = performance.now()
     await previous
+    this.times.waitMs += performance.now() - started
   }
 
   private async flushNow(heartbeat: EachBatchPayload['heartbeat'] | undefined, consumer: Consumer | undefined) {
-    const rows = this.buffer
-    this.buffer = []
-    if (rows.length === 0) return
+    const batch = this.pending
+    this.pending = undefined
+    if (batch === undefined) return
     // Heartbeats keep the group membership alive while DuckDB writes.
     const beat = heartbeat ? setInterval(() => heartbeat().catch(() => {}), 2000) : undefined
     try {
+      batch.close()
       try {
-        await this.write(rows)
+        await this.write(batch)
       } catch (error) {
         if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
-        await this.rewind(rows)
+        await this.rewind(batch)
         return
       }
       if (consumer) {
-        const next = new Map<number, number>()
-        for (const m of rows) next.set(m.partition, Math.max(next.get(m.partition) ?? -1, m.offset + 1))
+        const started = performance.now()
         try {
           await consumer.commitOffsets(
-            [...next].map(([partition, offset]) => ({topic: this.options.topic, partition, offset: String(offset)})),
+            [...batch.last].map(([partition, offset]) => ({
+              topic: this.options.topic,
+              partition,
+              offset: String(offset + 1),
+            })),
           )
         } catch (error) {
           // The lake holds the offsets of record; Kafka's copy (for lag tools) is committed again next flush.
           this.warnings.push(`Kafka offsets not committed this time: ${(error as Error).message}`)
         }
+        this.times.kafkaCommitMs += performance.now() - started
       }
     } finally {
       if (beat) clearInterval(beat)
+      batch.discard()
     }
   }
 
@@ -429,16 +489,18 @@ class IngestState {
    * re-read the lake, drop what is buffered, and resume every partition still assigned from the lake's record, so
    * nothing is lost or written twice.
    */
-  private async rewind(failed: Buffered[]): Promise<void> {
+  private async rewind(failed: PendingFlush): Promise<void> {
     this.warnings.push('Another ingest member wrote the same partitions during a rebalance; resumed from the lake.')
     // A partition the lake has no record of was never committed by anyone: its first message in memory is where
     // this run started it, and where it must start again.
     const firstInMemory = new Map<number, number>()
-    for (const m of [...failed, ...this.buffer]) {
-      firstInMemory.set(m.partition, Math.min(firstInMemory.get(m.partition) ?? m.offset, m.offset))
+    for (const taken of [failed, this.pending]) {
+      for (const [partition, offset] of taken?.first ?? []) {
+        firstInMemory.set(partition, Math.min(firstInMemory.get(partition) ?? offset, offset))
+      }
     }
     await this.loadLakeOffsets()
-    this.buffer = []
+    this.dropPending()
     this.seen = new Map()
     for (const partition of this.assigned) {
       const offset = this.resumeOffset(partition) ?? firstInMemory.get(partition)
@@ -448,76 +510,64 @@ class IngestState {
     }
   }
 
-  private async write(rows: Buffered[]): Promise<void> {
+  private async write(batch: PendingFlush): Promise<void> {
     const {topic, lake} = this.options
-    const eventsFile = join(this.staging, 'events.ndjson')
-    const events = new StagingFile(eventsFile)
-    const dead: DeadLetterRow[] = []
-    const fresh: FreshEvent[] = []
-    const maxOffset = new Map<number, number>()
-    try {
-      for (const m of rows) {
-        maxOffset.set(m.partition, Math.max(maxOffset.get(m.partition) ?? -1, m.offset))
-        const inEvents = m.offset <= (this.eventsTxn.get(m.partition) ?? -1)
-        const inDead = m.offset <= (this.deadTxn.get(m.partition) ?? -1)
-        const verdict = judge(m.value)
-        if (verdict.ok) {
-          if (inEvents) this.duplicates++
-          else {
-            events.add(verdict.line)
-            if (this.fraud) fresh.push({event: verdict.event, partition: m.partition, offset: m.offset})
-          }
-        } else if (inDead) {
-          this.duplicates++
-        } else {
-          dead.push({
-            topic,
-            partition: m.partition,
-            offset: m.offset,
-            kafka_timestamp: m.timestamp,
-            key_b64: m.key ? m.key.toString('base64') : null,
-            value_b64: m.value ? m.value.toString('base64') : null,
-            reason: verdict.reason,
-          })
-        }
-      }
-    } finally {
-      events.close()
-    }
-    const txns: TxnAction[] = [...maxOffset].map(([partition, version]) => ({appId: appId(topic, partition), version}))
+    const txns: TxnAction[] = [...batch.last].map(([partition, version]) => ({appId: appId(topic, partition), version}))
     // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
-    if (dead.length > 0) {
-      const file = join(this.staging, 'dead-letters.ndjson')
-      writeFileSync(file, `${dead.map((d) => JSON.stringify(d)).join('\n')}\n`)
-      const add = await writeDeadLetterFile(this.engine, file, lake)
+    if (batch.deadLetters > 0) {
+      let started = performance.now()
+      const add = await writeDeadLetterFile(this.engine, batch.deadFile.path, lake)
+      this.times.deadLettersMs += performance.now() - started
+      started = performance.now()
       const committed = await commitAppend(lake, [add], txns, {
         engine: this.engine,
         table: DEAD_LETTERS_SPEC,
         readVersion: this.deadVersion,
       })
+      this.times.deltaCommitMs += performance.now() - started
       this.deadVersion = committed.version
       this.commits++
     }
     // Live fraud scoring: alerts commit before the events with the same txns, so a replay skips them like dead letters.
-    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, fresh, txns)
-    let adds: Awaited<ReturnType<typeof writeEventFiles>> = []
-    if (events.lines > 0) {
-      mkdirSync(tablePath(lake, EVENTS_TABLE), {recursive: true})
-      adds = await writeEventFiles(this.engine, eventsFile, tablePath(lake, EVENTS_TABLE))
+    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, txns)
+    const adds: AddAction[] = []
+    if (batch.events > 0) {
+      const started = performance.now()
+      const table = tablePath(lake, EVENTS_TABLE)
+      mkdirSync(table, {recursive: true})
+      // A few dates per COPY: DuckDB buffers every open partition of a partitioned COPY at once (column blocks per
+      // partition per thread), which for a backlog spanning months would be most of a flush in memory.
+      const files = [...batch.eventsByDate.values()]
+      for (let i = 0; i < files.length; i += DATES_PER_COPY) {
+        const group = files.slice(i, i + DATES_PER_COPY)
+        const maxLineBytes = Math.max(...group.map((f) => f.maxLineBytes))
+        adds.push(
+          ...(await writeEventFiles(
+            this.engine,
+            group.map((f) => f.path),
+            table,
+            {maxLineBytes},
+          )),
+        )
+      }
+      this.times.eventFilesMs += performance.now() - started
     }
     // Always commit the offsets to events, even with no valid row: it is the seek point of record.
+    const started = performance.now()
     const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
+    this.times.deltaCommitMs += performance.now() - started
     this.eventsVersion = committed.version
     this.fraud?.eventsCommitted(committed.version)
     this.commits++
     for (const t of txns) {
       const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
       this.eventsTxn.set(partition, t.version)
-      if (dead.length > 0) this.deadTxn.set(partition, t.version)
+      if (batch.deadLetters > 0) this.deadTxn.set(partition, t.version)
     }
-    this.messages += rows.length
-    this.events += events.lines
-    this.deadLetters += dead.length
+    this.messages += batch.messages
+    this.events += batch.events
+    this.deadLetters += batch.deadLetters
+    this.duplicates += batch.duplicates
   }
 
   progress(started: number): IngestProgress {
@@ -539,6 +589,14 @@ class IngestState {
       offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
       stoppedBy,
       eventsPerSecond: Math.round(progress.events / Math.max(progress.elapsedMs / 1000, 0.001)),
+      stageSeconds: {
+        judge: seconds(this.times.judgeMs),
+        waitForFlush: seconds(this.times.waitMs),
+        eventFiles: seconds(this.times.eventFilesMs),
+        deadLetters: seconds(this.times.deadLettersMs),
+        deltaCommit: seconds(this.times.deltaCommitMs),
+        kafkaCommit: seconds(this.times.kafkaCommitMs),
+      },
       ...(this.fraud && {
         fraud: {
           scored: this.fraud.scored,
@@ -567,35 +625,153 @@ function judge(value: Buffer | null): {ok: true; line: string; event: ShopEvent}
     : {ok: false, reason: verdict.reason}
 }
 
-/** NDJSON written to a staging file a few thousand lines at a time, so a flush never holds all its text at once. */
-class StagingFile {
-  private readonly fd: number
-  private pending: string[] = []
-  lines = 0
+/**
+ * The messages taken since the last flush, judged and staged: valid events as NDJSON, one file per event_date (so
+ * DuckDB writes one partition at a time, and its memory does not grow with the number of dates a flush spans), rejects
+ * in another file (as DeadLetterRow), and per partition the first and last offset taken.
+ */
+class PendingFlush {
+  /** Staged events by event_date (YYYY-MM-DD). */
+  readonly eventsByDate = new Map<string, StagingFile>()
+  readonly deadFile: StagingFile
+  /** When the first message was taken: a flush is due one interval after it. */
+  readonly since = Date.now()
+  readonly first = new Map<number, number>()
+  readonly last = new Map<number, number>()
+  /** With live fraud scoring: the new valid events, for the scorer. */
+  readonly fresh: FreshEvent[] = []
+  messages = 0
+  events = 0
+  deadLetters = 0
+  duplicates = 0
+  /** Bytes of message values taken. */
+  bytes = 0
+  /** UTF-16 units of lines not yet written to their files, over all files. */
+  private unwritten = 0
 
-  constructor(path: string) {
-    this.fd = openSync(path, 'w')
+  constructor(
+    private readonly dir: string,
+    private readonly seq: number,
+  ) {
+    this.deadFile = new StagingFile(join(dir, `dead-letters-${seq}.ndjson`))
   }
 
-  add(line: string): void {
-    this.pending.push(line)
-    this.lines++
-    if (this.pending.length >= 4096) this.spill()
-  }
-
-  close(): void {
-    try {
-      this.spill()
-    } finally {
-      closeSync(this.fd)
+  add(
+    topic: string,
+    partition: number,
+    offset: number,
+    message: KafkaMessage,
+    inEvents: boolean,
+    inDead: boolean,
+    fraud: LiveFraudScorer | undefined,
+  ): void {
+    if (!this.first.has(partition)) this.first.set(partition, offset)
+    this.last.set(partition, offset)
+    this.messages++
+    const {value} = message
+    this.bytes += value?.length ?? 0
+    const verdict = judge(value)
+    if (verdict.ok) {
+      if (inEvents) this.duplicates++
+      else {
+        // A valid event_time is ISO 8601 UTC, so its first ten characters are its UTC date: the partition.
+        const date = verdict.event.event_time.slice(0, 10)
+        let file = this.eventsByDate.get(date)
+        if (file === undefined) {
+          file = new StagingFile(join(this.dir, `events-${this.seq}-${date}.ndjson`))
+          this.eventsByDate.set(date, file)
+        }
+        this.stage(file, verdict.line)
+        this.events++
+        if (fraud) this.fresh.push({event: verdict.event, partition, offset})
+      }
+    } else if (inDead) {
+      this.duplicates++
+    } else {
+      const row: DeadLetterRow = {
+        topic,
+        partition,
+        offset,
+        kafka_timestamp: Number(message.timestamp),
+        key_b64: message.key ? message.key.toString('base64') : null,
+        value_b64: value ? value.toString('base64') : null,
+        reason: verdict.reason,
+      }
+      this.stage(this.deadFile, JSON.stringify(row))
+      this.deadLetters++
     }
   }
 
-  private spill(): void {
+  /** Writes out what is still in memory; the files are then complete for DuckDB. */
+  close(): void {
+    for (const file of this.files()) file.close()
+  }
+
+  discard(): void {
+    for (const file of this.files()) file.remove()
+  }
+
+  private stage(file: StagingFile, line: string): void {
+    file.add(line)
+    this.unwritten += line.length
+    if (this.unwritten >= STAGING_UNWRITTEN_CHARS) {
+      for (const f of this.files()) f.spill()
+      this.unwritten = 0
+    }
+  }
+
+  private files(): StagingFile[] {
+    return [...this.eventsByDate.values(), this.deadFile]
+  }
+}
+
+/** How much staged text a flush keeps in memory before appending it to the staging files. */
+const STAGING_UNWRITTEN_CHARS = 4 << 20
+
+/**
+ * NDJSON lines collected in memory and appended to a file by `spill()`, so a flush never holds all its text at once.
+ * The file is created by the first spill.
+ */
+class StagingFile {
+  private pending: string[] = []
+  private closed = false
+  /** An upper bound of the longest line's UTF-8 size (three bytes per UTF-16 unit at most). */
+  maxLineBytes = 0
+
+  constructor(readonly path: string) {}
+
+  add(line: string): void {
+    this.pending.push(line)
+    if (line.length * 3 > this.maxLineBytes) this.maxLineBytes = line.length * 3
+  }
+
+  spill(): void {
     if (this.pending.length === 0) return
-    writeSync(this.fd, `${this.pending.join('\n')}\n`)
+    const fd = openSync(this.path, 'a')
+    try {
+      writeSync(fd, `${this.pending.join('\n')}\n`)
+    } finally {
+      closeSync(fd)
+    }
     this.pending = []
   }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.spill()
+  }
+
+  remove(): void {
+    this.pending = []
+    this.closed = true
+    rmSync(this.path, {force: true})
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms) / 1000
 }
 
 /** kafkajs's own errors (KafkaJSError and its subclasses), as opposed to ecap's and DuckDB's. */

@@ -3,7 +3,7 @@ import {mkdirSync, rmSync, statSync} from 'node:fs'
 import {join, relative, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
-import {sqlIdentifier, sqlString} from '../engine/sql.js'
+import {sqlIdentifier, sqlString, sqlStringList} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import type {AddAction} from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
@@ -35,17 +35,32 @@ export function statKinds(schema: DeltaStruct): Map<string, StatKind | undefined
 const EVENT_STAT_KINDS = statKinds(eventsDeltaSchema())
 
 /**
- * Writes the events of one NDJSON file into the table folder as Parquet, one or more files per event_date partition,
+ * Writes the events of one NDJSON file (or several) into the table folder as Parquet, one or more files per event_date partition,
  * and returns the Delta `add` actions for them (not yet committed: until then no reader sees the files).
  * DuckDB parses the JSON into contract types, writes zstd Parquet (timestamps as UTC microseconds, order lines as a
  * list of structs) and reports each file's row count and column statistics, which become the Delta stats.
  */
-export async function writeEventFiles(engine: Engine, ndjsonPath: string, tablePath: string): Promise<AddAction[]> {
+export async function writeEventFiles(
+  engine: Engine,
+  ndjsonPath: string | string[],
+  tablePath: string,
+  options: WriteEventFilesOptions = {},
+): Promise<AddAction[]> {
+  // DuckDB's JSON reader gives each thread buffers of twice the largest object it accepts (16 MiB by default): a
+  // writer that knows its longest line can make them much smaller.
+  const objectSize = options.maxLineBytes
+    ? `, maximum_object_size = ${Math.max(options.maxLineBytes + 1, 1 << 20)}`
+    : ''
   return writeQueryEventFiles(
     engine,
-    `SELECT * FROM read_json(${sqlString(ndjsonPath)}, format = 'newline_delimited', columns = ${jsonColumns()})`,
+    `SELECT * FROM read_json(${typeof ndjsonPath === 'string' ? sqlString(ndjsonPath) : sqlStringList(ndjsonPath)}, format = 'newline_delimited', columns = ${jsonColumns()}${objectSize})`,
     tablePath,
   )
+}
+
+export interface WriteEventFilesOptions {
+  /** The longest line of the NDJSON file in bytes, when the writer knows it. */
+  maxLineBytes?: number
 }
 
 /**
