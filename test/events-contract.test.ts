@@ -8,8 +8,10 @@ import {
   LINE_ITEM_DUCKDB_TYPE,
   MAX_MONEY,
   parseEventLine,
+  parseEventText,
   renderEventDocs,
   SCHEMA_VERSION,
+  serializeEvent,
   type ValidationResult,
   validateEvent,
 } from '../src/lib/events/index.js'
@@ -104,10 +106,22 @@ describe('validateEvent', () => {
     ['month 13', '2026-13-01T00:00:00.000Z'],
     ['February 30', '2026-02-30T00:00:00.000Z'],
     ['hour 24', '2026-03-01T24:00:00.000Z'],
+    ['minute 60', '2026-03-01T14:60:00.000Z'],
+    ['second 60', '2026-03-01T14:05:60.000Z'],
+    ['day 0', '2026-03-00T14:05:09.120Z'],
+    ['April 31', '2026-04-31T14:05:09.120Z'],
+    ['February 29 of a common year', '2026-02-29T14:05:09.120Z'],
+    ['February 29 of 2100, not a leap year', '2100-02-29T14:05:09.120Z'],
   ])('rejects an event_time that is not a real time (%s)', (_label, eventTime) => {
     expect(reasonOf(validateEvent(makeEvent('page_view', {event_time: eventTime})))).toBe(
       'field "event_time" is not a real calendar time',
     )
+  })
+
+  it('accepts February 29 of leap years and the last instant of a day', () => {
+    for (const eventTime of ['2028-02-29T00:00:00.000Z', '2026-12-31T23:59:59.999Z', '2026-04-30T12:00:00.000Z']) {
+      expect(validateEvent(makeEvent('page_view', {event_time: eventTime})).ok).toBe(true)
+    }
   })
 
   it('rejects money with three decimals', () => {
@@ -211,6 +225,20 @@ describe('parseEventLine', () => {
     )
     expect(parseEventLine(good).ok).toBe(true)
     expect(parseEventLine(good.replace('"page_view"', '"page_view"')).ok).toBe(true)
+  })
+
+  it('gives the duplicate key as the reason even when the value also breaks the contract', () => {
+    const bad = JSON.stringify({...makeEvent('refund'), reason: 'bored'})
+    expect(reasonOf(parseEventLine(bad.replace('"amount":', '"amount":1,"amount":')))).toBe('duplicate key "amount"')
+  })
+
+  it('gives a valid event its line in contract order, whatever order or spacing the text had', () => {
+    const event = makeEvent('purchase')
+    const line = serializeEvent(event)
+    expect(parseEventText(line)).toEqual({ok: true, event, line})
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(event).reverse()), null, 1)
+    expect(parseEventText(reordered)).toEqual({ok: true, event, line})
+    expect(reasonOf(parseEventText(line.replace('"total":', '"total":1,"total":')))).toBe('duplicate key "total"')
   })
 
   it('validates the object a line holds', () => {

@@ -12,6 +12,7 @@ import {
   SCHEMA_VERSION,
 } from './contract.js'
 import {duplicateKey} from './duplicate-keys.js'
+import {serializeEvent} from './serialize.js'
 
 import type {ShopEvent} from './types.js'
 
@@ -89,9 +90,7 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
       if (typeof value !== 'string' || !ISO_UTC_MS.test(value)) {
         return 'must be an ISO 8601 UTC time with milliseconds, like 2026-03-01T14:05:09.120Z'
       }
-      // Date.parse rolls impossible days over (2026-02-30 becomes 2026-03-02); a real time formats back to itself.
-      if (Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value)
-        return 'is not a real calendar time'
+      if (!isRealTime(value)) return 'is not a real calendar time'
       // ISO strings of one format compare in time order.
       return value < MIN_EVENT_TIME || value >= MAX_EVENT_TIME
         ? `must be between ${MIN_EVENT_TIME} and ${MAX_EVENT_TIME}`
@@ -101,6 +100,37 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
     case 'items':
       return checkItems(value)
   }
+}
+
+/**
+ * Whether a string of ISO_UTC_MS's shape names a real time: what `new Date(value).toISOString() === value` says
+ * (Date.parse rolls impossible days over, 2026-02-30 becoming 2026-03-02, and hour 24 over to the next day), from
+ * the digits alone, several times faster.
+ */
+function isRealTime(value: string): boolean {
+  const year = digits(value, 0, 4)
+  const month = digits(value, 5, 2)
+  const day = digits(value, 8, 2)
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth(year, month) &&
+    digits(value, 11, 2) <= 23 &&
+    digits(value, 14, 2) <= 59 &&
+    digits(value, 17, 2) <= 59
+  )
+}
+
+function digits(text: string, start: number, count: number): number {
+  let n = 0
+  for (let i = start; i < start + count; i++) n = n * 10 + (text.charCodeAt(i) - 48)
+  return n
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
 function checkMoney(value: unknown): string | undefined {
@@ -132,13 +162,32 @@ function checkItems(value: unknown): string | undefined {
 
 /** Parses one NDJSON line and validates it. */
 export function parseEventLine(line: string): ValidationResult {
+  const verdict = parseEventText(line)
+  return verdict.ok ? {ok: true, event: verdict.event} : verdict
+}
+
+/** A valid event with its contract-order JSON line, or the reason it is not one. */
+export type EventTextVerdict = {ok: true; event: ShopEvent; line: string} | {ok: false; reason: string}
+
+/**
+ * Parses one JSON text and validates it (as parseEventLine, with the same reasons), and gives a valid event's line in
+ * contract order (serializeEvent). The scan for duplicate keys, which JSON.parse hides, is skipped when the text is
+ * that line already, as every message of a producer that writes events in contract order is: such a text names each
+ * key once.
+ */
+export function parseEventText(text: string): EventTextVerdict {
   let value: unknown
   try {
-    value = JSON.parse(line)
+    value = JSON.parse(text)
   } catch (error) {
     return {ok: false, reason: `not valid JSON: ${(error as Error).message}`}
   }
-  const duplicate = duplicateKey(line)
-  if (duplicate !== undefined) return {ok: false, reason: `duplicate key "${duplicate}"`}
-  return validateEvent(value)
+  const verdict = validateEvent(value)
+  const line = verdict.ok ? serializeEvent(verdict.event) : undefined
+  if (line !== text) {
+    // A duplicate key is the reason of record even when the value also breaks the contract.
+    const duplicate = duplicateKey(text)
+    if (duplicate !== undefined) return {ok: false, reason: `duplicate key "${duplicate}"`}
+  }
+  return verdict.ok ? {ok: true, event: verdict.event, line: line as string} : verdict
 }

@@ -3,9 +3,7 @@ import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {EcapError, UsageError} from '../errors.js'
-import {serializeEvent} from '../events/serialize.js'
-import type {ShopEvent} from '../events/types.js'
-import {parseEventLine} from '../events/validate.js'
+import {type EventTextVerdict, parseEventText} from '../events/validate.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
 import type {AddAction, TxnAction} from '../lake/delta-log.js'
@@ -610,7 +608,7 @@ class IngestState {
 }
 
 /** Decides one message: a valid event (re-serialised in contract order) or a reason for the dead-letter table. */
-function judge(value: Buffer | null): {ok: true; line: string; event: ShopEvent} | {ok: false; reason: string} {
+function judge(value: Buffer | null): EventTextVerdict {
   if (value === null) return {ok: false, reason: 'empty message (null value)'}
   if (value.length === 0) return {ok: false, reason: 'empty message (zero bytes)'}
   let text: string
@@ -619,10 +617,7 @@ function judge(value: Buffer | null): {ok: true; line: string; event: ShopEvent}
   } catch {
     return {ok: false, reason: 'not valid UTF-8'}
   }
-  const verdict = parseEventLine(text)
-  return verdict.ok
-    ? {ok: true, line: serializeEvent(verdict.event), event: verdict.event}
-    : {ok: false, reason: verdict.reason}
+  return parseEventText(text)
 }
 
 /**
