@@ -99,10 +99,56 @@ const benchmarks = {
         eventsPerSecond: Math.round(events / run.seconds),
         peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
         commits: run.result.commits,
+        // Where the time went (seconds per stage; stages overlap, since fetching goes on while a flush writes).
+        ...Object.fromEntries(Object.entries(run.result.stageSeconds ?? {}).map(([k, v]) => [`${k}S`, v])),
       })
     } finally {
       await broker.stop()
       rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
+   * kafkajs's own ceiling on the ingest benchmark's topic (1M generated events, 6 partitions, gzip): a bare consumer
+   * that does nothing with the messages (ingest's fetch settings, then kafkajs's default fetch sizes), and one that
+   * does only ingest's JavaScript work per message (UTF-8, JSON.parse, duplicate keys, validation, serialisation).
+   * No ingest on kafkajs beats the first row. `npm run bench -- kafka-ceiling [brokers topic]` reuses a broker and
+   * topic that already hold the events instead of starting and filling one.
+   */
+  async 'kafka-ceiling'() {
+    let [brokers, topic] = process.argv.slice(3)
+    let broker
+    const rows = []
+    try {
+      if (!brokers) {
+        const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+        broker = await startLocalBroker({heap: '1g'})
+        brokers = broker.brokers
+        topic = 'bench'
+        const common = ['--brokers', brokers, '--topic', topic]
+        runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', '1000000'])
+      }
+      for (const mode of ['bare', 'default-fetch', 'judge']) {
+        const child = spawnSync(process.execPath, [join(root, 'bench', 'kafka-ceiling.js'), brokers, topic, mode], {
+          encoding: 'utf8',
+        })
+        if (child.status !== 0) throw new Error(`kafka-ceiling ${mode} exited ${child.status}:\n${child.stderr}`)
+        const result = JSON.parse(child.stdout.trim().split('\n').pop())
+        rows.push({
+          case: {
+            bare: 'kafkajs consumer, ingest fetch sizes, no work',
+            'default-fetch': 'kafkajs consumer, default fetch sizes, no work',
+            judge: "kafkajs consumer + ingest's per-message JS",
+          }[mode],
+          messages: result.messages,
+          seconds: result.seconds,
+          messagesPerSecond: result.messagesPerSecond,
+          peakRssMiB: result.peakRssMiB,
+        })
+      }
+    } finally {
+      await broker?.stop()
     }
     return rows
   },
