@@ -39,7 +39,7 @@ const LOG_BOUND = 12
 /** BFGS iterations per round; fits of the published data sets take well under a hundred. */
 const MAX_ITERATIONS = 500
 /** Newton steps before BFGS takes over; from the usual starting values the fits take about ten. */
-const MAX_NEWTON_STEPS = 100
+const MAX_NEWTON_STEPS = 50
 
 /**
  * Maximises a log-likelihood over positive parameters. The optimiser (Newton's method where the problem gives its
@@ -79,10 +79,11 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   const start = names.map((name) => Math.log(problem.start[name]))
   if (!Number.isFinite(objective(start))) throw new FitError('the log-likelihood is not finite at the starting values')
   const newton = problem.derivatives === 2 ? newtonMinimum(problem, scale, start) : undefined
-  let solution = newton?.solution ?? start
+  // Where Newton did not converge, BFGS starts afresh, as it did before Newton was tried.
+  let solution = newton?.converged ? newton.solution : start
   let iterations = newton?.iterations ?? 0
   // A restart from the first optimum resets BFGS's Hessian approximation, which a long walk can leave poorly scaled.
-  for (let round = newton ? 3 : 0; round < 3; round++) {
+  for (let round = newton?.converged ? 3 : 0; round < 3; round++) {
     const result = numeric.uncmin(objective, solution, 1e-10, objectiveGradient, MAX_ITERATIONS)
     iterations += result.iterations
     const moved = Math.max(...result.solution.map((x, i) => Math.abs(x - (solution[i] as number))))
@@ -107,14 +108,14 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
  * -θ_i ∂ℓ/∂θ_i and -(θ_i θ_j ∂²ℓ/∂θ_i∂θ_j + δ_ij θ_i ∂ℓ/∂θ_i), over scale. Where that Hessian is not positive
  * definite (far from the optimum) a multiple of the identity is added until it is, so each step goes downhill; steps
  * are halved until they decrease the objective enough (Armijo). It stops where the next step would be shorter than
- * 1e-8 (so the point is within about 1e-16 of the optimum: Newton's steps shrink quadratically). Undefined when it
- * does not get there (a parameter running off along a ridge to the bound, say): BFGS then starts afresh.
+ * 1e-8 (so the point is within about 1e-16 of the optimum: Newton's steps shrink quadratically). When it does not
+ * get there (a parameter running off along a ridge to the bound, say), BFGS starts afresh.
  */
 function newtonMinimum<Name extends string>(
   problem: MaximumLikelihoodProblem<Name>,
   scale: number,
   start: number[],
-): {solution: number[]; iterations: number} | undefined {
+): {solution: number[]; iterations: number; converged: boolean} {
   const {names} = problem
   const evaluate = (logs: number[]) => {
     if (logs.some((x) => !(Math.abs(x) <= LOG_BOUND))) return undefined
@@ -142,24 +143,28 @@ function newtonMinimum<Name extends string>(
   let current = evaluate(x)
   for (let step = 1; current && step <= MAX_NEWTON_STEPS; step++) {
     const direction = descentDirection(current.hessian, current.gradient)
-    if (!direction) return undefined
-    // Within about 1e-16 of the optimum: a step this short no longer changes the value reliably (rounding).
-    if (Math.max(...direction.map(Math.abs)) < 1e-8) return {solution: x, iterations: step - 1}
+    if (!direction) return {solution: x, iterations: step - 1, converged: false}
+    if (Math.max(...direction.map(Math.abs)) < 1e-8) return {solution: x, iterations: step - 1, converged: true}
+    // Heading for the bound along a ridge: BFGS knows how to stop there.
+    if (x.some((xi) => Math.abs(xi) > LOG_BOUND - 1)) return {solution: x, iterations: step - 1, converged: false}
     const slope = direction.reduce((sum, d, i) => sum + d * (current?.gradient[i] as number), 0)
     let t = 1
     for (;;) {
       const candidate = x.map((xi, i) => xi + t * (direction[i] as number))
       const next = evaluate(candidate)
-      if (next && next.value <= current.value + 1e-4 * t * slope) {
+      // A full step whose predicted decrease is below the rounding of the value (a flat ridge, such as Gamma-Gamma's
+      // p·v) is taken on the quadratic model's word: the value cannot confirm it.
+      const unresolved = t === 1 && -slope < 1e-12 * Math.max(1, Math.abs(current.value))
+      if (next && (next.value <= current.value + 1e-4 * t * slope || unresolved)) {
         x = candidate
         current = next
         break
       }
       t /= 2
-      if (t < 1e-10) return undefined
+      if (t < 1e-10) return {solution: x, iterations: step, converged: false}
     }
   }
-  return undefined
+  return {solution: x, iterations: MAX_NEWTON_STEPS, converged: false}
 }
 
 /**
