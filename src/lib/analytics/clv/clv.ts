@@ -5,7 +5,7 @@ import {readColumns, writeColumns} from './columns.js'
 import type {CustomerSummary} from './customer-summary.js'
 import {fitGammaGammaSpends, type GammaGammaParameters} from './gamma-gamma.js'
 import type {GroupPredictions, SummaryGroups} from './groups.js'
-import {discountedValue, type TimeUnit, UNITS_PER_MONTH} from './lifetime-value.js'
+import {discountedValue, discountFactors, type TimeUnit, UNITS_PER_MONTH} from './lifetime-value.js'
 import {FitError, type FittedModel} from './maximum-likelihood.js'
 import {fitParetoNbd, type ParetoNbdParameters, paretoNbdGroupPredictions} from './pareto-nbd.js'
 import {SUMMARY_TABLE, summarizeCustomers, summarizedGroups, summarizedSpends} from './summary.js'
@@ -109,10 +109,12 @@ export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<C
   const predictions = predictGroups(purchaseModel, groups, holdoutDays > 0 ? [...months, holdoutLength] : months)
   const atHorizon = predictions.expected[options.horizonMonths - 1] as Float64Array
   const cumulative = new Float64Array(options.horizonMonths)
-  const discounted = Float64Array.from(predictions.alive, (_, g) => {
+  const factors = discountFactors(options.horizonMonths, options.discountRate)
+  const discounted = new Float64Array(groups.count.length)
+  for (let g = 0; g < discounted.length; g++) {
     for (let m = 0; m < cumulative.length; m++) cumulative[m] = (predictions.expected[m] as Float64Array)[g] as number
-    return discountedValue(cumulative, 1, options.discountRate)
-  })
+    discounted[g] = discountedValue(cumulative, 1, factors)
+  }
   await valueCustomers(engine, groups, [predictions.alive, atHorizon, discounted], spendModel.parameters)
   const [total] = await engine.rows(`SELECT sum(clv ORDER BY customer_id) AS total FROM ${CLV_CUSTOMERS_TABLE}`)
   return {

@@ -16,17 +16,25 @@ export function customerLifetimeValue(
   unitsPerMonth: number,
 ): number {
   const cumulative = Array.from({length: months}, (_, i) => expectedPurchases((i + 1) * unitsPerMonth))
-  return discountedValue(cumulative, expectedValue, discountRate)
+  return discountedValue(cumulative, expectedValue, discountFactors(months, discountRate))
 }
 
-/** The same from the cumulative expected purchases at the end of months 1, 2, …. */
-export function discountedValue(cumulative: ArrayLike<number>, expectedValue: number, discountRate: number): number {
+/** (1 + discountRate)^m for months m = 1, 2, …, months. */
+export function discountFactors(months: number, discountRate: number): Float64Array {
+  return Float64Array.from({length: months}, (_, i) => (1 + discountRate) ** (i + 1))
+}
+
+/** The same from the cumulative expected purchases at the end of each month and the months' discountFactors. */
+export function discountedValue(
+  cumulative: ArrayLike<number>,
+  expectedValue: number,
+  factors: ArrayLike<number>,
+): number {
   let value = 0
   let before = 0
   for (let i = 0; i < cumulative.length; i++) {
-    const month = i + 1
     const purchases = cumulative[i] as number
-    value += ((purchases - before) * expectedValue) / (1 + discountRate) ** month
+    value += ((purchases - before) * expectedValue) / (factors[i] as number)
     before = purchases
   }
   return value
