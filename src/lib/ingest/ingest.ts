@@ -1,4 +1,5 @@
 import {closeSync, mkdirSync, openSync, rmSync, writeSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
@@ -81,8 +82,9 @@ export interface IngestStageSeconds {
 
 const DEFAULT_FLUSH_BYTES = 128 << 20
 const INGEST_DUCKDB_MEMORY = '192MB'
-const PARTITIONED_WRITE_FLUSH_ROWS = 65_536
+const PARTITIONED_WRITE_FLUSH_ROWS = 16_384
 const DATES_PER_COPY = 8
+const ROWS_PER_COPY = 65_536
 
 const UTF8 = new TextDecoder('utf-8', {fatal: true})
 
@@ -96,11 +98,18 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   const started = Date.now()
   const kafka = createKafka({...options.connection, clientId: 'ecap-ingest'})
   const admin = kafka.admin()
-  // A flush's DuckDB work (JSON read, partitioned Parquet write) stays within a small share of the 512 MB the whole
-  // process aims at; beyond it DuckDB spills to disk rather than grow.
-  const engine = await Engine.open({memoryLimit: INGEST_DUCKDB_MEMORY})
-  // A partitioned COPY buffers this many rows per thread before writing them out to the partitions' files (524,288
-  // by default: a whole flush, in memory, per thread).
+  // DuckDB's buffer manager keeps a flush's work (JSON read, partitioned Parquet write) within a small share of the
+  // 512 MB the whole process aims at, spilling beyond it; what the JSON reader and Parquet writers allocate besides is
+  // bounded by the rows and dates per COPY (copyGroups) and the partitioned-write threshold below.
+  // The event loop judges every message while DuckDB writes the previous flush: DuckDB gets the other cores, which
+  // also keeps its per-thread buffers few.
+  const engine = await Engine.open({
+    memoryLimit: INGEST_DUCKDB_MEMORY,
+    threads: Math.max(1, availableParallelism() - 1),
+  })
+  // A partitioned COPY buffers this many rows per thread before handing them to the partitions' files (524,288 by
+  // default: a whole flush, in memory, per thread). At 16,384 one date of 250,000 rows adds ~120 MB to the process
+  // instead of ~210 MB, and DuckDB still writes row groups of ~50,000+ rows.
   await engine.run(`SET partitioned_write_flush_threshold = ${PARTITIONED_WRITE_FLUSH_ROWS}`)
   let consumer: Consumer | undefined
   let stopping = false
@@ -355,8 +364,10 @@ class IngestState {
     const inEvents = this.eventsTxn.get(partition) ?? -1
     const inDead = this.deadTxn.get(partition) ?? -1
     let handled: KafkaMessage | undefined
-    for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale()) break
+    // The loop never yields, so neither a stop nor a seek can come in the middle of it: asking once is enough (kafkajs
+    // answers isStale with a lookup per call).
+    const messages = payload.isRunning() && !payload.isStale() ? batch.messages : []
+    for (const message of messages) {
       const offset = Number(message.offset)
       // Never buffer an offset twice (a fetch that raced a seek, a redelivery): one flush must not hold duplicates.
       if (offset > seen) {
@@ -533,11 +544,7 @@ class IngestState {
       const started = performance.now()
       const table = tablePath(lake, EVENTS_TABLE)
       mkdirSync(table, {recursive: true})
-      // A few dates per COPY: DuckDB buffers every open partition of a partitioned COPY at once (column blocks per
-      // partition per thread), which for a backlog spanning months would be most of a flush in memory.
-      const files = [...batch.eventsByDate.values()]
-      for (let i = 0; i < files.length; i += DATES_PER_COPY) {
-        const group = files.slice(i, i + DATES_PER_COPY)
+      for (const group of copyGroups([...batch.eventsByDate.values()])) {
         const maxLineBytes = Math.max(...group.map((f) => f.maxLineBytes))
         adds.push(
           ...(await writeEventFiles(
@@ -720,6 +727,29 @@ class PendingFlush {
   }
 }
 
+/**
+ * Groups a flush's per-date files into COPY statements. DuckDB keeps every open partition of a partitioned COPY in
+ * memory until the partition's file ends or fills a row group (column blocks per partition, per thread), so a COPY
+ * over months of dates, or over a few big dates, holds most of a flush. A group is a few dates and a bounded number of
+ * rows; a date with more rows than that is a COPY of its own, which DuckDB writes out one row group at a time.
+ */
+function copyGroups(files: StagingFile[]): StagingFile[][] {
+  const groups: StagingFile[][] = []
+  let group: StagingFile[] = []
+  let rows = 0
+  for (const file of files) {
+    if (group.length > 0 && (group.length >= DATES_PER_COPY || rows + file.lines > ROWS_PER_COPY)) {
+      groups.push(group)
+      group = []
+      rows = 0
+    }
+    group.push(file)
+    rows += file.lines
+  }
+  if (group.length > 0) groups.push(group)
+  return groups
+}
+
 /** How much staged text a flush keeps in memory before appending it to the staging files. */
 const STAGING_UNWRITTEN_CHARS = 4 << 20
 
@@ -732,11 +762,13 @@ class StagingFile {
   private closed = false
   /** An upper bound of the longest line's UTF-8 size (three bytes per UTF-16 unit at most). */
   maxLineBytes = 0
+  lines = 0
 
   constructor(readonly path: string) {}
 
   add(line: string): void {
     this.pending.push(line)
+    this.lines++
     if (line.length * 3 > this.maxLineBytes) this.maxLineBytes = line.length * 3
   }
 
