@@ -3,7 +3,7 @@ import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
 import {DataError, UsageError} from '../errors.js'
 import {DEAD_LETTERS_TABLE} from './dead-letters.js'
-import {listCommitVersions} from './delta-log.js'
+import {listCommitVersions, type Snapshot} from './delta-log.js'
 import {EVENTS_TABLE, tablePath} from './lake.js'
 import {registerTableView} from './views.js'
 
@@ -39,8 +39,7 @@ export async function registerShopViews(
   }
   await dropShopCaches(engine)
   const snapshot = await registerTableView(engine, '__lake_events', events)
-  const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
-  const asOf = options.asOf ?? (latest?.day as string | null)
+  const asOf = options.asOf ?? latestDayOf(snapshot) ?? (await latestDayScanned(engine))
   if (!asOf) {
     throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
@@ -52,16 +51,22 @@ export async function registerShopViews(
   await engine.run(`CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM __lake_events WHERE event_time < ${cut}`)
   await engine.run(`
     CREATE OR REPLACE TEMP VIEW orders AS
-    WITH refunds AS (
+    -- One scan of the events for both: reading a column of the lake decodes it for every event, whatever the filter.
+    WITH purchases_and_refunds AS MATERIALIZED (
+      SELECT event_type, order_id, customer_id, session_id, event_time, event_date, device, ip_country, billing_country,
+             shipping_country, payment_method, card_fingerprint, currency, items, total, amount, reason
+      FROM events WHERE event_type IN ('purchase', 'refund')
+    ),
+    refunds AS (
       SELECT order_id, sum(amount) AS refunded, count(*) AS refund_count, bool_or(reason = 'chargeback') AS chargeback
-      FROM events WHERE event_type = 'refund' GROUP BY order_id
+      FROM purchases_and_refunds WHERE event_type = 'refund' GROUP BY order_id
     )
     SELECT p.order_id, p.customer_id, p.session_id, p.event_time AS order_time, p.event_date AS order_date,
            p.device, p.ip_country, p.billing_country, p.shipping_country, p.payment_method, p.card_fingerprint,
            p.currency, p.items, CAST(list_sum([i.quantity FOR i IN p.items]) AS INTEGER) AS units,
            p.total, coalesce(r.refunded, 0) AS refunded, greatest(p.total - coalesce(r.refunded, 0), 0) AS net_total,
            coalesce(r.refund_count, 0) AS refund_count, coalesce(r.chargeback, false) AS chargeback
-    FROM events p LEFT JOIN refunds r USING (order_id)
+    FROM purchases_and_refunds p LEFT JOIN refunds r USING (order_id)
     WHERE p.event_type = 'purchase'`)
   await engine.run(`
     CREATE OR REPLACE TEMP VIEW order_items AS
@@ -78,6 +83,32 @@ export async function registerShopViews(
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
   return {asOf, eventsVersion: snapshot.version}
+}
+
+/**
+ * The UTC day of the latest event from the log's file statistics, without reading the data; undefined when a file
+ * has none (another writer may leave them out), so the caller reads the data instead.
+ */
+function latestDayOf(snapshot: Snapshot): string | undefined {
+  let latest: number | undefined
+  for (const add of snapshot.files.values()) {
+    let max: unknown
+    try {
+      max = (JSON.parse(add.stats ?? '{}') as {maxValues?: Record<string, unknown>}).maxValues?.event_time
+    } catch {
+      return undefined
+    }
+    // Only a time with its zone: one without would be read in the machine's.
+    const time = typeof max === 'string' && /(Z|[+-]\d{2}:?\d{2})$/.test(max) ? Date.parse(max) : Number.NaN
+    if (Number.isNaN(time)) return undefined
+    latest = Math.max(latest ?? time, time)
+  }
+  return latest === undefined ? undefined : new Date(latest).toISOString().slice(0, 10)
+}
+
+async function latestDayScanned(engine: Engine): Promise<string | undefined> {
+  const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
+  return (latest?.day as string | null) ?? undefined
 }
 
 /** Tables derived from the shop views of an engine, kept until the views are registered again. */
