@@ -1,3 +1,6 @@
+import {randomUUID} from 'node:crypto'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {type DuckDBConnection, DuckDBInstance, type DuckDBValue, type Json} from '@duckdb/node-api'
 
 export interface EngineOptions {
@@ -5,6 +8,8 @@ export interface EngineOptions {
   threads?: number
   /** Memory limit such as "2GB", so large jobs spill to disk instead of growing without bound. */
   memoryLimit?: string
+  /** Where DuckDB spills beyond the memory limit. [default: a folder of its own under the OS temp folder ($TMPDIR)] */
+  spillDirectory?: string
 }
 
 /**
@@ -25,6 +30,10 @@ export class Engine {
     // DuckDB's default limit is 80% of RAM; ecap runs beside other work (Kafka, cron jobs) and should stay small,
     // spilling to disk beyond the limit instead.
     config.memory_limit = options.memoryLimit ?? '1GB'
+    // DuckDB's default spill folder for an in-memory database is ./.tmp, i.e. wherever ecap was started (a cron job's
+    // folder, a read-only one). A private folder under $TMPDIR instead; DuckDB creates it on the first spill and
+    // removes it on close.
+    config.temp_directory = options.spillDirectory ?? join(tmpdir(), `ecap-duckdb-${process.pid}-${randomUUID()}`)
     const instance = await DuckDBInstance.create(':memory:', config)
     try {
       const engine = new Engine(instance, await instance.connect())
