@@ -61,7 +61,8 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         horizonMonths: 12,
         discountRate: 0.01,
         model: 'bgnbd',
-        top: 0,
+        // Every customer's value is saved; the summary line needs no list (0 would build one object per customer).
+        top: 10,
         saveTo: lake,
         parameters: {asOf, model: 'bgnbd', timeUnit: 'day', horizonMonths: 12, discountRate: 0.01},
       })
