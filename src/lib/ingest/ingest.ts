@@ -352,8 +352,9 @@ class IngestState {
    * Judges each message of a fetched batch as it arrives and stages it on disk (valid events as NDJSON, rejects as
    * dead-letter rows), so no message is held in memory until its flush: memory does not grow with --flush-rows, and
    * kafkajs's fetch buffers are released batch by batch. Whether the lake already holds an offset (a replay) is
-   * decided here too: a flush never commits offsets below the ones of the buffer that follows it, so the answer cannot
-   * change before this buffer is written, and a rejoin or rewind drops the buffer anyway.
+   * decided here too: our flushes never commit offsets below the ones of the buffer that follows them, another member's
+   * commits are read after each flush (absorbOtherWriters), and a rejoin or rewind drops the buffer, so the answer
+   * holds until this buffer is written.
    */
   take(payload: EachBatchPayload): void {
     const started = performance.now()
@@ -498,17 +499,19 @@ class IngestState {
    * re-read the lake, drop what is buffered, and resume every partition still assigned from the lake's record, so
    * nothing is lost or written twice.
    */
-  private async rewind(failed: PendingFlush): Promise<void> {
+  private async rewind(failed?: PendingFlush): Promise<void> {
     this.warnings.push('Another ingest member wrote the same partitions during a rebalance; resumed from the lake.')
+    await this.loadLakeOffsets()
     // A partition the lake has no record of was never committed by anyone: its first message in memory is where
-    // this run started it, and where it must start again.
+    // this run started it, and where it must start again. Taken after the await and dropped in the same tick, so a
+    // batch the handler buffered while the lake was read counts too (else its partition would get no seek, and the
+    // consumer would carry on after messages that were thrown away).
     const firstInMemory = new Map<number, number>()
     for (const taken of [failed, this.pending]) {
       for (const [partition, offset] of taken?.first ?? []) {
         firstInMemory.set(partition, Math.min(firstInMemory.get(partition) ?? offset, offset))
       }
     }
-    await this.loadLakeOffsets()
     this.dropPending()
     this.seen = new Map()
     for (const partition of this.assigned) {
@@ -522,6 +525,8 @@ class IngestState {
   private async write(batch: PendingFlush): Promise<void> {
     const {topic, lake} = this.options
     const txns: TxnAction[] = [...batch.last].map(([partition, version]) => ({appId: appId(topic, partition), version}))
+    // Set when another writer committed to a table between our read of it and our commit (see absorbOtherWriters).
+    let othersCommitted = false
     // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
     if (batch.deadLetters > 0) {
       let started = performance.now()
@@ -534,6 +539,7 @@ class IngestState {
         readVersion: this.deadVersion,
       })
       this.times.deltaCommitMs += performance.now() - started
+      if (committed.version !== this.deadVersion + 1) othersCommitted = true
       this.deadVersion = committed.version
       this.commits++
     }
@@ -561,6 +567,7 @@ class IngestState {
     const started = performance.now()
     const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
     this.times.deltaCommitMs += performance.now() - started
+    if (committed.version !== this.eventsVersion + 1) othersCommitted = true
     this.eventsVersion = committed.version
     this.fraud?.eventsCommitted(committed.version)
     this.commits++
@@ -573,6 +580,22 @@ class IngestState {
     this.events += batch.events
     this.deadLetters += batch.deadLetters
     this.duplicates += batch.duplicates
+    if (othersCommitted) await this.absorbOtherWriters()
+  }
+
+  /**
+   * Another member committed between our read of a table and our commit (their partitions and ours did not overlap
+   * then, or the commit would have failed). Jumping our read version over their commit unread would let a later flush
+   * pass the conflict check with offsets they already wrote (a partition that moved to us in a rebalance), so their
+   * txns are read now. If they reach into what is buffered, its replay decisions are stale: resume from the lake.
+   */
+  private async absorbOtherWriters(): Promise<void> {
+    await this.loadLakeOffsets()
+    const stale = [...(this.pending?.first ?? [])].some(
+      ([partition, first]) =>
+        (this.eventsTxn.get(partition) ?? -1) >= first || (this.deadTxn.get(partition) ?? -1) >= first,
+    )
+    if (stale) await this.rewind()
   }
 
   progress(started: number): IngestProgress {
@@ -628,8 +651,8 @@ function judge(value: Buffer | null): EventTextVerdict {
 }
 
 /**
- * The messages taken since the last flush, judged and staged: valid events as NDJSON, one file per event_date (so
- * DuckDB writes one partition at a time, and its memory does not grow with the number of dates a flush spans), rejects
+ * The messages taken since the last flush, judged and staged: valid events as NDJSON, one file per event_date (written a
+ * few dates per COPY, see copyGroups, so DuckDB's memory does not grow with the number of dates a flush spans), rejects
  * in another file (as DeadLetterRow), and per partition the first and last offset taken.
  */
 class PendingFlush {
