@@ -1,13 +1,10 @@
 import {randomUUID} from 'node:crypto'
-import {mkdirSync, rmSync, statSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import {join} from 'node:path'
-import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
-import {sqlString} from '../engine/sql.js'
 import {DataError} from '../errors.js'
 import {
   type Action,
-  type AddAction,
   commitActions,
   listCommitVersions,
   READER_VERSION,
@@ -16,7 +13,7 @@ import {
 } from './delta-log.js'
 import {type DeltaStruct, field} from './delta-schema.js'
 import {maybeCheckpoint} from './lake.js'
-import {statKinds, statsFromCopy} from './parquet-files.js'
+import {writeQueryFile} from './parquet-files.js'
 
 /** Table property holding the run description (JSON) of the result a table holds. */
 export const RUN_PROPERTY = 'ecap.run'
@@ -39,22 +36,9 @@ export async function replaceTable(
   query: string,
   run: Record<string, unknown>,
 ): Promise<ReplaceResult> {
-  mkdirSync(tablePath, {recursive: true})
   const schema = await schemaOf(engine, query)
-  const name = `part-${randomUUID()}.parquet`
-  const file = join(tablePath, name)
-  const [row] = await engine.rows(
-    `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
-  )
-  const stat = statSync(file)
-  const add: AddAction = {
-    path: name,
-    partitionValues: {},
-    size: stat.size,
-    modificationTime: Math.floor(stat.mtimeMs),
-    dataChange: true,
-    stats: statsFromCopy(row as Record<string, Json>, statKinds(schema)),
-  }
+  const {add, rows} = await writeQueryFile(engine, query, tablePath, schema)
+  const file = join(tablePath, add.path)
   try {
     for (let attempt = 0; ; attempt++) {
       const exists = listCommitVersions(tablePath).length > 0
@@ -109,7 +93,7 @@ export async function replaceTable(
         throw error
       }
       await maybeCheckpoint(tablePath, version, {engine}).catch(() => undefined)
-      return {version, rows: Number((row as Record<string, Json>).count), bytes: stat.size}
+      return {version, rows, bytes: add.size}
     }
   } catch (error) {
     rmSync(file, {force: true})
