@@ -1,4 +1,5 @@
 import type {Engine} from '../engine/engine.js'
+import {utcMonth} from '../engine/sql.js'
 import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {cacheOrders} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
@@ -55,7 +56,7 @@ export async function computeCohorts(engine: Engine, asOf: string): Promise<Coho
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${COHORT_TABLE} AS
      WITH members AS (
-       SELECT customer_id, CAST(date_trunc('month', first_order_time) AS DATE) AS cohort_month FROM customers
+       SELECT customer_id, ${utcMonth('first_order_time')} AS cohort_month FROM customers
      ),
      sizes AS (SELECT cohort_month, count(*) AS size FROM members GROUP BY cohort_month),
      grid AS (
@@ -67,7 +68,7 @@ export async function computeCohorts(engine: Engine, asOf: string): Promise<Coho
      ),
      activity AS (
        SELECT m.cohort_month,
-              date_diff('month', m.cohort_month, CAST(date_trunc('month', o.order_time) AS DATE)) AS months_since_first,
+              date_diff('month', m.cohort_month, ${utcMonth('o.order_time')}) AS months_since_first,
               count(DISTINCT o.customer_id) AS customers, count(*) AS orders, sum(o.net_total) AS revenue
        FROM orders o JOIN members m USING (customer_id)
        GROUP BY ALL

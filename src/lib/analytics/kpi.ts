@@ -1,5 +1,6 @@
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
+import {utcDate} from '../engine/sql.js'
 import {UsageError} from '../errors.js'
 import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from './sessions.js'
@@ -122,7 +123,7 @@ function periodTableSql(kind: keyof typeof PERIOD): string {
       GROUP BY 1
     ),
     o AS (
-      SELECT ${p('CAST(order_time AS DATE)')} AS period, count(*) AS orders, sum(units) AS units,
+      SELECT ${p(utcDate('order_time'))} AS period, count(*) AS orders, sum(units) AS units,
              sum(total) AS gross_revenue, sum(total - net_total) AS refunded, sum(net_total) AS revenue,
              count(*) FILTER (WHERE refund_count > 0) AS refunded_orders
       FROM orders GROUP BY 1
@@ -132,9 +133,9 @@ function periodTableSql(kind: keyof typeof PERIOD): string {
       FROM ${SESSIONS_TABLE} GROUP BY 1
     ),
     c AS (
-      SELECT ${p('CAST(o.order_time AS DATE)')} AS period,
-             count(DISTINCT o.customer_id) FILTER (WHERE ${p('CAST(c.first_order_time AS DATE)')} = ${p('CAST(o.order_time AS DATE)')}) AS new_customers,
-             count(DISTINCT o.customer_id) FILTER (WHERE ${p('CAST(c.first_order_time AS DATE)')} < ${p('CAST(o.order_time AS DATE)')}) AS returning_customers
+      SELECT ${p(utcDate('o.order_time'))} AS period,
+             count(DISTINCT o.customer_id) FILTER (WHERE ${p(utcDate('c.first_order_time'))} = ${p(utcDate('o.order_time'))}) AS new_customers,
+             count(DISTINCT o.customer_id) FILTER (WHERE ${p(utcDate('c.first_order_time'))} < ${p(utcDate('o.order_time'))}) AS returning_customers
       FROM orders o JOIN customers c USING (customer_id) GROUP BY 1
     )
     SELECT cal.period, cal.days,

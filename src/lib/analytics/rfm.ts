@@ -1,4 +1,5 @@
 import type {Engine} from '../engine/engine.js'
+import {utcDate} from '../engine/sql.js'
 import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
 import {DEFAULT_SEGMENT_MAP, readSegmentMap, type SegmentMap, segmentCells, validateSegmentMap} from './rfm-segments.js'
 import {cacheOrders} from './sessions.js'
@@ -88,9 +89,9 @@ export async function computeRfm(engine: Engine, options: RfmOptions): Promise<R
     `CREATE OR REPLACE TEMP TABLE ${RFM_CUSTOMERS_TABLE} AS
      WITH base AS (
        SELECT customer_id,
-              CAST(first_order_time AS DATE) AS first_order_date,
-              CAST(last_order_time AS DATE) AS last_order_date,
-              CAST(date_diff('day', CAST(last_order_time AS DATE), CAST($1 AS DATE)) AS INTEGER) AS recency_days,
+              ${utcDate('first_order_time')} AS first_order_date,
+              ${utcDate('last_order_time')} AS last_order_date,
+              CAST(date_diff('day', ${utcDate('last_order_time')}, CAST($1 AS DATE)) AS INTEGER) AS recency_days,
               CAST(orders AS INTEGER) AS frequency,
               CAST(net_revenue AS DECIMAL(18, 2)) AS monetary
        FROM customers

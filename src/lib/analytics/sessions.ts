@@ -1,4 +1,5 @@
 import type {Engine} from '../engine/engine.js'
+import {utcDate} from '../engine/sql.js'
 import {cacheShopTable} from '../lake/shop-views.js'
 
 /** The funnel steps in order; step 1 is any visit, the others the first event of their type after the step before. */
@@ -71,7 +72,7 @@ const FUNNEL_STEP_SQL = `CASE
  * and would dilute conversion.
  */
 export const SESSIONS_SQL = `
-  SELECT session_id, start_time, CAST(start_time AS DATE) AS day, device, country, converted,
+  SELECT session_id, start_time, ${utcDate('start_time')} AS day, device, country, converted,
          CAST(${FUNNEL_STEP_SQL} AS INTEGER) AS funnel_step
   FROM (
     SELECT session_id,

@@ -80,9 +80,10 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
   const score = scoreSql()
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${SCORES_TABLE} AS
-     SELECT *, ${score.logOdds} AS log_odds, ${score.riskScore} AS risk_score, ${score.reasons} AS reasons,
-            ${score.riskScore} >= $1 AS flagged
-     FROM ${FEATURES_TABLE}`,
+     SELECT * EXCLUDE (reasons), reasons, risk_score >= $1 AS flagged
+     FROM (SELECT *, ${score.riskScoreOf('log_odds')} AS risk_score
+           -- Levels, so the sum of points is computed once per order rather than for each column that uses it.
+           FROM (SELECT *, ${score.logOdds} AS log_odds, ${score.reasons} AS reasons FROM ${FEATURES_TABLE}))`,
     [threshold],
   )
   // Scores are final here: labels, when given, are loaded only now and only for the metrics.

@@ -252,7 +252,8 @@ function pointsSql(rule: FraudRule): string {
  */
 export function scoreSql(rules: readonly FraudRule[] = FRAUD_RULES): {
   logOdds: string
-  riskScore: string
+  /** The risk score from a column (or expression) holding the log-odds. */
+  riskScoreOf: (logOdds: string) => string
   reasons: string
 } {
   const logOdds = `(${BASE_LOG_ODDS} + ${rules.map(pointsSql).join(' + ')})`
@@ -261,7 +262,7 @@ export function scoreSql(rules: readonly FraudRule[] = FRAUD_RULES): {
   const reasons = `list_transform(list_slice(list_sort(list_filter([${items.join(', ')}], x -> x.points > 0), 'DESC'), 1, ${MAX_REASONS}), x -> x.reason)`
   return {
     logOdds,
-    riskScore: `round(100 / (1 + exp(-${logOdds})), 1)`,
+    riskScoreOf: (x) => `round(100 / (1 + exp(-${x})), 1)`,
     reasons,
   }
 }
