@@ -3,7 +3,7 @@ import {mkdirSync, rmSync, statSync} from 'node:fs'
 import {join, relative, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
-import {sqlIdentifier, sqlString, sqlStringList} from '../engine/sql.js'
+import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import type {AddAction} from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
@@ -73,7 +73,7 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
     (c) => `CAST(${sqlIdentifier(c.name)} AS ${c.duckdbType}) AS ${sqlIdentifier(c.name)}`,
   )
   const sql = `COPY (
-      SELECT ${columns.join(', ')}, CAST(CAST(event_time AS TIMESTAMPTZ) AS DATE) AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
+      SELECT ${columns.join(', ')}, ${utcDate('CAST(event_time AS TIMESTAMPTZ)')} AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
       FROM (${query})
     ) TO ${sqlString(tablePath)} (
       FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdentifier(EVENTS_PARTITION_COLUMN)}),
