@@ -86,6 +86,8 @@ describe('ecap analyze clv on CDNOW (published figures)', () => {
     const se = r.purchaseModel.standardErrors as Record<string, number | null>
     expect(se.r).toBeGreaterThan(0.005)
     expect(se.r).toBeLessThan(0.03)
+    // Every parameter is pinned down: no warning.
+    expect(r.warnings).toEqual([])
     expect(r.source).toEqual({kind: 'file', path: transactions})
     expect(r.saved).toBeNull()
     // No lake flag: the run wrote no lake (not even the default ./ecap-lake).
@@ -103,6 +105,7 @@ describe('ecap analyze clv on CDNOW (published figures)', () => {
     // and 11.670, so its third decimal is below what any optimiser can resolve. Checked to 0.002.
     expect(Math.abs(p.beta! - 11.669)).toBeLessThan(0.002)
     expect(Math.abs(r.purchaseModel.logLikelihood - -9595.0)).toBeLessThan(0.05)
+    expect(r.warnings).toEqual([])
   })
 
   it('summarises the transactions exactly as Fader and Hardie did, for every customer', async () => {
@@ -151,8 +154,8 @@ describe('CLV of CDNOW customers 1 and 6 (lifetimes documentation)', () => {
   // --time-unit week uses 4.345 weeks per month instead (a true 12 months, 36.27 for customer 1).
   it('reproduces 140.10 and 1003.87 with 30 time units per month', async () => {
     const customers = await publishedSummary()
-    const bg = fitBgNbd(customers).parameters
-    const gg = fitGammaGamma(customers).parameters
+    const bg = (await fitBgNbd(customers)).parameters
+    const gg = (await fitGammaGamma(customers)).parameters
     const value = (id: string) => {
       const c = customers.find((x) => x.customerId === id)!
       return customerLifetimeValue(

@@ -23,7 +23,9 @@ From the lake, orders of signed-in customers up to the end of --as-of are used, 
 
 --holdout DAYS keeps the last DAYS days before --as-of out of the fit and compares the repeat purchases the model predicts for them with those that happened.
 
-Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that did not converge.`
+A fit whose parameters the data do not pin down (a standard error missing or larger than its estimate: a short history lies on a ridge of the likelihood where very different CLVs fit equally well) is reported as a warning naming them.
+
+Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that did not converge, 130 interrupted (SIGINT/SIGTERM; nothing is saved).`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --lake ./ecap-lake',
@@ -89,20 +91,29 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
       holdoutDays: flags.holdout ?? null,
       model: flags.model,
     }
-    const result = await withEngine((engine) =>
-      runClv(engine, {
-        source,
-        asOf: flags['as-of'],
-        timeUnit: flags['time-unit'] as TimeUnit,
-        horizonMonths: flags.horizon,
-        discountRate: flags['discount-rate'],
-        holdoutDays: flags.holdout,
-        model: flags.model as PurchaseModelName,
-        top: flags.top,
-        saveTo: lake,
-        parameters,
-      }),
-    )
+    const progress = this.progress()
+    let result: ClvCommandResult
+    try {
+      result = await withEngine((engine) =>
+        runClv(engine, {
+          source,
+          asOf: flags['as-of'],
+          timeUnit: flags['time-unit'] as TimeUnit,
+          horizonMonths: flags.horizon,
+          discountRate: flags['discount-rate'],
+          holdoutDays: flags.holdout,
+          model: flags.model as PurchaseModelName,
+          top: flags.top,
+          saveTo: lake,
+          parameters,
+          signal: this.signal,
+          onProgress: (stage) => progress.start(stage),
+        }),
+      )
+    } finally {
+      progress.stop()
+    }
+    for (const warning of result.warnings) this.warn(warning)
     if (!this.jsonEnabled()) this.render(result)
     return result
   }

@@ -1,7 +1,7 @@
 import type {CustomerSummary} from './customer-summary.js'
 import {type GroupPredictions, groupSummaries, groupSummary, type SummaryGroups} from './groups.js'
-import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {addInto, betaln, digamma, gammaln, hyp2f1, logAddExp, trigamma} from './special.js'
+import {type FitControl, type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
+import {addInto, betaln, digamma, gammaln, hyp2f1, logAddExp, logHyp2f1, trigamma} from './special.js'
 
 /** BG/NBD (Fader, Hardie and Lee 2005): purchase rate λ ~ Gamma(r, alpha), drop-out after a purchase p ~ Beta(a, b). */
 export interface BgNbdParameters {
@@ -188,7 +188,10 @@ export function bgnbdGroupsLogLikelihood(
 }
 
 /** Maximum-likelihood fit; starts from a purchase rate that matches the data's mean, so any time unit works. */
-export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof BgNbdParameters> {
+export function fitBgNbd(
+  customers: readonly Summary[] | SummaryGroups,
+  control: FitControl = {},
+): Promise<FittedModel<keyof BgNbdParameters>> {
   const groups = 'countByFrequency' in customers ? customers : groupSummaries(customers)
   let repeats = 0
   let exposure = 0
@@ -196,13 +199,16 @@ export function fitBgNbd(customers: readonly Summary[] | SummaryGroups): FittedM
     repeats += (groups.count[g] as number) * (groups.frequency[g] as number)
     exposure += (groups.count[g] as number) * (groups.T[g] as number)
   }
-  return maximizeLikelihood({
-    names: BGNBD_NAMES,
-    start: {r: 1, alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3), a: 1, b: 1},
-    customers: groups.customers,
-    derivatives: 2,
-    logLikelihood: (params, gradient, hessian) => bgnbdGroupsLogLikelihood(params, groups, gradient, hessian),
-  })
+  return maximizeLikelihood(
+    {
+      names: BGNBD_NAMES,
+      start: {r: 1, alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3), a: 1, b: 1},
+      customers: groups.customers,
+      derivatives: 2,
+      logLikelihood: (params, gradient, hessian) => bgnbdGroupsLogLikelihood(params, groups, gradient, hessian),
+    },
+    control,
+  )
 }
 
 /** P(alive) of a customer at the end of the calibration period (FHL 2005 appendix; 1 without repeat purchases). */
@@ -228,8 +234,7 @@ export function bgnbdExpectedPurchases(
 /** The numerator of eq. 10: it depends on the frequency, T and t only (the 2F1 is here). */
 function expectedNumerator({r, alpha, a, b}: BgNbdParameters, x: number, T: number, t: number): number {
   const z = t / (alpha + T + t)
-  const hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
-  const scaled = Math.exp(Math.log(hyp) + (r + x) * Math.log((alpha + T) / (alpha + T + t)))
+  const scaled = Math.exp(logHyp2f1(r + x, b + x, a + b + x - 1, z) + (r + x) * Math.log((alpha + T) / (alpha + T + t)))
   return ((a + b + x - 1) / (a - 1)) * (1 - scaled)
 }
 

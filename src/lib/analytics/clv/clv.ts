@@ -27,6 +27,10 @@ export interface ClvOptions {
   model: PurchaseModelName
   /** How many customers, highest CLV first, the result lists (0: all). */
   top: number
+  /** Once aborted, the run stops at its next safe point (between queries, or within about 50 ms of a fit). */
+  signal?: AbortSignal
+  /** Called as each stage starts, e.g. "Fitting the pareto-nbd model". */
+  onProgress?: (stage: string) => void
 }
 
 export type PurchaseModelFit =
@@ -69,6 +73,8 @@ export interface ClvResult {
   holdout: HoldoutComparison | null
   totalClv: number
   topCustomers: CustomerValue[]
+  /** What the user should know about the fits: parameters the data do not pin down (see FittedModel.poorlyDetermined). */
+  warnings: string[]
 }
 
 /**
@@ -76,6 +82,12 @@ export interface ClvResult {
  * saveClvRows); the result lists the `top` of them.
  */
 export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<ClvResult> {
+  const {signal} = options
+  const stage = (text: string) => {
+    signal?.throwIfAborted()
+    options.onProgress?.(text)
+  }
+  stage('Summarising customers')
   const registered = await registerTransactions(engine, options.source, options.asOf)
   const asOf = registered.lastDay
   const holdoutDays = options.holdoutDays ?? 0
@@ -98,8 +110,11 @@ export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<C
       {hints: ['--as-of <a later day>', '--holdout <fewer days>']},
     )
   }
-  const purchaseModel = fitPurchaseModel(options.model, groups)
-  const spendModel = fitSpend(await summarizedSpends(engine))
+  stage(`Fitting the ${options.model} model to ${groups.customers.toLocaleString('en-US')} customers`)
+  const purchaseModel = await fitPurchaseModel(options.model, groups, signal)
+  stage('Fitting the gamma-gamma model')
+  const spendModel = await fitSpend(await summarizedSpends(engine), signal)
+  stage('Valuing customers')
   // Predictions depend on the (frequency, recency, T) group only: they are made once per group, at the end of each
   // month of the horizon (and of the holdout). A customer's CLV is their group's discounted purchases times their
   // expected order value.
@@ -147,7 +162,33 @@ export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<C
         : null,
     totalClv: Number(total?.total ?? 0),
     topCustomers: await topCustomers(engine, options.top),
+    warnings: [purchaseModel, spendModel].flatMap((fit) => poorFitWarning(fit) ?? []),
   }
+}
+
+/**
+ * The warning for a fit whose parameters the data do not pin down, naming them with their estimates and standard
+ * errors. On such a ridge (a shop of a few days, say) two fits whose log-likelihoods differ by 1e-4 can value the
+ * same customers at 39k and 164k: the result must say so rather than print one of them as if it were known.
+ */
+function poorFitWarning(fit: PurchaseModelFit | SpendModelFit): string | undefined {
+  const names = fit.poorlyDetermined as string[]
+  if (names.length === 0) return undefined
+  const parameters = fit.parameters as Record<string, number>
+  const errors = fit.standardErrors as Record<string, number | null>
+  const shown = names.map((name) => {
+    const se = errors[name]
+    return `${name} = ${significant(parameters[name] as number)} ${se === null || se === undefined ? '(no standard error)' : `± ${significant(se)}`}`
+  })
+  const advice =
+    fit.model === 'gamma-gamma'
+      ? 'fit on a longer history (a later --as-of once more customers bought again)'
+      : `fit on a longer history (a later --as-of, or a lake with more days of orders)${fit.model === 'pareto-nbd' ? ', or use --model bgnbd' : ''}`
+  return `The ${fit.model} fit does not pin down ${shown.join(', ')}: the likelihood is all but flat along a ridge, so parameters that fit these data equally well give very different ${fit.model === 'gamma-gamma' ? 'expected order values' : 'expected purchases'} and CLVs. Treat the values as unreliable and ${advice}.`
+}
+
+function significant(x: number): string {
+  return Number(x.toPrecision(4)).toString()
 }
 
 /** The table of per-customer values: customer_id, frequency, recency, t, monetary and the columns of CustomerValue. */
@@ -225,15 +266,24 @@ function expectedRepeatsOfNew(parameters: BgNbdParameters, groups: SummaryGroups
   return sum
 }
 
-function fitPurchaseModel(model: PurchaseModelName, groups: SummaryGroups): PurchaseModelFit {
+async function fitPurchaseModel(
+  model: PurchaseModelName,
+  groups: SummaryGroups,
+  signal: AbortSignal | undefined,
+): Promise<PurchaseModelFit> {
   try {
-    return model === 'bgnbd' ? {model: 'bgnbd', ...fitBgNbd(groups)} : {model: 'pareto-nbd', ...fitParetoNbd(groups)}
+    return model === 'bgnbd'
+      ? {model: 'bgnbd', ...(await fitBgNbd(groups, {signal}))}
+      : {model: 'pareto-nbd', ...(await fitParetoNbd(groups, {signal}))}
   } catch (error) {
-    throw fitFailed(model, error)
+    throw fitFailed(model, error, signal)
   }
 }
 
-function fitSpend({frequency, monetary}: {frequency: number[]; monetary: number[]}): SpendModelFit {
+async function fitSpend(
+  {frequency, monetary}: {frequency: number[]; monetary: number[]},
+  signal: AbortSignal | undefined,
+): Promise<SpendModelFit> {
   // Two customers at least: one mean value cannot separate the spread within customers from that between them.
   if (monetary.length < 2) {
     throw new DataError('CLV_TOO_FEW_SPENDS', 'Fewer than two customers have repeat purchases of positive value.', {
@@ -241,13 +291,15 @@ function fitSpend({frequency, monetary}: {frequency: number[]; monetary: number[
     })
   }
   try {
-    return {model: 'gamma-gamma', ...fitGammaGammaSpends(frequency, monetary)}
+    return {model: 'gamma-gamma', ...(await fitGammaGammaSpends(frequency, monetary, {signal}))}
   } catch (error) {
-    throw fitFailed('gamma-gamma', error)
+    throw fitFailed('gamma-gamma', error, signal)
   }
 }
 
-function fitFailed(model: string, error: unknown): DataError {
+/** A fit's failure as bad data; an interruption passes through as itself (exit 130, not 3). */
+function fitFailed(model: string, error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted && error === signal.reason) return error
   const reason = error instanceof FitError ? error.message : String(error)
   return new DataError('CLV_FIT_FAILED', `The ${model} fit did not converge: ${reason}.`, {
     cause: error,

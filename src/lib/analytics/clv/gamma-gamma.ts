@@ -1,5 +1,5 @@
 import type {CustomerSummary} from './customer-summary.js'
-import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
+import {type FitControl, type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
 import {addInto, digamma, gammaln, trigamma} from './special.js'
 
 /**
@@ -136,11 +136,15 @@ function spendData(frequency: readonly number[], monetary: readonly number[]): S
 }
 
 /** Fits on customers with frequency > 0 and positive monetary value only (the others carry no spend information). */
-export function fitGammaGamma(customers: readonly Summary[]): FittedModel<keyof GammaGammaParameters> {
+export function fitGammaGamma(
+  customers: readonly Summary[],
+  control: FitControl = {},
+): Promise<FittedModel<keyof GammaGammaParameters>> {
   const fit = spendsToFit(customers)
   return fitGammaGammaSpends(
     fit.map((c) => c.frequency),
     fit.map((c) => c.monetary),
+    control,
   )
 }
 
@@ -148,17 +152,21 @@ export function fitGammaGamma(customers: readonly Summary[]): FittedModel<keyof 
 export function fitGammaGammaSpends(
   frequency: readonly number[],
   monetary: readonly number[],
-): FittedModel<keyof GammaGammaParameters> {
+  control: FitControl = {},
+): Promise<FittedModel<keyof GammaGammaParameters>> {
   const mean = monetary.reduce((sum, m) => sum + m, 0) / Math.max(monetary.length, 1)
   const spends = spendData(frequency, monetary)
-  return maximizeLikelihood({
-    names: GAMMA_GAMMA_NAMES,
-    // q = 2 and v = mean/p give the data's mean order value: a start in the right units whatever the currency.
-    start: {p: 1, q: 2, v: Math.max(mean, 1e-6)},
-    customers: monetary.length,
-    derivatives: 2,
-    logLikelihood: (params, gradient, hessian) => gammaGammaTotalLogLikelihood(params, spends, gradient, hessian),
-  })
+  return maximizeLikelihood(
+    {
+      names: GAMMA_GAMMA_NAMES,
+      // q = 2 and v = mean/p give the data's mean order value: a start in the right units whatever the currency.
+      start: {p: 1, q: 2, v: Math.max(mean, 1e-6)},
+      customers: monetary.length,
+      derivatives: 2,
+      logLikelihood: (params, gradient, hessian) => gammaGammaTotalLogLikelihood(params, spends, gradient, hessian),
+    },
+    control,
+  )
 }
 
 /**

@@ -10,6 +10,18 @@ export interface FittedModel<Name extends string> {
   customers: number
   /** Iterations the optimiser took (Newton or BFGS steps, with BFGS's line-search halvings). */
   iterations: number
+  /**
+   * Parameters the data do not pin down: without a standard error (minus the Hessian is not positive definite), with
+   * one larger than the estimate itself, or at the e^±12 bound. The likelihood is all but flat along a ridge there:
+   * parameter values that fit the data equally well can give very different predictions.
+   */
+  poorlyDetermined: Name[]
+}
+
+/** What a fit may be told besides its problem. */
+export interface FitControl {
+  /** Once aborted, the fit stops at its next pause (within about PAUSE_MS) and throws the signal's reason. */
+  signal?: AbortSignal
 }
 
 export interface MaximumLikelihoodProblem<Name extends string> {
@@ -34,6 +46,29 @@ export interface MaximumLikelihoodProblem<Name extends string> {
 
 export class FitError extends Error {}
 
+/**
+ * A standard error above this multiple of its estimate marks a parameter as poorly determined: its 95% interval spans
+ * more than a factor e^4 (about 55). CDNOW's largest is Pareto/NBD's beta at 0.53; a 7-day shop's run to 20 and more.
+ */
+const RELATIVE_ERROR_LIMIT = 1
+/** Milliseconds of computing between pauses for the event loop (so SIGINT and SIGTERM are heard during a fit). */
+const PAUSE_MS = 50
+
+/**
+ * A function to await between steps of a long computation: it lets the event loop run when PAUSE_MS have passed since
+ * it last did, and throws the signal's reason once the signal is aborted.
+ */
+export function pauser(signal?: AbortSignal): () => Promise<void> {
+  let last = performance.now()
+  return async () => {
+    signal?.throwIfAborted()
+    if (performance.now() - last < PAUSE_MS) return
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    last = performance.now()
+    signal?.throwIfAborted()
+  }
+}
+
 /** Parameters stay within e^-12 .. e^12 (about 6e-6 .. 1.6e5) whatever the time unit. */
 const LOG_BOUND = 12
 /** BFGS iterations per round; fits of the published data sets take well under a hundred. */
@@ -43,11 +78,16 @@ const MAX_NEWTON_STEPS = 50
 
 /**
  * Maximises a log-likelihood over positive parameters. The optimiser (Newton's method where the problem gives its
- * Hessian, else numeric's BFGS) works on their logarithms, so it needs no bounds and no penalizer, and the scale of a
- * rate (per day or per week) does not slow it down.
+ * Hessian, else BFGS) works on their logarithms, so it needs no bounds and no penalizer, and the scale of a rate (per
+ * day or per week) does not slow it down. It pauses for the event loop every PAUSE_MS and stops with the signal's
+ * reason once `control.signal` is aborted.
  */
-export function maximizeLikelihood<Name extends string>(problem: MaximumLikelihoodProblem<Name>): FittedModel<Name> {
+export async function maximizeLikelihood<Name extends string>(
+  problem: MaximumLikelihoodProblem<Name>,
+  control: FitControl = {},
+): Promise<FittedModel<Name>> {
   const {names} = problem
+  const pause = pauser(control.signal)
   const toRecord = (values: readonly number[]) =>
     Object.fromEntries(names.map((name, i) => [name, values[i] as number])) as Record<Name, number>
   // Scaled by the number of customers so the gradient tolerance means the same whatever the size of the data.
@@ -78,13 +118,13 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   }
   const start = names.map((name) => Math.log(problem.start[name]))
   if (!Number.isFinite(objective(start))) throw new FitError('the log-likelihood is not finite at the starting values')
-  const newton = problem.derivatives === 2 ? newtonMinimum(problem, scale, start) : undefined
+  const newton = problem.derivatives === 2 ? await newtonMinimum(problem, scale, start, pause) : undefined
   // Where Newton did not converge, BFGS starts afresh, as it did before Newton was tried.
   let solution = newton?.converged ? newton.solution : start
   let iterations = newton?.iterations ?? 0
   // A restart from the first optimum resets BFGS's Hessian approximation, which a long walk can leave poorly scaled.
   for (let round = newton?.converged ? 3 : 0; round < 3; round++) {
-    const result = numeric.uncmin(objective, solution, 1e-10, objectiveGradient, MAX_ITERATIONS)
+    const result = await bfgs(objective, solution, 1e-10, objectiveGradient, MAX_ITERATIONS, pause)
     iterations += result.iterations
     const moved = Math.max(...result.solution.map((x, i) => Math.abs(x - (solution[i] as number))))
     solution = result.solution
@@ -94,13 +134,106 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
   const parameters = toRecord(solution.map(Math.exp))
   const logLikelihood = problem.logLikelihood(parameters)
   if (!Number.isFinite(logLikelihood)) throw new FitError('the log-likelihood is not finite at the optimum')
+  const errors = await standardErrors(problem, parameters, pause)
   return {
     parameters,
-    standardErrors: standardErrors(problem, parameters),
+    standardErrors: errors,
     logLikelihood,
     customers: problem.customers,
     iterations,
+    poorlyDetermined: names.filter((name) => {
+      const se = errors[name]
+      const estimate = parameters[name]
+      return se === null || se > RELATIVE_ERROR_LIMIT * estimate || Math.abs(Math.log(estimate)) > LOG_BOUND - 1
+    }),
   }
+}
+
+/**
+ * Minimises f by BFGS with a backtracking line search: numeric.uncmin 1.2.6 step for step (the same updates and
+ * stopping rules), with a pause between iterations and between the line search's tries, where uncmin runs to the end
+ * without letting the event loop (and so a signal) in.
+ */
+async function bfgs(
+  f: (x: number[]) => number,
+  start: number[],
+  tolerance: number,
+  gradient: (x: number[]) => number[],
+  maxIterations: number,
+  pause: () => Promise<void>,
+): Promise<{solution: number[]; iterations: number; message: string}> {
+  const n = start.length
+  const tol = Math.max(tolerance, Number.EPSILON)
+  const dot = (u: readonly number[], v: readonly number[]) => u.reduce((sum, ui, i) => sum + ui * (v[i] as number), 0)
+  const times = (matrix: number[][], v: readonly number[]) => matrix.map((row) => dot(row, v))
+  let x0 = start.slice()
+  let f0 = f(x0)
+  if (Number.isNaN(f0)) throw new FitError('the objective is NaN at the starting values')
+  let inverse: number[][] = Array.from({length: n}, (_, i) => Array.from({length: n}, (_, j) => (i === j ? 1 : 0)))
+  let g0 = gradient(x0)
+  let it = 0
+  let message = ''
+  while (it < maxIterations) {
+    await pause()
+    if (!g0.every(Number.isFinite)) {
+      message = 'Gradient has Infinity or NaN'
+      break
+    }
+    const step = times(inverse, g0).map((v) => -v)
+    if (!step.every(Number.isFinite)) {
+      message = 'Search direction has Infinity or NaN'
+      break
+    }
+    const stepNorm = Math.sqrt(dot(step, step))
+    if (stepNorm < tol) {
+      message = 'Newton step smaller than tol'
+      break
+    }
+    let t = 1
+    const slope = dot(g0, step)
+    let x1 = x0
+    let f1 = f0
+    let s = step
+    while (it < maxIterations) {
+      if (t * stepNorm < tol) break
+      s = step.map((v) => v * t)
+      x1 = x0.map((v, i) => v + (s[i] as number))
+      f1 = f(x1)
+      if (f1 - f0 >= 0.1 * t * slope || Number.isNaN(f1)) {
+        t *= 0.5
+        ++it
+        await pause()
+        continue
+      }
+      break
+    }
+    if (t * stepNorm < tol) {
+      message = 'Line search step size smaller than tol'
+      break
+    }
+    if (it === maxIterations) {
+      message = 'maxit reached during line search'
+      break
+    }
+    const g1 = gradient(x1)
+    const y = g1.map((v, i) => v - (g0[i] as number))
+    const ys = dot(y, s)
+    const hy = times(inverse, y)
+    const scale = (ys + dot(y, hy)) / (ys * ys)
+    inverse = inverse.map((row, i) =>
+      row.map(
+        (v, j) =>
+          v +
+          scale * (s[i] as number) * (s[j] as number) -
+          ((hy[i] as number) * (s[j] as number) + (s[i] as number) * (hy[j] as number)) / ys,
+      ),
+    )
+    x0 = x1
+    f0 = f1
+    g0 = g1
+    ++it
+  }
+  return {solution: x0, iterations: it, message}
 }
 
 /**
@@ -111,11 +244,12 @@ export function maximizeLikelihood<Name extends string>(problem: MaximumLikeliho
  * 1e-8 (so the point is within about 1e-16 of the optimum: Newton's steps shrink quadratically). When it does not
  * get there (a parameter running off along a ridge to the bound, say), BFGS starts afresh.
  */
-function newtonMinimum<Name extends string>(
+async function newtonMinimum<Name extends string>(
   problem: MaximumLikelihoodProblem<Name>,
   scale: number,
   start: number[],
-): {solution: number[]; iterations: number; converged: boolean} {
+  pause: () => Promise<void>,
+): Promise<{solution: number[]; iterations: number; converged: boolean}> {
   const {names} = problem
   const evaluate = (logs: number[]) => {
     if (logs.some((x) => !(Math.abs(x) <= LOG_BOUND))) return undefined
@@ -142,6 +276,7 @@ function newtonMinimum<Name extends string>(
   let x = start
   let current = evaluate(x)
   for (let step = 1; current && step <= MAX_NEWTON_STEPS; step++) {
+    await pause()
     const direction = descentDirection(current.hessian, current.gradient)
     if (!direction) return {solution: x, iterations: step - 1, converged: false}
     if (Math.max(...direction.map(Math.abs)) < 1e-8) return {solution: x, iterations: step - 1, converged: true}
@@ -162,6 +297,7 @@ function newtonMinimum<Name extends string>(
       }
       t /= 2
       if (t < 1e-10) return {solution: x, iterations: step, converged: false}
+      await pause()
     }
   }
   return {solution: x, iterations: MAX_NEWTON_STEPS, converged: false}
@@ -233,15 +369,17 @@ function centralGradient(f: (x: number[]) => number, x: number[]): number[] {
  * log-likelihood), inverted. Null for a parameter whose variance is not positive (a flat or non-concave direction: the
  * fit does not pin it down).
  */
-function standardErrors<Name extends string>(
+async function standardErrors<Name extends string>(
   problem: MaximumLikelihoodProblem<Name>,
   at: Record<Name, number>,
-): Record<Name, number | null> {
+  pause: () => Promise<void>,
+): Promise<Record<Name, number | null>> {
   const {names} = problem
   const x0 = names.map((name) => at[name])
   const record = (x: number[]) =>
     Object.fromEntries(names.map((name, i) => [name, x[i] as number])) as Record<Name, number>
-  const gradient = (x: number[]) => {
+  const gradient = async (x: number[]) => {
+    await pause()
     const g = names.map(() => 0)
     problem.logLikelihood(record(x), g)
     return g
@@ -260,8 +398,11 @@ function standardErrors<Name extends string>(
     derivatives === 2
       ? exactHessian()
       : derivatives === 1
-        ? gradientHessian(gradient, x0)
-        : valueHessian((x) => problem.logLikelihood(record(x)), x0)
+        ? await gradientHessian(gradient, x0)
+        : await valueHessian(async (x) => {
+            await pause()
+            return problem.logLikelihood(record(x))
+          }, x0)
   let covariance: number[][] | undefined
   try {
     covariance = numeric.inv(hessian.map((row) => row.map((v) => -v)))
@@ -277,18 +418,19 @@ function standardErrors<Name extends string>(
 }
 
 /** Hessian by central differences of the gradient (relative steps of 1e-5, about the cube root of the precision). */
-function gradientHessian(gradient: (x: number[]) => number[], x0: number[]): number[][] {
+async function gradientHessian(gradient: (x: number[]) => Promise<number[]>, x0: number[]): Promise<number[][]> {
   const n = x0.length
-  const columns = x0.map((xj, j) => {
+  const columns: number[][] = []
+  for (const [j, xj] of x0.entries()) {
     const h = 1e-5 * xj
     const up = x0.slice()
     const down = x0.slice()
     up[j] = xj + h
     down[j] = xj - h
-    const gUp = gradient(up)
-    const gDown = gradient(down)
-    return gUp.map((g, i) => (g - (gDown[i] as number)) / (2 * h))
-  })
+    const gUp = await gradient(up)
+    const gDown = await gradient(down)
+    columns.push(gUp.map((g, i) => (g - (gDown[i] as number)) / (2 * h)))
+  }
   return Array.from({length: n}, (_, i) =>
     Array.from(
       {length: n},
@@ -298,7 +440,7 @@ function gradientHessian(gradient: (x: number[]) => number[], x0: number[]): num
 }
 
 /** Hessian by central differences of the function (relative steps of 1e-4). */
-function valueHessian(f: (x: number[]) => number, x0: number[]): number[][] {
+async function valueHessian(f: (x: number[]) => Promise<number>, x0: number[]): Promise<number[][]> {
   const n = x0.length
   const h = x0.map((xi) => 1e-4 * xi)
   const shifted = (moves: [number, number][]) => {
@@ -306,29 +448,29 @@ function valueHessian(f: (x: number[]) => number, x0: number[]): number[][] {
     for (const [i, sign] of moves) x[i] = (x[i] as number) + sign * (h[i] as number)
     return f(x)
   }
-  const f0 = f(x0)
+  const f0 = await f(x0)
   const hessian: number[][] = Array.from({length: n}, () => new Array<number>(n).fill(0))
   for (let i = 0; i < n; i++) {
     const hi = h[i] as number
-    ;(hessian[i] as number[])[i] = (shifted([[i, 1]]) - 2 * f0 + shifted([[i, -1]])) / (hi * hi)
+    ;(hessian[i] as number[])[i] = ((await shifted([[i, 1]])) - 2 * f0 + (await shifted([[i, -1]]))) / (hi * hi)
     for (let j = 0; j < i; j++) {
       const value =
-        (shifted([
+        ((await shifted([
           [i, 1],
           [j, 1],
-        ]) -
-          shifted([
+        ])) -
+          (await shifted([
             [i, 1],
             [j, -1],
-          ]) -
-          shifted([
+          ])) -
+          (await shifted([
             [i, -1],
             [j, 1],
-          ]) +
-          shifted([
+          ])) +
+          (await shifted([
             [i, -1],
             [j, -1],
-          ])) /
+          ]))) /
         (4 * hi * (h[j] as number))
       ;(hessian[i] as number[])[j] = value
       ;(hessian[j] as number[])[i] = value

@@ -1,7 +1,7 @@
 import type {CustomerSummary} from './customer-summary.js'
 import {type GroupPredictions, groupSummaries, type SummaryGroups} from './groups.js'
-import {type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
-import {gammaln, hyp2f1, logAddExp, logSubExp} from './special.js'
+import {type FitControl, type FittedModel, maximizeLikelihood} from './maximum-likelihood.js'
+import {gammaln, logAddExp, logHyp2f1, logSubExp} from './special.js'
 
 /** Pareto/NBD (Schmittlein, Morrison and Colombo 1987): λ ~ Gamma(r, alpha), drop-out rate μ ~ Gamma(s, beta). */
 export interface ParetoNbdParameters {
@@ -23,11 +23,11 @@ type Summary = Pick<CustomerSummary, 'frequency' | 'recency' | 'T'>
 function logA0({r, alpha, s, beta}: ParetoNbdParameters, {frequency: x, recency, T}: Summary): number {
   const [low, high, b] = alpha < beta ? [alpha, beta, r + x] : [beta, alpha, s + 1]
   const rsx = r + s + x
-  const p1 = hyp2f1(rsx, b, rsx + 1, (high - low) / (high + recency))
-  const p2 = hyp2f1(rsx, b, rsx + 1, (high - low) / (high + T))
+  const logP1 = logHyp2f1(rsx, b, rsx + 1, (high - low) / (high + recency))
+  const logP2 = logHyp2f1(rsx, b, rsx + 1, (high - low) / (high + T))
   const q1 = high + recency
   const q2 = high + T
-  return logSubExp(Math.log(p1) + rsx * Math.log(q2), Math.log(p2) + rsx * Math.log(q1)) - rsx * Math.log(q1 * q2)
+  return logSubExp(logP1 + rsx * Math.log(q2), logP2 + rsx * Math.log(q1)) - rsx * Math.log(q1 * q2)
 }
 
 /** One customer's log-likelihood (Fader and Hardie's note, eq. 18). */
@@ -101,7 +101,7 @@ function logA0Terms({r, alpha, s, beta}: ParetoNbdParameters, data: ParetoNbdGro
     const t = times[pairTime[i] as number] as number
     const rsx = r + s + x
     const b = bOfAlpha ? r + x : s + 1
-    G[i] = Math.log(hyp2f1(rsx, b, rsx + 1, (high - low) / (high + t))) - rsx * Math.log(high + t)
+    G[i] = logHyp2f1(rsx, b, rsx + 1, (high - low) / (high + t)) - rsx * Math.log(high + t)
   }
   return G
 }
@@ -142,7 +142,10 @@ export function paretoNbdGroupsLogLikelihood(params: ParetoNbdParameters, data: 
   return total
 }
 
-export function fitParetoNbd(customers: readonly Summary[] | SummaryGroups): FittedModel<keyof ParetoNbdParameters> {
+export function fitParetoNbd(
+  customers: readonly Summary[] | SummaryGroups,
+  control: FitControl = {},
+): Promise<FittedModel<keyof ParetoNbdParameters>> {
   const groups = 'countByFrequency' in customers ? customers : groupSummaries(customers)
   const data = paretoNbdGroups(groups)
   let repeats = 0
@@ -152,17 +155,20 @@ export function fitParetoNbd(customers: readonly Summary[] | SummaryGroups): Fit
     exposure += (groups.count[g] as number) * (groups.T[g] as number)
   }
   const meanT = exposure / Math.max(groups.customers, 1)
-  return maximizeLikelihood({
-    names: PARETO_NBD_NAMES,
-    start: {
-      r: 1,
-      alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3),
-      s: 1,
-      beta: Math.max(meanT, 1e-3),
+  return maximizeLikelihood(
+    {
+      names: PARETO_NBD_NAMES,
+      start: {
+        r: 1,
+        alpha: Math.max(exposure / Math.max(repeats, 1), 1e-3),
+        s: 1,
+        beta: Math.max(meanT, 1e-3),
+      },
+      customers: groups.customers,
+      logLikelihood: (params) => paretoNbdGroupsLogLikelihood(params, data),
     },
-    customers: groups.customers,
-    logLikelihood: (params) => paretoNbdGroupsLogLikelihood(params, data),
-  })
+    control,
+  )
 }
 
 /** P(alive) at the end of the calibration period (Fader and Hardie's note, eq. 21). */
