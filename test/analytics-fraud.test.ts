@@ -12,6 +12,7 @@ import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import type {EventOf, ShopEvent} from '../src/lib/events/index.js'
 import {GENERATE_DEFAULTS, generateShop, NdjsonSink} from '../src/lib/generate/index.js'
+import {FraudState} from '../src/lib/ingest/fraud-state.js'
 import {appendEvents} from '../src/lib/lake/lake.js'
 import {registerShopViews} from '../src/lib/lake/shop-views.js'
 import {ecap} from './helpers/cli.js'
@@ -37,7 +38,8 @@ let sessionSeq = 0
 
 interface OrderSpec {
   at: number
-  customer?: string
+  /** null: a guest checkout. */
+  customer?: string | null
   card?: string
   total?: number
   device?: 'desktop' | 'mobile' | 'tablet'
@@ -53,7 +55,7 @@ function visitAndBuy(spec: OrderSpec): {orderId: string; session: string; events
   const orderId = `o${String(++orderSeq).padStart(6, '0')}`
   const session = spec.session ?? `s${String(++sessionSeq).padStart(6, '0')}`
   const common = {
-    customer_id: spec.customer ?? 'c1',
+    customer_id: spec.customer === undefined ? 'c1' : spec.customer,
     session_id: session,
     device: spec.device ?? 'mobile',
     ip_country: spec.ip ?? 'DE',
@@ -176,6 +178,42 @@ describe('analytics-fraud features', () => {
       expect(features.get(later.orderId)?.customer_orders_10m).toBe(2)
       expect(features.get(first.orderId)?.customer_cards_24h).toBe(1)
       expect(features.get(later.orderId)?.customer_cards_24h).toBe(3)
+    })
+  })
+  it('gives guest orders no customer history, in batch and in live scoring alike: guests are strangers', async () => {
+    // A signed-in customer's small order, then three guests: a small order, a large one, and one at the same
+    // minute as the large one. No guest's order may be measured against another guest's.
+    const member = visitAndBuy({at: T0, customer: 'c-member', card: 'ffffffffffffff01', total: 20})
+    const guests = [
+      visitAndBuy({at: T0 + 10 * MINUTE, customer: null, card: 'ffffffffffffff02', total: 20}),
+      visitAndBuy({at: T0 + 20 * MINUTE, customer: null, card: 'ffffffffffffff03', total: 900}),
+      visitAndBuy({at: T0 + 20 * MINUTE + 1000, customer: null, card: 'ffffffffffffff04', total: 25}),
+    ]
+    const events = [member, ...guests].flatMap((o) => o.events)
+    const live = new FraudState()
+    const liveFeatures = new Map<string, ReturnType<FraudState['features']>>()
+    for (const event of events) {
+      const time = Date.parse(event.event_time)
+      if (event.event_type === 'purchase') liveFeatures.set(event.order_id, live.features(event, time))
+      live.apply(event, time)
+    }
+    await withEngine(async (engine) => {
+      const lake = await lakeOf('guests', [events], engine)
+      const batch = await featuresByOrder(engine, lake)
+      for (const guest of guests) {
+        for (const features of [batch.get(guest.orderId), liveFeatures.get(guest.orderId)]) {
+          expect(features?.amount_vs_customer).toBeNull()
+          expect(features?.customer_prior_orders).toBeNull()
+          expect(features?.customer_orders_1h).toBeNull()
+          expect(features?.account_age_hours).toBeNull()
+          expect(features?.new_card).toBeNull()
+          // What does not depend on a customer still counts: the order against the shop's mean.
+          expect(features?.amount_vs_shop).not.toBeNull()
+        }
+      }
+      // The large guest order is 900 against a shop mean of 20: measured against the shop, not other guests.
+      expect(batch.get(guests[1]?.orderId ?? '')?.amount_vs_shop).toBeCloseTo(45, 10)
+      expect(liveFeatures.get(guests[1]?.orderId ?? '')?.amount_vs_shop).toBeCloseTo(45, 10)
     })
   })
 })

@@ -114,10 +114,9 @@ export class LiveFraudScorer {
               count(card_fingerprint)::INTEGER AS card_orders,
               list(DISTINCT card_fingerprint) FILTER (WHERE card_fingerprint IS NOT NULL) AS cards,
               list(DISTINCT shipping_country) AS shipped_to
-       FROM orders GROUP BY customer_id`,
+       FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`,
     )) {
-      const id = str(row.customer_id)
-      const c = id === null ? state.guests : state.customer(id)
+      const c = state.customer(String(row.customer_id))
       c.orders = num(row.orders)
       c.totalSum = num(row.total_sum)
       c.cardOrders = num(row.card_orders)

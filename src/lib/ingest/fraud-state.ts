@@ -93,7 +93,7 @@ export class TimeWindow {
   }
 }
 
-/** What is kept of one signed-in customer (or, under the anonymous key, of guest orders for their mean). */
+/** What is kept of one signed-in customer. */
 export interface CustomerState {
   /** Earliest event of any kind. */
   firstSeen: number
@@ -136,8 +136,6 @@ function firstTime(map: Map<string, number>, key: string, time: number): void {
  */
 export class FraudState {
   readonly customers = new Map<string, CustomerState>()
-  /** Guest orders share one key in the batch SQL's windows (a NULL partition); only their mean order is used. */
-  readonly guests = newCustomer()
   readonly cards = new Map<string, TimeWindow>()
   readonly ipCountries = new Map<string, TimeWindow>()
   readonly shippingCountries = new Map<string, TimeWindow>()
@@ -190,8 +188,9 @@ export class FraudState {
   ): void {
     const total = Number(order.total)
     const card = order.card_fingerprint
-    const c = order.customer_id === null ? this.guests : this.customer(order.customer_id)
-    if (aggregates) {
+    // A guest order has no customer whose history it belongs to: it counts for its card, countries and the shop only.
+    const c = order.customer_id === null ? undefined : this.customer(order.customer_id)
+    if (c && aggregates) {
       c.orders++
       c.totalSum += total
       if (card !== null) {
@@ -200,7 +199,7 @@ export class FraudState {
       }
       c.shippedTo.add(order.shipping_country)
     }
-    if (order.customer_id !== null) c.recent.add(time, 0, card)
+    c?.recent.add(time, 0, card)
     if (card !== null) window(this.cards, card).add(time, 0, order.customer_id)
     window(this.ipCountries, order.ip_country).add(time)
     window(this.shippingCountries, order.shipping_country).add(time)
@@ -238,13 +237,7 @@ export class FraudState {
     const ship30d = this.shippingCountries.get(order.shipping_country)?.count(time - LONGEST_WINDOW_MS, time) ?? 0
     const shop30d = this.shop.count(time - LONGEST_WINDOW_MS, time)
     const shopMean = shop30d > 0 ? this.shop.sum(time - LONGEST_WINDOW_MS, time) / shop30d : null
-    const mean = known
-      ? c && c.orders > 0
-        ? c.totalSum / c.orders
-        : null
-      : this.guests.orders > 0
-        ? this.guests.totalSum / this.guests.orders
-        : null
+    const mean = c && c.orders > 0 ? c.totalSum / c.orders : null
     const total = Number(order.total)
     const firstSeen = c ? Math.min(c.firstSeen, time) : time
     // The visit began at its first event; what the visit itself shows (its device, its country) is not history.

@@ -36,7 +36,7 @@ export interface FraudFeatures {
   shipping_country_share_30d: number | null
   /** Hours since the customer's first event (any kind). */
   account_age_hours: number | null
-  /** The order total against the mean of the customer's earlier orders. */
+  /** The order total against the mean of the customer's earlier orders (none for a guest order: no history). */
   amount_vs_customer: number | null
   /** The order total against the mean order of the shop over the last 30 days. */
   amount_vs_shop: number | null
@@ -233,7 +233,7 @@ SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.de
     -- microseconds: the interval itself goes through ICU's calendar row by row, seconds per 100k orders.
     THEN (((w.t_us - epoch_us(cs.first_seen)) // ${MICROS_PER_DAY}) * 86400.0
           + ((w.t_us - epoch_us(cs.first_seen)) % ${MICROS_PER_DAY}) / 1000000.0) / 3600.0 END AS account_age_hours,
-  CASE WHEN w.c_mean_total > 0 THEN w.total / w.c_mean_total END AS amount_vs_customer,
+  CASE WHEN w.customer_id IS NOT NULL AND w.c_mean_total > 0 THEN w.total / w.c_mean_total END AS amount_vs_customer,
   CASE WHEN w.shop_mean_total_30d > 0 THEN w.total / w.shop_mean_total_30d END AS amount_vs_shop,
   w.billing_country <> w.shipping_country AS billing_shipping_mismatch,
   w.ip_country <> w.billing_country AS ip_billing_mismatch,
