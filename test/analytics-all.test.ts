@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {AllResult} from '../src/lib/analytics/all.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
-import {ecap as runEcap} from './helpers/cli.js'
+import {ecap as runEcap, startEcap} from './helpers/cli.js'
 
 function ecap(args: string[]) {
   return runEcap(args, {timeoutMs: 180_000})
@@ -83,4 +83,22 @@ describe('ecap analyze all', () => {
     }
     expect(existsSync(join(lake, 'analytics', 'clv'))).toBe(false)
   })
+
+  it('stops at once on SIGTERM (a cron timeout) with exit 130, leaving the analyses it did not reach unsaved', async () => {
+    // A shop big enough that the run lasts seconds: the signal, sent as the run starts, lands while it works.
+    const lake = join(dir, 'interrupted')
+    const generated = ecap(['generate', '--to', 'lake', '--lake', lake, '--customers', '6000', '--days', '120', '-q'])
+    expect(generated.status, generated.stderr).toBe(0)
+    const run = startEcap(['analyze', 'all', '--lake', lake], {cwd: dir, xdgHome: dir})
+    while (!run.stderr().includes('Analysing') && run.child.exitCode === null) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    run.child.kill('SIGTERM')
+    const {code} = await run.exited
+    expect(code, run.stderr()).toBe(130)
+    expect(run.stderr()).toContain('INTERRUPTED')
+    expect(run.stdout()).toBe('')
+    // The last analysis is never reached; whatever was saved before the signal is whole (one commit per table).
+    expect(existsSync(join(lake, 'analytics', 'cohort'))).toBe(false)
+  }, 180_000)
 })

@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
+import {InterruptedError} from '../src/lib/errors.js'
 
 describe('Engine', () => {
   it('spills beyond its memory limit into a folder of its own under $TMPDIR, never ./.tmp, and removes it on close', async () => {
@@ -23,5 +24,23 @@ describe('Engine', () => {
       engine.close()
     }
     expect(existsSync(spill)).toBe(false)
+  })
+})
+
+describe('Engine with a signal', () => {
+  it('stops a running statement when the signal is aborted, fails with its reason, and runs nothing after', async () => {
+    const controller = new AbortController()
+    const reason = new InterruptedError('SIGTERM')
+    const engine = await Engine.open({signal: controller.signal, threads: 1})
+    try {
+      await expect(engine.rows('SELECT 42 AS answer')).resolves.toEqual([{answer: 42}])
+      // 10^12 pairs: hours of work, unless the abort stops it.
+      const running = engine.rows('SELECT count(*) AS n FROM range(1000000) a(i), range(1000000) b(j) WHERE i + j = -1')
+      setTimeout(() => controller.abort(reason), 300)
+      await expect(running).rejects.toBe(reason)
+      await expect(engine.run('SELECT 1')).rejects.toBe(reason)
+    } finally {
+      engine.close()
+    }
   })
 })

@@ -94,21 +94,23 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
     const progress = this.progress()
     let result: ClvCommandResult
     try {
-      result = await withEngine((engine) =>
-        runClv(engine, {
-          source,
-          asOf: flags['as-of'],
-          timeUnit: flags['time-unit'] as TimeUnit,
-          horizonMonths: flags.horizon,
-          discountRate: flags['discount-rate'],
-          holdoutDays: flags.holdout,
-          model: flags.model as PurchaseModelName,
-          top: flags.top,
-          saveTo: lake,
-          parameters,
-          signal: this.signal,
-          onProgress: (stage) => progress.start(stage),
-        }),
+      result = await withEngine(
+        (engine) =>
+          runClv(engine, {
+            source,
+            asOf: flags['as-of'],
+            timeUnit: flags['time-unit'] as TimeUnit,
+            horizonMonths: flags.horizon,
+            discountRate: flags['discount-rate'],
+            holdoutDays: flags.holdout,
+            model: flags.model as PurchaseModelName,
+            top: flags.top,
+            saveTo: lake,
+            parameters,
+            signal: this.signal,
+            onProgress: (stage) => progress.start(stage),
+          }),
+        {signal: this.signal},
       )
     } finally {
       progress.stop()

@@ -35,7 +35,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
   public async run(): Promise<CohortResult> {
     const {flags} = await this.parse(AnalyzeCohortCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runCohorts(engine, {lake, asOf: flags['as-of']}))
+    const result = await withEngine((engine) => runCohorts(engine, {lake, asOf: flags['as-of']}), {
+      signal: this.signal,
+    })
     if (!this.jsonEnabled()) this.render(result, flags.metric, flags.months)
     return result
   }

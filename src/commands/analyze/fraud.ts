@@ -53,16 +53,18 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     progress.start('Scoring orders for fraud')
     let result: FraudResult
     try {
-      result = await withEngine((engine) =>
-        analyzeFraud(engine, {
-          lake,
-          asOf: flags['as-of'],
-          threshold: flags.threshold,
-          labels: flags.labels,
-          topKPerDay: flags['top-k-per-day'],
-          limit: flags.limit,
-          onProgress: (message) => progress.update(message),
-        }),
+      result = await withEngine(
+        (engine) =>
+          analyzeFraud(engine, {
+            lake,
+            asOf: flags['as-of'],
+            threshold: flags.threshold,
+            labels: flags.labels,
+            topKPerDay: flags['top-k-per-day'],
+            limit: flags.limit,
+            onProgress: (message) => progress.update(message),
+          }),
+        {signal: this.signal},
       )
     } finally {
       progress.stop()

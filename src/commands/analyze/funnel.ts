@@ -35,7 +35,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
   public async run(): Promise<FunnelResult> {
     const {flags} = await this.parse(AnalyzeFunnelCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runFunnel(engine, {lake, asOf: flags['as-of']}))
+    const result = await withEngine((engine) => runFunnel(engine, {lake, asOf: flags['as-of']}), {
+      signal: this.signal,
+    })
     if (!this.jsonEnabled()) this.render(result, flags.countries)
     return result
   }

@@ -41,7 +41,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
   public async run(): Promise<KpiResult> {
     const {flags} = await this.parse(AnalyzeKpiCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top}))
+    const result = await withEngine((engine) => runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top}), {
+      signal: this.signal,
+    })
     if (!this.jsonEnabled()) this.render(result, flags.days, flags.weeks)
     return result
   }

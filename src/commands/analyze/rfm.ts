@@ -33,8 +33,9 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
   public async run(): Promise<RfmResult> {
     const {flags} = await this.parse(AnalyzeRfmCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) =>
-      runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments}),
+    const result = await withEngine(
+      (engine) => runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments}),
+      {signal: this.signal},
     )
     if (!this.jsonEnabled()) this.render(result)
     return result

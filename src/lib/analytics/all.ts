@@ -18,6 +18,8 @@ export interface AnalysisRun {
   seconds: number
   /** One line on what it found, for the cron log. */
   summary: string
+  /** What the analysis warned of (a CLV fit the data do not pin down, for one). */
+  warnings: string[]
   error?: {code: string; message: string}
 }
 
@@ -33,6 +35,8 @@ export interface AllOptions {
   lake: string
   asOf?: string
   onProgress?: (analysis: AnalysisName) => void
+  /** Stops the run at once when aborted (the engine should be opened with it too, to stop a running statement). */
+  signal?: AbortSignal
 }
 
 /**
@@ -48,6 +52,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
   // Every analysis reads the purchases joined with their refunds: join once.
   await cacheOrders(engine)
   const {lake} = options
+  const warnings: string[] = []
   const steps: Record<AnalysisName, () => Promise<string>> = {
     rfm: async () => {
       const r = await runRfm(engine, {lake, asOf, views})
@@ -65,7 +70,9 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         top: 10,
         saveTo: lake,
         parameters: {asOf, model: 'bgnbd', timeUnit: 'day', horizonMonths: 12, discountRate: 0.01},
+        signal: options.signal,
       })
+      warnings.push(...r.warnings)
       return `${r.customers.total.toLocaleString('en-US')} customers, 12-month CLV ${Math.round(r.totalClv).toLocaleString('en-US')}`
     },
     fraud: async () => {
@@ -89,12 +96,22 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
   const runs: AnalysisRun[] = []
   let firstFailure: EcapError | undefined
   for (const analysis of ANALYSES) {
+    options.signal?.throwIfAborted()
     options.onProgress?.(analysis)
     const t = performance.now()
+    warnings.length = 0
     try {
       const summary = await steps[analysis]()
-      runs.push({analysis, status: 'ok', seconds: round((performance.now() - t) / 1000), summary})
+      runs.push({
+        analysis,
+        status: 'ok',
+        seconds: round((performance.now() - t) / 1000),
+        summary,
+        warnings: [...warnings],
+      })
     } catch (error) {
+      // An interruption stops the whole run; it is not one analysis failing.
+      options.signal?.throwIfAborted()
       const failure = toEcapError(error)
       firstFailure ??= failure
       runs.push({
@@ -102,6 +119,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         status: 'failed',
         seconds: round((performance.now() - t) / 1000),
         summary: failure.message,
+        warnings: [...warnings],
         error: {code: failure.code, message: failure.message},
       })
     }

@@ -10,6 +10,11 @@ export interface EngineOptions {
   memoryLimit?: string
   /** Where DuckDB spills beyond the memory limit. [default: a folder of its own under the OS temp folder ($TMPDIR)] */
   spillDirectory?: string
+  /**
+   * Aborting it interrupts the running statement (DuckDB checks between vectors) and fails every later one with the
+   * signal's reason, so a long analysis stops on Ctrl-C or a cron job's SIGTERM instead of running to its end.
+   */
+  signal?: AbortSignal
 }
 
 /**
@@ -22,6 +27,7 @@ export class Engine {
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
+    private readonly signal?: AbortSignal,
   ) {}
 
   static async open(options: EngineOptions = {}): Promise<Engine> {
@@ -36,7 +42,7 @@ export class Engine {
     config.temp_directory = options.spillDirectory ?? join(tmpdir(), `ecap-duckdb-${process.pid}-${randomUUID()}`)
     const instance = await DuckDBInstance.create(':memory:', config)
     try {
-      const engine = new Engine(instance, await instance.connect())
+      const engine = new Engine(instance, await instance.connect(), options.signal)
       // Dates of TIMESTAMPTZ values (the event_date partitions) are UTC dates, whatever the machine's zone.
       await engine.run("SET TimeZone = 'UTC'")
       return engine
@@ -48,13 +54,37 @@ export class Engine {
 
   /** Runs a statement; values bind to `$1`/`?` parameters. */
   async run(sql: string, values?: DuckDBValue[]): Promise<void> {
-    await this.connection.run(sql, values)
+    await this.interruptible(() => this.connection.run(sql, values))
   }
 
   /** Runs a query and returns its rows as JSON-friendly objects (numbers that may overflow come as strings). */
   async rows(sql: string, values?: DuckDBValue[]): Promise<Record<string, Json>[]> {
-    const reader = await this.connection.runAndReadAll(sql, values)
+    const reader = await this.interruptible(() => this.connection.runAndReadAll(sql, values))
     return reader.getRowObjectsJson()
+  }
+
+  /** Runs one statement; once the signal is aborted, fails with its reason rather than DuckDB's "Interrupted!". */
+  private async interruptible<T>(statement: () => Promise<T>): Promise<T> {
+    const signal = this.signal
+    if (!signal) return statement()
+    signal.throwIfAborted()
+    // interrupt() reaches only a statement DuckDB has begun: an abort in the moment before would be lost, so it is
+    // repeated until this statement ends.
+    let repeat: NodeJS.Timeout | undefined
+    const onAbort = () => {
+      this.connection.interrupt()
+      repeat = setInterval(() => this.connection.interrupt(), 100)
+    }
+    signal.addEventListener('abort', onAbort, {once: true})
+    try {
+      return await statement()
+    } catch (error) {
+      signal.throwIfAborted()
+      throw error
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      clearInterval(repeat)
+    }
   }
 
   close(): void {
