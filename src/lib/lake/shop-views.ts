@@ -39,7 +39,8 @@ export async function registerShopViews(
   }
   await dropShopCaches(engine)
   const snapshot = await registerTableView(engine, '__lake_events', events)
-  const asOf = options.asOf ?? latestDayOf(snapshot) ?? (await latestDayScanned(engine))
+  const latestDay = latestDayOf(snapshot)
+  const asOf = options.asOf ?? latestDay ?? (await latestDayScanned(engine))
   if (!asOf) {
     throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
@@ -48,7 +49,12 @@ export async function registerShopViews(
   // Views cannot take parameters, so the cut is a literal: a flag value checked against the date pattern above, or
   // the text of DuckDB's own DATE cast.
   const cut = `(DATE '${asOf}' + INTERVAL 1 DAY)`
-  await engine.run(`CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM __lake_events WHERE event_time < ${cut}`)
+  // When the statistics show no event after the cut, the filter would drop nothing and still cost every scan a
+  // comparison per event (about 0.15 s per pass over 10M events).
+  const cutsNothing = latestDay !== undefined && latestDay <= asOf
+  await engine.run(
+    `CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM __lake_events${cutsNothing ? '' : ` WHERE event_time < ${cut}`}`,
+  )
   await engine.run(`
     CREATE OR REPLACE TEMP VIEW orders AS
     -- One scan of the events for both: reading a column of the lake decodes it for every event, whatever the filter.

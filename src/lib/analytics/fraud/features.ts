@@ -192,8 +192,19 @@ card_windows AS (
     card_24h AS (PARTITION BY card_fingerprint ${before('24h')}),
     card_30d AS (PARTITION BY card_fingerprint ${before('30d')})
 ),
+-- When the visit began and when its customer, device and IP country were first seen, keyed by order: joined on the
+-- narrow order columns, not the wide row the windows add up to.
+seen AS (
+  SELECT o.rid, v.visit_start, epoch_us(cs.first_seen) AS customer_first_us, ds.first_seen AS device_first_seen,
+         ips.first_seen AS ip_first_seen
+  FROM (SELECT rid, session_id, customer_id, device, ip_country FROM o) o
+  LEFT JOIN visits v USING (session_id)
+  LEFT JOIN customer_seen cs USING (customer_id)
+  LEFT JOIN device_seen ds ON ds.customer_id = o.customer_id AND ds.device = o.device
+  LEFT JOIN ip_seen ips ON ips.customer_id = o.customer_id AND ips.ip_country = o.ip_country
+),
 w AS (
-  SELECT o.*, cw.* EXCLUDE (rid), kw.* EXCLUDE (rid),
+  SELECT o.*, cw.* EXCLUDE (rid), kw.* EXCLUDE (rid), seen.* EXCLUDE (rid),
     ip.ip_before_0 - ip.ip_before_1h AS ip_1h,
     ip.ip_before_0 - ip.ip_before_30d AS ip_30d,
     ship.ship_before_0 - ship.ship_before_30d AS ship_30d,
@@ -202,6 +213,7 @@ w AS (
   FROM o
   JOIN customer_windows cw USING (rid)
   LEFT JOIN card_windows kw USING (rid)
+  JOIN seen USING (rid)
   JOIN ip_earlier ip USING (rid)
   JOIN ship_earlier ship USING (rid)
   JOIN shop USING (rid)
@@ -231,20 +243,16 @@ SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.de
   CASE WHEN w.customer_id IS NOT NULL
     -- epoch() of the interval order_time - first_seen, as DuckDB computes it (whole days, then the rest), from the
     -- microseconds: the interval itself goes through ICU's calendar row by row, seconds per 100k orders.
-    THEN (((w.t_us - epoch_us(cs.first_seen)) // ${MICROS_PER_DAY}) * 86400.0
-          + ((w.t_us - epoch_us(cs.first_seen)) % ${MICROS_PER_DAY}) / 1000000.0) / 3600.0 END AS account_age_hours,
+    THEN (((w.t_us - w.customer_first_us) // ${MICROS_PER_DAY}) * 86400.0
+          + ((w.t_us - w.customer_first_us) % ${MICROS_PER_DAY}) / 1000000.0) / 3600.0 END AS account_age_hours,
   CASE WHEN w.customer_id IS NOT NULL AND w.c_mean_total > 0 THEN w.total / w.c_mean_total END AS amount_vs_customer,
   CASE WHEN w.shop_mean_total_30d > 0 THEN w.total / w.shop_mean_total_30d END AS amount_vs_shop,
   w.billing_country <> w.shipping_country AS billing_shipping_mismatch,
   w.ip_country <> w.billing_country AS ip_billing_mismatch,
-  CASE WHEN cs.first_seen < v.visit_start THEN ds.first_seen >= v.visit_start END AS new_device,
-  CASE WHEN cs.first_seen < v.visit_start THEN ips.first_seen >= v.visit_start END AS new_ip_country,
+  CASE WHEN w.customer_first_us < epoch_us(w.visit_start) THEN w.device_first_seen >= w.visit_start END AS new_device,
+  CASE WHEN w.customer_first_us < epoch_us(w.visit_start) THEN w.ip_first_seen >= w.visit_start END AS new_ip_country,
   CASE WHEN w.customer_id IS NOT NULL AND w.c_ever > 0 THEN w.c_same_shipping_ever = 0 END AS new_shipping_country
-FROM w
-LEFT JOIN visits v USING (session_id)
-LEFT JOIN customer_seen cs USING (customer_id)
-LEFT JOIN device_seen ds ON ds.customer_id = w.customer_id AND ds.device = w.device
-LEFT JOIN ip_seen ips ON ips.customer_id = w.customer_id AND ips.ip_country = w.ip_country`
+FROM w`
 
 /** Computes the features of every order in the `orders` view into the temp table `fraud_features`. */
 export async function computeFeatures(engine: Engine): Promise<void> {
