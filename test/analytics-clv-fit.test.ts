@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -12,9 +12,8 @@ import {hyp2f1, logHyp2f1} from '../src/lib/analytics/clv/special.js'
 import {withEngine} from '../src/lib/engine/engine.js'
 import {InterruptedError} from '../src/lib/errors.js'
 import {Random} from '../src/lib/generate/random.js'
+import {cdnowCalibrationSummary} from './helpers/cdnow.js'
 import {ecap, startEcap} from './helpers/cli.js'
-
-const CDNOW = join(import.meta.dirname, '../../shared/datasets/cdnow')
 
 let dir: string
 
@@ -130,19 +129,6 @@ describe('Pareto/NBD where beta / alpha is large', () => {
   })
 })
 
-/** Fader and Hardie's CDNOW calibration summary (weeks). */
-async function cdnowSummary(): Promise<CustomerSummary[]> {
-  const text = await readFile(join(CDNOW, 'cdnow_customers_summary_with_transactions.csv'), 'utf8')
-  return text
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .map((line) => {
-      const [id, x, tx, T, zbar] = line.split(',').map(Number) as [number, number, number, number, number]
-      return {customerId: String(id), frequency: x, recency: tx, T, monetary: zbar}
-    })
-}
-
 describe('fits the data do not pin down', () => {
   // A shop 7 days old: few repeat purchases and no time to see anyone drop out.
   const shortShop = {r: 0.9, alpha: 10, s: 0.7, beta: 200}
@@ -167,7 +153,7 @@ describe('fits the data do not pin down', () => {
   })
 
   it('are not reported on CDNOW, whose parameters are all pinned down', async () => {
-    const customers = await cdnowSummary()
+    const customers = await cdnowCalibrationSummary()
     expect((await fitBgNbd(customers)).poorlyDetermined).toEqual([])
     expect((await fitParetoNbd(customers)).poorlyDetermined).toEqual([])
     expect((await fitGammaGamma(customers)).poorlyDetermined).toEqual([])

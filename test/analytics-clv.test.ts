@@ -5,12 +5,10 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {ClvCommandResult} from '../src/commands/analyze/clv.js'
 import {bgnbdExpectedPurchases, fitBgNbd} from '../src/lib/analytics/clv/bgnbd.js'
-import type {CustomerSummary} from '../src/lib/analytics/clv/customer-summary.js'
 import {fitGammaGamma, gammaGammaExpectedValue} from '../src/lib/analytics/clv/gamma-gamma.js'
 import {customerLifetimeValue} from '../src/lib/analytics/clv/lifetime-value.js'
+import {CDNOW, cdnowCalibrationSummary} from './helpers/cdnow.js'
 import {ecap} from './helpers/cli.js'
-
-const CDNOW = join(import.meta.dirname, '../../shared/datasets/cdnow')
 
 let dir: string
 let transactions: string
@@ -52,19 +50,6 @@ const CDNOW_FLAGS = [
   '--time-unit',
   'week',
 ]
-
-/** Rows of Fader and Hardie's CDNOW calibration summary: ID, x, t_x, T (weeks), zbar (cents-rounded mean repeat spend). */
-async function publishedSummary(): Promise<CustomerSummary[]> {
-  const text = await readFile(join(CDNOW, 'cdnow_customers_summary_with_transactions.csv'), 'utf8')
-  return text
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .map((line) => {
-      const [id, x, tx, T, zbar] = line.split(',').map(Number) as [number, number, number, number, number]
-      return {customerId: String(id), frequency: x, recency: tx, T, monetary: zbar}
-    })
-}
 
 describe('ecap analyze clv on CDNOW (published figures)', () => {
   it('fits BG/NBD and Gamma-Gamma as Fader, Hardie and Lee (2005) and lifetimes report them', () => {
@@ -111,7 +96,7 @@ describe('ecap analyze clv on CDNOW (published figures)', () => {
   it('summarises the transactions exactly as Fader and Hardie did, for every customer', async () => {
     const r = clv(['--transactions', transactions, ...CDNOW_FLAGS, '--top', '0'])
     const mine = new Map(r.topCustomers.map((c) => [Number(c.customerId), c]))
-    const published = await publishedSummary()
+    const published = await cdnowCalibrationSummary()
     expect(mine.size).toBe(published.length)
     // The published file rounds to two decimals (half-cent means such as 22.345 included): within 0.005 plus float slack.
     const near = (x: number, y: number) => Math.abs(x - y) <= 0.005 + 1e-9
@@ -153,7 +138,7 @@ describe('CLV of CDNOW customers 1 and 6 (lifetimes documentation)', () => {
   // 30 time units per "month", i.e. 30 weeks of the weekly model. The same convention reproduces them here; ecap's
   // --time-unit week uses 4.345 weeks per month instead (a true 12 months, 36.27 for customer 1).
   it('reproduces 140.10 and 1003.87 with 30 time units per month', async () => {
-    const customers = await publishedSummary()
+    const customers = await cdnowCalibrationSummary()
     const bg = (await fitBgNbd(customers)).parameters
     const gg = (await fitGammaGamma(customers)).parameters
     const value = (id: string) => {
