@@ -76,7 +76,8 @@ const before = (span: keyof typeof MICROS) => `ORDER BY t_us RANGE BETWEEN ${MIC
 /**
  * Orders of a partition placed before each order's time less a span (span 0: before the order itself), as columns
  * `<name>_before_<span>`: the same rows a RANGE frame starting that span back would leave out. DuckDB evaluates RANGE
- * frames over a large partition (a country, the whole shop) row by row, tens of seconds on 400k orders; here one sort
+ * frames over a large partition (a country, the whole shop) on one thread, 3.3 s for the shop's last hour and 30 days
+ * over 425k orders even with integer frames (tens of seconds with INTERVAL frames); here one sort
  * of the orders together with a probe per (order, span) does it: a probe sorts before the orders of its instant and
  * counts the orders sorted before it.
  */
