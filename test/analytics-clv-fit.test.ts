@@ -170,6 +170,17 @@ describe('interrupting a fit', () => {
     await expect(fitBgNbd(customers, {signal: AbortSignal.abort(reason)})).rejects.toBe(reason)
   })
 
+  it('stops a fit in the middle: the abort can only land when the fit pauses for the event loop', async () => {
+    // 100,000 customers over 1,000 days: a Pareto/NBD fit of seconds. A timer cannot fire while the fit computes, so
+    // the abort lands at the fit's first pause; a fit that never paused would resolve instead.
+    const reason = new InterruptedError('SIGINT')
+    const customers = summaries(simulate(8, 100_000, 1000, 1000, population), 1000)
+    const controller = new AbortController()
+    const fit = fitParetoNbd(customers, {signal: controller.signal})
+    setTimeout(() => controller.abort(reason), 0)
+    await expect(fit).rejects.toBe(reason)
+  }, 120_000)
+
   it('leaves the lake without a CLV result when the run is interrupted during the fit', async () => {
     const file = await transactionsFile('interrupted.csv', simulate(6, 2000, 365, 300, population), 6)
     const lake = join(dir, 'interrupted-lake')

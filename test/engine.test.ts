@@ -44,3 +44,25 @@ describe('Engine with a signal', () => {
     }
   })
 })
+
+describe('Engine.shielded', () => {
+  it('runs shielded work to its end when the signal aborts during it, and stops at the next statement after', async () => {
+    const controller = new AbortController()
+    const reason = new InterruptedError('SIGINT')
+    const engine = await Engine.open({signal: controller.signal, threads: 1})
+    try {
+      const rows = await engine.shielded(async () => {
+        await engine.run('CREATE TABLE saved AS SELECT 1 AS x')
+        controller.abort(reason)
+        await engine.run('INSERT INTO saved VALUES (2)')
+        return engine.rows('SELECT CAST(sum(x) AS INTEGER) AS total FROM saved')
+      })
+      expect(rows).toEqual([{total: 3}])
+      await expect(engine.rows('SELECT 1')).rejects.toBe(reason)
+      // Once aborted, no new shielded work begins either.
+      await expect(engine.shielded(async () => 1)).rejects.toBe(reason)
+    } finally {
+      engine.close()
+    }
+  })
+})

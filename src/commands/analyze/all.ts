@@ -38,12 +38,12 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
             lake,
             asOf: flags['as-of'],
             onProgress: (analysis) => progress.update(`Analysing: ${analysis}`),
+            onWarning: (analysis, message) => this.warn(`${analysis}: ${message}`),
             signal: this.signal,
           }),
         {memoryLimit: flags['memory-limit'], signal: this.signal},
       )
       progress.succeed(`Ran ${result.runs.length} analyses in ${result.seconds.toFixed(1)} s`)
-      for (const r of result.runs) for (const warning of r.warnings) this.warn(`${r.analysis}: ${warning}`)
       if (!this.jsonEnabled()) {
         this.out(`Lake ${result.lake}, events version ${result.eventsVersion}, as of ${result.asOf}`)
         const table = new Table({

@@ -35,6 +35,8 @@ export interface AllOptions {
   lake: string
   asOf?: string
   onProgress?: (analysis: AnalysisName) => void
+  /** Each warning as its analysis ends, so it is heard even when a later analysis fails and the run throws. */
+  onWarning?: (analysis: AnalysisName, message: string) => void
   /** Stops the run at once when aborted (the engine should be opened with it too, to stop a running statement). */
   signal?: AbortSignal
 }
@@ -102,6 +104,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
     warnings.length = 0
     try {
       const summary = await steps[analysis]()
+      for (const warning of warnings) options.onWarning?.(analysis, warning)
       runs.push({
         analysis,
         status: 'ok',
@@ -112,6 +115,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
     } catch (error) {
       // An interruption stops the whole run; it is not one analysis failing.
       options.signal?.throwIfAborted()
+      for (const warning of warnings) options.onWarning?.(analysis, warning)
       const failure = toEcapError(error)
       firstFailure ??= failure
       runs.push({

@@ -268,7 +268,10 @@ export async function runKpis(engine: Engine, options: RunKpiOptions): Promise<K
     ['topProducts', `SELECT * FROM ${TABLES.topProducts} ORDER BY rank`],
     ['topCategories', `SELECT * FROM ${TABLES.topCategories} ORDER BY rank`],
   ]
-  for (const [key, query] of saves) await saveResult(engine, options.lake, KPI_RESULTS[key], query, run)
+  // All four tables or none: an interruption between them would mix two runs' KPIs.
+  await engine.shielded(async () => {
+    for (const [key, query] of saves) await saveResult(engine, options.lake, KPI_RESULTS[key], query, run)
+  })
   return {
     analysis: 'kpi',
     lake: options.lake,

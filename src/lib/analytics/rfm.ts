@@ -188,20 +188,23 @@ export async function runRfm(engine: Engine, options: RunRfmOptions): Promise<Rf
     ranAt: new Date().toISOString(),
     summary: {customers: result.customers, revenue: result.revenue, segmentMap: segments},
   }
-  await saveResult(
-    engine,
-    options.lake,
-    RFM_RESULT,
-    `SELECT * FROM ${RFM_CUSTOMERS_TABLE} ORDER BY segment, customer_id`,
-    run,
-  )
-  await saveResult(
-    engine,
-    options.lake,
-    RFM_SEGMENTS_RESULT,
-    `SELECT * FROM ${RFM_SEGMENTS_TABLE} ORDER BY segment_order`,
-    run,
-  )
+  // Both tables or neither: an interruption between them would pair this run's customers with the last run's summary.
+  await engine.shielded(async () => {
+    await saveResult(
+      engine,
+      options.lake,
+      RFM_RESULT,
+      `SELECT * FROM ${RFM_CUSTOMERS_TABLE} ORDER BY segment, customer_id`,
+      run,
+    )
+    await saveResult(
+      engine,
+      options.lake,
+      RFM_SEGMENTS_RESULT,
+      `SELECT * FROM ${RFM_SEGMENTS_TABLE} ORDER BY segment_order`,
+      run,
+    )
+  })
   return {
     analysis: 'rfm',
     lake: options.lake,

@@ -23,6 +23,8 @@ export interface EngineOptions {
  */
 export class Engine {
   private closed = false
+  /** Above zero while a shielded piece of work runs: its statements are not interrupted. */
+  private shieldDepth = 0
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -57,6 +59,27 @@ export class Engine {
     await this.interruptible(() => this.connection.run(sql, values))
   }
 
+  /** Runs a query and returns its result by column (cheaper than row objects for many rows). */
+  async columns(sql: string, values?: DuckDBValue[]): Promise<DuckDBValue[][]> {
+    const reader = await this.interruptible(() => this.connection.runAndReadAll(sql, values))
+    return reader.getColumns()
+  }
+
+  /**
+   * Runs `work` to its end even if the signal aborts meanwhile; an abort before it starts still stops it. For a group
+   * of saves that belong together (an analysis's several result tables): stopping between them would leave some
+   * tables of the new run beside others of the old one.
+   */
+  async shielded<T>(work: () => Promise<T>): Promise<T> {
+    this.signal?.throwIfAborted()
+    this.shieldDepth++
+    try {
+      return await work()
+    } finally {
+      this.shieldDepth--
+    }
+  }
+
   /** Runs a query and returns its rows as JSON-friendly objects (numbers that may overflow come as strings). */
   async rows(sql: string, values?: DuckDBValue[]): Promise<Record<string, Json>[]> {
     const reader = await this.interruptible(() => this.connection.runAndReadAll(sql, values))
@@ -66,7 +89,7 @@ export class Engine {
   /** Runs one statement; once the signal is aborted, fails with its reason rather than DuckDB's "Interrupted!". */
   private async interruptible<T>(statement: () => Promise<T>): Promise<T> {
     const signal = this.signal
-    if (!signal) return statement()
+    if (!signal || this.shieldDepth > 0) return statement()
     signal.throwIfAborted()
     // interrupt() reaches only a statement DuckDB has begun: an abort in the moment before would be lost, so it is
     // repeated until this statement ends.

@@ -18,7 +18,7 @@ export interface RunClvResult extends ClvResult {
 export async function runClv(engine: Engine, options: RunClvOptions): Promise<RunClvResult> {
   const result = await analyzeClv(engine, options)
   if (options.saveTo === null) return {...result, saved: null}
-  // Interrupted after the fit: nothing is saved (a save that has started completes: it is one commit).
+  // Interrupted after the fit: nothing is saved. An interruption during the save removes its file before the commit.
   options.signal?.throwIfAborted()
   await saveClvRows(engine, options.saveTo, {
     analysis: 'clv',

@@ -61,7 +61,7 @@ const SERIES_LIMIT = 0.9
 const STEP_SHARE = 0.5
 /** Beyond SERIES_LIMIT the series is still tried where c - a - b is at least this: its terms then fall fast. */
 const FAST_TAIL = 10
-/** Terms per series before it counts as not converging (the plain series at z = 0.5 with a + b - c large). */
+/** Terms per series before it counts as not converging (the plain series at z = SERIES_LIMIT with a + b - c large). */
 const MAX_TERMS = 3_000
 
 /**
@@ -72,8 +72,8 @@ const MAX_TERMS = 3_000
  *
  * Near z = 1 the power series needs about 37 / (1 - z) terms (3.7 million at z = 1 - 1e-5: the Pareto/NBD's z is
  * 1 - min(alpha, beta) / max(alpha, beta) at recency 0, so a shop whose beta / alpha is 1e5 gets there). Beyond
- * z = 0.5 the function is therefore carried on from z = 0.5 along its differential equation instead, by Taylor steps
- * that each cover half the distance left to 1 (about 55 terms each, one step per halving of 1 - z). Unlike the 1 - z
+ * z = SERIES_LIMIT (0.9) the function is therefore carried on from there along its differential equation instead, by
+ * Taylor steps that each cover at most half the distance left to 1 (about 55 terms each, one step per halving of 1 - z). Unlike the 1 - z
  * connection formula this has no special case where c - a - b is an integer (a Pareto/NBD r or s near a whole
  * number), and no cancellation: the Taylor coefficients of such a function at any z in (0, 1) are all positive.
  */
