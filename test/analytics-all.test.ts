@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {AllResult} from '../src/lib/analytics/all.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
-import {ecap as runEcap, startEcap} from './helpers/cli.js'
+import {ecap as runEcap, startEcap, untilStderr} from './helpers/cli.js'
 
 function ecap(args: string[]) {
   return runEcap(args, {timeoutMs: 180_000})
@@ -84,15 +84,26 @@ describe('ecap analyze all', () => {
     expect(existsSync(join(lake, 'analytics', 'clv'))).toBe(false)
   })
 
+  it('passes on what an analysis warns of: a week-old shop is too short for the CLV fits to pin down', () => {
+    const lake = join(dir, 'one-week')
+    const generated = ecap(['generate', '--to', 'lake', '--lake', lake, '--customers', '400', '--days', '7', '-q'])
+    expect(generated.status, generated.stderr).toBe(0)
+    const run = ecap(['analyze', 'all', '--lake', lake, '--json'])
+    expect(run.status, run.stderr).toBe(0)
+    const envelope = JSON.parse(run.stdout) as {warnings: string[]; result: AllResult}
+    const clv = envelope.result.runs.find((r) => r.analysis === 'clv')
+    expect(clv?.warnings.length).toBeGreaterThan(0)
+    expect(envelope.warnings).toEqual(clv?.warnings.map((w) => `clv: ${w}`))
+    expect(envelope.warnings[0]).toMatch(/does not pin down/)
+  })
+
   it('stops at once on SIGTERM (a cron timeout) with exit 130, leaving the analyses it did not reach unsaved', async () => {
     // A shop big enough that the run lasts seconds: the signal, sent as the run starts, lands while it works.
     const lake = join(dir, 'interrupted')
     const generated = ecap(['generate', '--to', 'lake', '--lake', lake, '--customers', '6000', '--days', '120', '-q'])
     expect(generated.status, generated.stderr).toBe(0)
     const run = startEcap(['analyze', 'all', '--lake', lake], {cwd: dir, xdgHome: dir})
-    while (!run.stderr().includes('Analysing') && run.child.exitCode === null) {
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+    await untilStderr(run, 'Analysing')
     run.child.kill('SIGTERM')
     const {code} = await run.exited
     expect(code, run.stderr()).toBe(130)

@@ -13,7 +13,7 @@ import {withEngine} from '../src/lib/engine/engine.js'
 import {InterruptedError} from '../src/lib/errors.js'
 import {Random} from '../src/lib/generate/random.js'
 import {cdnowCalibrationSummary} from './helpers/cdnow.js'
-import {ecap, startEcap} from './helpers/cli.js'
+import {ecap, startEcap, untilStderr} from './helpers/cli.js'
 
 let dir: string
 
@@ -215,9 +215,7 @@ describe('interrupting a fit', () => {
       cwd: dir,
       xdgHome: dir,
     })
-    while (!run.stderr().includes('Fitting the pareto-nbd model') && run.child.exitCode === null) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await untilStderr(run, 'Fitting the pareto-nbd model')
     run.child.kill('SIGINT')
     const {code} = await run.exited
     expect(code, run.stderr()).toBe(130)

@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
+import {utcDate, utcMonth} from '../src/lib/engine/sql.js'
 import {InterruptedError} from '../src/lib/errors.js'
 
 describe('Engine', () => {
@@ -61,6 +62,34 @@ describe('Engine.shielded', () => {
       await expect(engine.rows('SELECT 1')).rejects.toBe(reason)
       // Once aborted, no new shielded work begins either.
       await expect(engine.shielded(async () => 1)).rejects.toBe(reason)
+    } finally {
+      engine.close()
+    }
+  })
+})
+
+describe('utcDate and utcMonth', () => {
+  it('give the same day and month as DuckDB’s own casts in UTC, before 1970, at the last microsecond and on leap days', async () => {
+    const engine = await Engine.open({threads: 1})
+    try {
+      const rows = await engine.rows(
+        `SELECT t::VARCHAR AS t, ${utcDate('t')} = CAST(t AS DATE) AS same_day,
+                ${utcMonth('t')} = CAST(date_trunc('month', t) AS DATE) AS same_month, ${utcDate('t')}::VARCHAR AS day
+         FROM (VALUES (TIMESTAMPTZ '1969-12-31 23:59:59.999999+00'), (TIMESTAMPTZ '1900-03-01 00:00:00+00'),
+                      (TIMESTAMPTZ '2024-02-29 23:59:59.999999+00'), (TIMESTAMPTZ '2026-01-01 00:00:00+00'),
+                      (TIMESTAMPTZ '2026-06-30 23:30:00-02'), (NULL)) v(t)`,
+      )
+      expect(rows.map((r) => [r.same_day, r.same_month])).toEqual([
+        [true, true],
+        [true, true],
+        [true, true],
+        [true, true],
+        [true, true],
+        [null, null],
+      ])
+      // An evening west of Greenwich is the next day in UTC.
+      expect(rows[4]?.day).toBe('2026-07-01')
+      expect(rows[0]?.day).toBe('1969-12-31')
     } finally {
       engine.close()
     }

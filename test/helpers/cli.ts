@@ -70,3 +70,10 @@ export function startEcap(args: string[], options: EcapRunOptions = {}): EcapPro
   )
   return {child, stdout: () => stdout, stderr: () => stderr, exited}
 }
+
+/** Waits until the process has written `text` to stderr (or has exited), polling: the moment to send it a signal. */
+export async function untilStderr(run: EcapProcess, text: string): Promise<void> {
+  while (!run.stderr().includes(text) && run.child.exitCode === null) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

@@ -54,8 +54,8 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
   // Every analysis reads the purchases joined with their refunds: join once.
   await cacheOrders(engine)
   const {lake} = options
-  const warnings: string[] = []
-  const steps: Record<AnalysisName, () => Promise<string>> = {
+  /** Each analysis with defaults; it returns its summary line (and what it warned of). */
+  const steps: Record<AnalysisName, () => Promise<string | {summary: string; warnings: string[]}>> = {
     rfm: async () => {
       const r = await runRfm(engine, {lake, asOf, views})
       return `${r.customers.toLocaleString('en-US')} customers in ${r.segments.filter((s) => s.customers > 0).length} segments`
@@ -74,8 +74,10 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         parameters: {asOf, model: 'bgnbd', timeUnit: 'day', horizonMonths: 12, discountRate: 0.01},
         signal: options.signal,
       })
-      warnings.push(...r.warnings)
-      return `${r.customers.total.toLocaleString('en-US')} customers, 12-month CLV ${Math.round(r.totalClv).toLocaleString('en-US')}`
+      return {
+        summary: `${r.customers.total.toLocaleString('en-US')} customers, 12-month CLV ${Math.round(r.totalClv).toLocaleString('en-US')}`,
+        warnings: r.warnings,
+      }
     },
     fraud: async () => {
       const r = await analyzeFraud(engine, {lake, asOf, views})
@@ -101,21 +103,14 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
     options.signal?.throwIfAborted()
     options.onProgress?.(analysis)
     const t = performance.now()
-    warnings.length = 0
     try {
-      const summary = await steps[analysis]()
+      const outcome = await steps[analysis]()
+      const {summary, warnings} = typeof outcome === 'string' ? {summary: outcome, warnings: []} : outcome
       for (const warning of warnings) options.onWarning?.(analysis, warning)
-      runs.push({
-        analysis,
-        status: 'ok',
-        seconds: round((performance.now() - t) / 1000),
-        summary,
-        warnings: [...warnings],
-      })
+      runs.push({analysis, status: 'ok', seconds: round((performance.now() - t) / 1000), summary, warnings})
     } catch (error) {
       // An interruption stops the whole run; it is not one analysis failing.
       options.signal?.throwIfAborted()
-      for (const warning of warnings) options.onWarning?.(analysis, warning)
       const failure = toEcapError(error)
       firstFailure ??= failure
       runs.push({
@@ -123,7 +118,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         status: 'failed',
         seconds: round((performance.now() - t) / 1000),
         summary: failure.message,
-        warnings: [...warnings],
+        warnings: [],
         error: {code: failure.code, message: failure.message},
       })
     }

@@ -1,7 +1,7 @@
 import type {Engine} from '../../engine/engine.js'
 import {DataError} from '../../errors.js'
 import {type BgNbdParameters, bgnbdExpectedRepeatsOfNew, bgnbdGroupPredictions, fitBgNbd} from './bgnbd.js'
-import {readColumns, writeColumns} from './columns.js'
+import {writeColumns} from './columns.js'
 import type {CustomerSummary} from './customer-summary.js'
 import {fitGammaGammaSpends, type GammaGammaParameters} from './gamma-gamma.js'
 import type {GroupPredictions, SummaryGroups} from './groups.js'
@@ -237,8 +237,7 @@ async function valueCustomers(
 
 /** The `top` customers by CLV (0: all), ties in customer order, as the saved table orders them. */
 async function topCustomers(engine: Engine, top: number): Promise<CustomerValue[]> {
-  const [id, frequency, recency, T, monetary, alive, expected, orderValue, clv] = await readColumns(
-    engine,
+  const [id, frequency, recency, T, monetary, alive, expected, orderValue, clv] = await engine.columns(
     `SELECT customer_id, frequency, recency, t, monetary, probability_alive, expected_purchases, expected_order_value, clv
      FROM ${CLV_CUSTOMERS_TABLE} ORDER BY clv DESC, customer_id${top === 0 ? '' : ' LIMIT $1'}`,
     top === 0 ? [] : [top],

@@ -1,14 +1,9 @@
-import {DOUBLE, DuckDBDataChunk, type DuckDBValue} from '@duckdb/node-api'
+import {DOUBLE, DuckDBDataChunk} from '@duckdb/node-api'
 import type {Engine} from '../../engine/engine.js'
 import {sqlIdentifier} from '../../engine/sql.js'
 
 /** DuckDB's standard vector size: the most rows one data chunk holds. */
 const CHUNK_ROWS = 2048
-
-/** A query's result by column: far cheaper than row objects for a hundred thousand rows. */
-export async function readColumns(engine: Engine, sql: string, values?: DuckDBValue[]): Promise<DuckDBValue[][]> {
-  return engine.columns(sql, values)
-}
 
 /**
  * Replaces `table` with columns of doubles, appended a data chunk at a time (a DOUBLE vector is filled in JavaScript

@@ -1,6 +1,5 @@
 import type {DuckDBValue} from '@duckdb/node-api'
 import type {Engine} from '../../engine/engine.js'
-import {readColumns} from './columns.js'
 import {type SummaryGroups, summaryGroups} from './groups.js'
 import {TRANSACTIONS_TABLE} from './transactions.js'
 
@@ -56,8 +55,7 @@ export async function summarizeCustomers(
 
 /** The customers of `clv_summary` grouped by (frequency, recency, T), with their holdout purchases per group. */
 export async function summarizedGroups(engine: Engine): Promise<{groups: SummaryGroups; holdoutPurchases: number[]}> {
-  const [frequency, recency, T, count, holdout] = await readColumns(
-    engine,
+  const [frequency, recency, T, count, holdout] = await engine.columns(
     `SELECT frequency, recency, t, CAST(count(*) AS DOUBLE), CAST(sum(holdout_purchases) AS DOUBLE)
      FROM ${SUMMARY_TABLE} GROUP BY frequency, recency, t ORDER BY frequency, recency, t`,
   )
@@ -69,8 +67,7 @@ export async function summarizedGroups(engine: Engine): Promise<{groups: Summary
 
 /** Frequency and monetary value of the customers the spend model learns from, in customer order. */
 export async function summarizedSpends(engine: Engine): Promise<{frequency: number[]; monetary: number[]}> {
-  const [frequency, monetary] = await readColumns(
-    engine,
+  const [frequency, monetary] = await engine.columns(
     `SELECT frequency, monetary FROM ${SUMMARY_TABLE} WHERE frequency > 0 AND monetary > 0 ORDER BY customer_id`,
   )
   return {frequency: numbers(frequency), monetary: numbers(monetary)}
