@@ -14,15 +14,8 @@ import {registerTableView} from '../src/lib/lake/views.js'
 import {ecap} from './helpers/cli.js'
 import {readWithDeltaRs} from './helpers/python.js'
 
-const ONLINE_RETAIL = resolve(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'datasets',
-  'online-retail',
-  'online_retail.parquet',
-)
+/** UCI Online Retail, kept in the project with its source and licence (fixtures/datasets/README.md). */
+const ONLINE_RETAIL = resolve(import.meta.dirname, '../fixtures/datasets/online-retail/online_retail.parquet')
 const SLOW = {timeoutMs: 600_000}
 
 let dir: string

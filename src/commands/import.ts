@@ -34,7 +34,7 @@ The import is one Delta commit or nothing. Event ids are name-based UUIDs of the
 Exit codes: 0 ok (also when the file was already imported), 2 bad flag, unknown column or missing mapping, 3 unreadable file, 4 the lake is being written by another import of the same file.`
 
   static override examples = [
-    '<%= config.bin %> <%= command.id %> ../shared/datasets/online-retail/online_retail.parquet --preset online-retail',
+    '<%= config.bin %> <%= command.id %> fixtures/datasets/online-retail/online_retail.parquet --preset online-retail',
     '<%= config.bin %> <%= command.id %> orders.csv --map order=OrderNo,product=SKU,quantity=Qty,price=Price,time=Date,customer=Email --currency EUR',
     '<%= config.bin %> <%= command.id %> export.csv --preset online-retail --country-code "Channel Islands=JE" --dry-run --json',
   ]

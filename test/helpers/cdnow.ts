@@ -2,8 +2,8 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {CustomerSummary} from '../../src/lib/analytics/clv/customer-summary.js'
 
-/** The CDNOW data of the shared datasets (see its README), read where it lies, never copied into the project. */
-export const CDNOW = join(import.meta.dirname, '../../../shared/datasets/cdnow')
+/** The CDNOW data kept in the project with its source (fixtures/datasets/README.md). */
+export const CDNOW = join(import.meta.dirname, '../../fixtures/datasets/cdnow')
 
 /** Rows of Fader and Hardie's CDNOW calibration summary: ID, x, t_x, T (weeks), zbar (cents-rounded mean repeat spend). */
 export async function cdnowCalibrationSummary(): Promise<CustomerSummary[]> {

@@ -125,7 +125,7 @@ export function resolveImportOptions(request: ImportRequest): Omit<ImportOptions
   const file = resolve(request.file)
   if (!existsSync(file)) {
     throw new UsageError('IMPORT_FILE_MISSING', `File ${request.file} does not exist.`, {
-      hints: ['ecap import ../shared/datasets/online-retail/online_retail.parquet --preset online-retail'],
+      hints: ['ecap import fixtures/datasets/online-retail/online_retail.parquet --preset online-retail'],
     })
   }
   const preset = request.preset ? PRESETS[request.preset] : undefined

@@ -14,6 +14,7 @@ import {
 import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError, UnavailableError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import {lastCheckpointVersion, readCheckpoint} from './checkpoint.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
@@ -282,7 +283,9 @@ export function commitActions(tablePath: string, build: (version: number) => Act
       closeSync(fd)
     }
     try {
+      failpoint('lake.commit.before')
       linkSync(temp, join(dir, commitFileName(version)))
+      failpoint('lake.commit.after')
       return version
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
