@@ -25,7 +25,6 @@ export const FAILPOINTS = [
   'lake.compact.before-commit',
   // Ingest: between the tables of one flush, and before the Kafka offset commit.
   'ingest.dead-letters.after-commit',
-  'ingest.alerts.after-commit',
   'ingest.events.after-commit',
   'ingest.kafka-commit.before',
   // Live fraud scoring: alerts committed to the lake, not yet produced to Kafka.

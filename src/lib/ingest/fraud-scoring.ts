@@ -5,6 +5,7 @@ import type {Producer} from 'kafkajs'
 import {DEFAULT_THRESHOLD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import type {PurchaseEvent, ShopEvent} from '../events/types.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import type {TxnAction} from '../lake/delta-log.js'
@@ -260,6 +261,7 @@ export class LiveFraudScorer {
         this.alertsTxn.set(Number(t.appId.slice(t.appId.lastIndexOf(':') + 1)), t.version)
       }
       this.alerts += rows.length
+      failpoint('ingest.alerts.produce.before')
       await this.publish(rows)
       return 1
     } catch (error) {

@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {EcapError, UsageError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import {type EventTextVerdict, parseEventText} from '../events/validate.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
@@ -472,6 +473,7 @@ class IngestState {
         return
       }
       if (consumer) {
+        failpoint('ingest.kafka-commit.before')
         const started = performance.now()
         try {
           await consumer.commitOffsets(
@@ -542,6 +544,7 @@ class IngestState {
       if (committed.version !== this.deadVersion + 1) othersCommitted = true
       this.deadVersion = committed.version
       this.commits++
+      failpoint('ingest.dead-letters.after-commit')
     }
     // Live fraud scoring: alerts commit before the events with the same txns, so a replay skips them like dead letters.
     if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, txns)
@@ -571,6 +574,7 @@ class IngestState {
     this.eventsVersion = committed.version
     this.fraud?.eventsCommitted(committed.version)
     this.commits++
+    failpoint('ingest.events.after-commit')
     for (const t of txns) {
       const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
       this.eventsTxn.set(partition, t.version)
