@@ -5,17 +5,16 @@ import type {Producer} from 'kafkajs'
 import {DEFAULT_THRESHOLD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
-import {failpoint} from '../failpoints.js'
 import type {PurchaseEvent, ShopEvent} from '../events/types.js'
+import {failpoint} from '../failpoints.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
-import type {TxnAction} from '../lake/delta-log.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {FRAUD_ALERTS_SPEC, FRAUD_ALERTS_TABLE, type FraudAlertRow, writeFraudAlertFile} from '../lake/fraud-alerts.js'
 import {commitAppend, EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {registerShopViews} from '../lake/shop-views.js'
 import {registerTableView} from '../lake/views.js'
 import {FraudState, LATE_MARGIN_MS, LONGEST_WINDOW_MS, SESSION_IDLE_MS} from './fraud-state.js'
-import {lakeOffsets} from './lake-offsets.js'
+import {advance, lakeOffsets, movingTxns} from './lake-offsets.js'
 
 export interface LiveFraudOptions {
   lake: string
@@ -196,13 +195,7 @@ export class LiveFraudScorer {
    * reached the alerts topic before a crash.
    */
   async sync(engine: Engine, eventsVersion: number): Promise<void> {
-    const {offsets, version} = await lakeOffsets(
-      tablePath(this.options.lake, FRAUD_ALERTS_TABLE),
-      this.options.topic,
-      engine,
-    )
-    this.alertsTxn = offsets
-    this.alertsVersion = version
+    await this.readAlertOffsets(engine)
     if (this.syncedVersion !== eventsVersion) {
       await this.restore(engine, this.options.lake)
       this.syncedVersion = eventsVersion
@@ -216,6 +209,16 @@ export class LiveFraudScorer {
     }
   }
 
+  private async readAlertOffsets(engine: Engine): Promise<void> {
+    const {offsets, version} = await lakeOffsets(
+      tablePath(this.options.lake, FRAUD_ALERTS_TABLE),
+      this.options.topic,
+      engine,
+    )
+    this.alertsTxn = offsets
+    this.alertsVersion = version
+  }
+
   /** Ingest committed the events of a flush as this version: the state matches it. */
   eventsCommitted(version: number): void {
     if (this.syncedVersion !== undefined) this.syncedVersion = version
@@ -225,7 +228,7 @@ export class LiveFraudScorer {
    * One flush: scores the fresh events, commits the alerts not yet in the table (with the flush's txns) and produces
    * them. Returns the number of Delta commits made (0 or 1). Must run before ingest commits the events.
    */
-  async flush(engine: Engine, staging: string, fresh: FreshEvent[], txns: TxnAction[]): Promise<number> {
+  async flush(engine: Engine, staging: string, fresh: FreshEvent[], last: Map<number, number>): Promise<number> {
     try {
       const scored = this.scoreAll(fresh)
       const scoredAt = Date.now()
@@ -251,14 +254,20 @@ export class LiveFraudScorer {
       const file = join(staging, 'fraud-alerts.ndjson')
       writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`)
       const add = await writeFraudAlertFile(engine, file, this.options.lake)
+      const txns = movingTxns(this.options.topic, last, this.alertsTxn)
       const committed = await commitAppend(this.options.lake, [add], txns, {
         engine,
         table: FRAUD_ALERTS_SPEC,
         readVersion: this.alertsVersion,
       })
-      this.alertsVersion = committed.version
-      for (const t of txns) {
-        this.alertsTxn.set(Number(t.appId.slice(t.appId.lastIndexOf(':') + 1)), t.version)
+      if (committed.version === this.alertsVersion + 1) {
+        this.alertsVersion = committed.version
+        advance(this.alertsTxn, txns)
+      } else {
+        // Another member committed alerts between our read and our commit (of other partitions, or the commit would
+        // have failed): read their txns rather than jump over them, or a partition that moves here later would be
+        // judged against a stale record and its alerts written twice.
+        await this.readAlertOffsets(engine)
       }
       this.alerts += rows.length
       failpoint('ingest.alerts.produce.before')
@@ -319,11 +328,12 @@ export class LiveFraudScorer {
   /**
    * Ingest commits Kafka offsets only after a flush, hence after its alerts were produced: an alert at or beyond the
    * group's committed offset of its partition may have been lost with a crash, so it is produced again (at least
-   * once). A partition the group has no offset for gets all its alerts again.
+   * once). A partition the group has no offset for gets all its alerts again. At start for every partition (or
+   * only `partitions`: those a rebalance just gave this member, whose last owner may have died between the two).
    */
-  private async resendUnconfirmed(engine: Engine): Promise<void> {
+  async resendUnconfirmed(engine: Engine, partitions?: number[]): Promise<void> {
     const table = tablePath(this.options.lake, FRAUD_ALERTS_TABLE)
-    if (listCommitVersions(table).length === 0) return
+    if (!this.producer || partitions?.length === 0 || listCommitVersions(table).length === 0) return
     const kafka = createKafka({...this.options.connection, clientId: 'ecap-ingest-alerts'})
     const admin = kafka.admin()
     const confirmed = new Map<number, number>()
@@ -343,7 +353,12 @@ export class LiveFraudScorer {
        FROM __fraud_alerts WHERE topic = $1 ORDER BY "partition", "offset"`,
       [this.options.topic],
     )
-    const unconfirmed = rows.filter((r) => Number(r.offset) >= Math.max(confirmed.get(Number(r.partition)) ?? 0, 0))
+    const only = partitions && new Set(partitions)
+    const unconfirmed = rows.filter(
+      (r) =>
+        (only === undefined || only.has(Number(r.partition))) &&
+        Number(r.offset) >= Math.max(confirmed.get(Number(r.partition)) ?? 0, 0),
+    )
     await this.publish(
       unconfirmed.map((r) => ({
         order_id: String(r.order_id),
@@ -357,6 +372,6 @@ export class LiveFraudScorer {
         offset: Number(r.offset),
       })),
     )
-    this.resent = unconfirmed.length
+    this.resent += unconfirmed.length
   }
 }

@@ -4,15 +4,15 @@ import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {EcapError, UsageError} from '../errors.js'
-import {failpoint} from '../failpoints.js'
 import {type EventTextVerdict, parseEventText} from '../events/validate.js'
+import {failpoint} from '../failpoints.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
-import type {AddAction, TxnAction} from '../lake/delta-log.js'
+import type {AddAction} from '../lake/delta-log.js'
 import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
 import {type FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
-import {appId, lakeOffsets} from './lake-offsets.js'
+import {advance, appId, lakeOffsets, movingTxns} from './lake-offsets.js'
 import {topicPartitions} from './topic.js'
 
 export interface IngestOptions {
@@ -55,6 +55,8 @@ export interface IngestResult extends IngestProgress {
   warnings: string[]
   /** Messages skipped because the lake already held them (a replay after a crash). */
   duplicatesSkipped: number
+  /** Offsets Kafka's retention deleted before they were read (lost; also recorded in the events commit's commitInfo). */
+  retentionGaps: (RetentionGap & {topic: string})[]
   /** Last offset in the lake per partition after the run. */
   offsets: Record<string, number>
   stoppedBy: 'caught-up' | 'signal'
@@ -63,6 +65,13 @@ export interface IngestResult extends IngestProgress {
   fraud?: {scored: number; alerts: number; published: number; resent: number}
   /** Where the run's time went, per stage, summed over its flushes (stages overlap: fetching goes on during a flush). */
   stageSeconds: IngestStageSeconds
+}
+
+/** Offsets of one partition that were gone from Kafka when ecap came to read them. */
+export interface RetentionGap {
+  partition: number
+  firstOffset: number
+  lastOffset: number
 }
 
 /** Seconds spent in each stage of an ingest run. */
@@ -137,6 +146,11 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     for (const p of await admin.fetchTopicOffsets(options.topic)) highWater.set(p.partition, Number(p.high))
     const state = new IngestState(options, engine, staging, fraud)
     openState = state
+    state.lowWaterMarks = async () => {
+      const lows = new Map<number, number>()
+      for (const p of await admin.fetchTopicOffsets(options.topic)) lows.set(p.partition, Number(p.low))
+      return lows
+    }
     await state.loadLakeOffsets()
     if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
       return state.result('caught-up', started)
@@ -165,12 +179,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       // meanwhile), drop the buffer (everything in it will be fetched again), seek, and go on.
       running.pause([{topic}])
       state
-        .rejoin(assigned, async () => {
-          for (const partition of assigned) {
-            const offset = state.resumeOffset(partition) ?? startOffsets.get(partition)
-            if (offset !== undefined) running.seek({topic, partition, offset: String(offset)})
-          }
-        })
+        .rejoin(assigned, startOffsets)
         .then(() => running.resume([{topic}]))
         .catch((error) => state.onFatal?.(error))
     })
@@ -194,7 +203,10 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         if (options.untilCaughtUp && ++ticks % 4 === 0) state.refreshLakeProgress()
         // Partitions with nothing left to fetch never call the handler, so the timer checks too.
         if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
-          state.flush().then(() => state.onCaughtUp?.(), state.onFatal)
+          state.flush().then(() => {
+            // A flush that lost a race to another member rewinds instead of writing: not caught up after all.
+            if (state.lakeCaughtUp(highWater, partitions)) state.onCaughtUp?.()
+          }, state.onFatal)
         }
       },
       // Fine enough that a flush starts within a quarter of the interval after it is due.
@@ -212,7 +224,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
             await payload.heartbeat()
             if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
               await state.flush(payload.heartbeat)
-              state.onCaughtUp?.()
+              if (state.lakeCaughtUp(highWater, partitions)) state.onCaughtUp?.()
             }
             hooks.onProgress?.(state.progress(started))
           } catch (error) {
@@ -272,7 +284,7 @@ async function startingOffsets(
 }
 
 /** The buffer, the lake's positions and the counters of one ingest run. */
-class IngestState {
+export class IngestState {
   consumer: Consumer | undefined
   onCaughtUp?: () => void
   onFatal?: (error: unknown) => void
@@ -280,6 +292,11 @@ class IngestState {
   private pending: PendingFlush | undefined
   private flushSeq = 0
   private assigned = new Set<number>()
+  /** Reads each partition's low-water mark (the first offset Kafka still holds). */
+  lowWaterMarks: (() => Promise<Map<number, number>>) | undefined
+  /** Offsets lost to retention before this run could read them. */
+  readonly retentionGaps: (RetentionGap & {topic: string})[] = []
+  private joins = 0
   /** Last offset written per partition, in each table. */
   private eventsTxn = new Map<number, number>()
   private deadTxn = new Map<number, number>()
@@ -326,16 +343,72 @@ class IngestState {
    * A new assignment: after any running flush, re-read the lake's offsets, forget the buffer and what was seen (it
    * will all be fetched again from the lake's offsets), then let `seek` place the partitions.
    */
-  rejoin(partitions: number[], seek: () => Promise<void>): Promise<void> {
+  rejoin(partitions: number[], startOffsets: Map<number, number> = new Map()): Promise<void> {
     const next = this.flushing.then(async () => {
       await this.loadLakeOffsets()
+      const added = partitions.filter((p) => !this.assigned.has(p))
       this.assigned = new Set(partitions)
       this.dropPending()
       this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
-      await seek()
+      await this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))))
+      // A member that died after committing alerts to the lake and before producing them left them unpublished:
+      // whoever takes its partitions over sends them again. The first join needs none: the start sent them all.
+      if (this.joins++ > 0) await this.fraud?.resendUnconfirmed(this.engine, added)
     })
     this.flushing = next.catch(() => {})
     return next
+  }
+
+  /**
+   * Seeks every assigned partition the lake has a record of to just after it, and the others to `fallback` (--from,
+   * applied only to partitions the lake has never seen). A record below the partition's low-water mark means Kafka's
+   * retention deleted messages ecap never read: they are lost. Seeking there would make Kafka reset the position by
+   * --from (to the end, with latest) and skip retained messages silently; instead ecap resumes at the low-water mark,
+   * says which offsets were lost, and records the gap in an events commit.
+   */
+  private async seekFromLake(fallback: Map<number, number>): Promise<void> {
+    const lows = this.lowWaterMarks ? await this.lowWaterMarks() : new Map<number, number>()
+    const gaps: RetentionGap[] = []
+    for (const partition of this.assigned) {
+      let offset = this.resumeOffset(partition)
+      const low = lows.get(partition)
+      if (offset !== undefined && low !== undefined && offset < low) {
+        gaps.push({partition, firstOffset: offset, lastOffset: low - 1})
+        offset = low
+      }
+      offset ??= fallback.get(partition)
+      if (offset === undefined) continue
+      this.seen.set(partition, offset - 1)
+      this.consumer?.seek({topic: this.options.topic, partition, offset: String(offset)})
+    }
+    if (gaps.length > 0) await this.commitGaps(gaps)
+  }
+
+  /** Records offsets lost to retention: an events commit with no data whose txns step over them, and a warning. */
+  private async commitGaps(gaps: RetentionGap[]): Promise<void> {
+    const {topic, lake} = this.options
+    const txns = gaps.map((g) => ({appId: appId(topic, g.partition), version: g.lastOffset}))
+    try {
+      const committed = await commitAppend(lake, [], txns, {
+        engine: this.engine,
+        readVersion: this.eventsVersion,
+        commitInfo: {ecapRetentionGaps: gaps.map((g) => ({topic, ...g}))},
+      })
+      this.eventsVersion = committed.version
+      advance(this.eventsTxn, txns)
+      this.commits++
+    } catch (error) {
+      // Another member wrote these partitions meanwhile: it owns them now, and its record stands.
+      if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
+      await this.loadLakeOffsets()
+      return
+    }
+    for (const g of gaps) {
+      this.retentionGaps.push({topic, ...g})
+      this.warnings.push(
+        `Partition ${g.partition}: offsets ${g.firstOffset}-${g.lastOffset} were deleted by Kafka's retention before ecap read them; they are lost. Resumed at ${g.lastOffset + 1}. Keep messages longer (retention.ms) or ingest more often.`,
+      )
+    }
   }
 
   /** Resolves once the flushes and lake reads queued so far have finished, whatever their outcome. */
@@ -407,6 +480,14 @@ class IngestState {
   private dropPending(): void {
     this.pending?.discard()
     this.pending = undefined
+  }
+
+  /** True when the lake holds every partition up to the last offset that existed at start. */
+  lakeCaughtUp(highWater: Map<number, number>, partitions: number[]): boolean {
+    return partitions.every((p) => {
+      const last = (highWater.get(p) ?? 0) - 1
+      return last < 0 || Math.max(this.eventsTxn.get(p) ?? -1, this.lakeProgress.get(p) ?? -1) >= last
+    })
   }
 
   /** True when every partition has reached the last offset that existed at start. */
@@ -516,21 +597,16 @@ class IngestState {
     }
     this.dropPending()
     this.seen = new Map()
-    for (const partition of this.assigned) {
-      const offset = this.resumeOffset(partition) ?? firstInMemory.get(partition)
-      if (offset === undefined) continue
-      this.seen.set(partition, offset - 1)
-      this.consumer?.seek({topic: this.options.topic, partition, offset: String(offset)})
-    }
+    await this.seekFromLake(firstInMemory)
   }
 
   private async write(batch: PendingFlush): Promise<void> {
     const {topic, lake} = this.options
-    const txns: TxnAction[] = [...batch.last].map(([partition, version]) => ({appId: appId(topic, partition), version}))
     // Set when another writer committed to a table between our read of it and our commit (see absorbOtherWriters).
     let othersCommitted = false
     // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
     if (batch.deadLetters > 0) {
+      const txns = movingTxns(topic, batch.last, this.deadTxn)
       let started = performance.now()
       const add = await writeDeadLetterFile(this.engine, batch.deadFile.path, lake)
       this.times.deadLettersMs += performance.now() - started
@@ -543,11 +619,12 @@ class IngestState {
       this.times.deltaCommitMs += performance.now() - started
       if (committed.version !== this.deadVersion + 1) othersCommitted = true
       this.deadVersion = committed.version
+      advance(this.deadTxn, txns)
       this.commits++
       failpoint('ingest.dead-letters.after-commit')
     }
-    // Live fraud scoring: alerts commit before the events with the same txns, so a replay skips them like dead letters.
-    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, txns)
+    // Live fraud scoring: alerts commit before the events with the same offsets, so a replay skips them like dead letters.
+    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, batch.last)
     const adds: AddAction[] = []
     if (batch.events > 0) {
       const started = performance.now()
@@ -566,19 +643,19 @@ class IngestState {
       }
       this.times.eventFilesMs += performance.now() - started
     }
-    // Always commit the offsets to events, even with no valid row: it is the seek point of record.
-    const started = performance.now()
-    const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
-    this.times.deltaCommitMs += performance.now() - started
-    if (committed.version !== this.eventsVersion + 1) othersCommitted = true
-    this.eventsVersion = committed.version
-    this.fraud?.eventsCommitted(committed.version)
-    this.commits++
-    failpoint('ingest.events.after-commit')
-    for (const t of txns) {
-      const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
-      this.eventsTxn.set(partition, t.version)
-      if (batch.deadLetters > 0) this.deadTxn.set(partition, t.version)
+    // Commit the offsets to events even with no valid row (it is the seek point of record), but only those that move
+    // forward: a batch that re-read what another member already wrote must not pull its txn back.
+    const txns = movingTxns(topic, batch.last, this.eventsTxn)
+    if (adds.length > 0 || txns.length > 0) {
+      const started = performance.now()
+      const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
+      this.times.deltaCommitMs += performance.now() - started
+      if (committed.version !== this.eventsVersion + 1) othersCommitted = true
+      this.eventsVersion = committed.version
+      this.fraud?.eventsCommitted(committed.version)
+      advance(this.eventsTxn, txns)
+      this.commits++
+      failpoint('ingest.events.after-commit')
     }
     this.messages += batch.messages
     this.events += batch.events
@@ -599,7 +676,10 @@ class IngestState {
       ([partition, first]) =>
         (this.eventsTxn.get(partition) ?? -1) >= first || (this.deadTxn.get(partition) ?? -1) >= first,
     )
-    if (stale) await this.rewind()
+    // A partition another member wrote past what this one has fetched: fetching on from here would only re-read what
+    // the lake holds; resume it (and the rest) from the lake instead.
+    const behind = [...this.assigned].some((p) => (this.eventsTxn.get(p) ?? -1) > (this.seen.get(p) ?? -1))
+    if (stale || behind) await this.rewind()
   }
 
   progress(started: number): IngestProgress {
@@ -618,6 +698,7 @@ class IngestState {
       ...progress,
       warnings: this.warnings,
       duplicatesSkipped: this.duplicates,
+      retentionGaps: this.retentionGaps,
       offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
       stoppedBy,
       eventsPerSecond: Math.round(progress.events / Math.max(progress.elapsedMs / 1000, 0.001)),

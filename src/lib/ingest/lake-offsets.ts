@@ -1,5 +1,5 @@
 import type {Engine} from '../engine/engine.js'
-import {listCommitVersions, readSnapshot, type Snapshot} from '../lake/delta-log.js'
+import {listCommitVersions, readSnapshot, type Snapshot, type TxnAction} from '../lake/delta-log.js'
 
 /** The Delta `txn` application id that records how far a topic-partition has been written. */
 export function appId(topic: string, partition: number): string {
@@ -24,4 +24,25 @@ export async function lakeOffsets(table: string, topic: string, engine?: Engine)
     if (id.startsWith(prefix)) offsets.set(Number(id.slice(prefix.length)), version)
   }
   return {offsets, version: snapshot.version, snapshot}
+}
+
+/**
+ * The `txn` actions a commit to a table carries: the last offset of each partition the batch took, for the partitions
+ * where that moves the table's record forward. A partition the table already holds further (another member wrote it
+ * after a rebalance, or an earlier run before a crash) is left out, so a txn never moves backwards.
+ */
+export function movingTxns(topic: string, last: Map<number, number>, table: Map<number, number>): TxnAction[] {
+  const txns: TxnAction[] = []
+  for (const [partition, offset] of last) {
+    if (offset > (table.get(partition) ?? -1)) txns.push({appId: appId(topic, partition), version: offset})
+  }
+  return txns
+}
+
+/** Records in `table` the offsets a commit carried (never lowering one). */
+export function advance(table: Map<number, number>, txns: TxnAction[]): void {
+  for (const t of txns) {
+    const partition = Number(t.appId.slice(t.appId.lastIndexOf(':') + 1))
+    table.set(partition, Math.max(table.get(partition) ?? -1, t.version))
+  }
 }

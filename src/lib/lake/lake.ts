@@ -1,12 +1,15 @@
 import {randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
+import {mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {DataError, UnavailableError} from '../errors.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
 import {
   type Action,
   type AddAction,
+  assertWritable,
+  changesTable,
   checkpointActions,
   commitActions,
   listCommitVersions,
@@ -56,7 +59,8 @@ export async function appendEvents(
   options: {txns?: TxnAction[]} = {},
 ): Promise<AppendResult> {
   const table = tablePath(lake, EVENTS_TABLE)
-  mkdirSync(table, {recursive: true})
+  await assertAppendable(lake, EVENTS_SPEC, engine)
+  mkdirDurable(table)
   const adds = await writeEventFiles(engine, ndjsonPath, table)
   return commitAppend(lake, adds, options.txns, {engine})
 }
@@ -85,6 +89,8 @@ export interface CommitAppendOptions {
    * txns then fails with a retriable error if another writer committed the same appIds since.
    */
   readVersion?: number
+  /** Extra fields for the commit's `commitInfo` (e.g. what ingest could not read). */
+  commitInfo?: Record<string, unknown>
 }
 
 /**
@@ -102,7 +108,7 @@ export async function commitAppend(
   let readVersion = -1
   if (listCommitVersions(table).length > 0) {
     const snapshot = await readSnapshot(table, {engine: options.engine})
-    assertWritable(snapshot, spec)
+    assertSameTable(snapshot, spec)
     readVersion = options.readVersion ?? snapshot.version
   }
   const ourApps = new Set(txns.map((t) => t.appId))
@@ -117,6 +123,7 @@ export async function commitAppend(
           operationParameters: {mode: 'Append', partitionBy: JSON.stringify(spec.partitionColumns)},
           engineInfo: ENGINE_INFO,
           isBlindAppend: true,
+          ...options.commitInfo,
         },
       },
       ...(v === 0 ? tableHeader(spec, now) : []),
@@ -125,11 +132,12 @@ export async function commitAppend(
     ],
     {
       readVersion,
+      onLanded: options.onLanded,
       onConflict: (winner, v) => {
         const header = winner.find((a): a is {metaData: MetadataAction} => 'metaData' in a)
         // Losing the race to create the table is fine if the winner created the same table; any other change of
         // protocol or metadata under our feet is not.
-        if (header && (v > 0 || header.metaData.schemaString !== JSON.stringify(spec.schema))) {
+        if ((v > 0 && changesTable(winner)) || (header && header.metaData.schemaString !== JSON.stringify(spec.schema))) {
           throw new DataError('DELTA_METADATA_CHANGED', `Another writer changed the schema or protocol of ${table}.`, {
             hints: ['Check which tool writes to this lake; ecap appends only to tables with its own schema.'],
           })
@@ -171,21 +179,26 @@ export async function maybeCheckpoint(
   const interval = options.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL
   if (version === 0 || version % interval !== 0) return
   const snapshot = await readSnapshot(table, {engine: options.engine})
-  // Another writer may have committed since; checkpointing its newer state is just as valid.
+  // Another writer may have committed since; checkpointing its newer state is just as valid, unless that writer
+  // upgraded the protocol to features ecap cannot carry into a checkpoint.
+  assertWritable(snapshot, 'checkpoint')
   await writeCheckpoint(logPath(table), snapshot.version, checkpointActions(snapshot), options.engine)
 }
 
+/**
+ * Refuses, before any data file is written, to append to a table ecap cannot write safely: a newer protocol or table
+ * features, another schema. A table that does not exist yet is fine (the commit creates it).
+ */
+export async function assertAppendable(lake: string, spec: TableSpec, engine?: Engine): Promise<void> {
+  const table = tablePath(lake, spec.name)
+  if (listCommitVersions(table).length === 0) return
+  assertSameTable(await readSnapshot(table, {engine}), spec)
+}
+
 /** Refuses to append to a table ecap did not make or cannot write safely: newer protocol, other schema. */
-function assertWritable(snapshot: Snapshot, spec: TableSpec): void {
-  const {protocol, metadata, tablePath: table} = snapshot
-  const features = (protocol as {writerFeatures?: string[]}).writerFeatures ?? []
-  if (protocol.minWriterVersion > WRITER_VERSION || features.length > 0) {
-    throw new DataError(
-      'DELTA_PROTOCOL_UNSUPPORTED',
-      `Delta table ${table} needs writer version ${protocol.minWriterVersion}${features.length ? ` with ${features.join(', ')}` : ''}; ecap writes version ${WRITER_VERSION}.`,
-      {hints: ['Write to this table with the tool that created it, or point ecap at its own lake with --lake.']},
-    )
-  }
+function assertSameTable(snapshot: Snapshot, spec: TableSpec): void {
+  const {metadata, tablePath: table} = snapshot
+  assertWritable(snapshot, 'append to')
   const ours = spec.schema
   const theirs = JSON.parse(metadata.schemaString) as {fields?: {name: string; type: unknown}[]}
   const sameSchema =
