@@ -1,0 +1,243 @@
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import type {Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {Engine} from '../src/lib/engine/engine.js'
+import {resetFailpoints} from '../src/lib/failpoints.js'
+import {LiveFraudScorer} from '../src/lib/ingest/fraud-scoring.js'
+import {type IngestOptions, IngestState} from '../src/lib/ingest/ingest.js'
+import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
+import {listCommitVersions, readCommit} from '../src/lib/lake/delta-log.js'
+import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
+import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
+import {registerTableView} from '../src/lib/lake/views.js'
+import {makeEvent} from './helpers/events.js'
+
+/**
+ * Interleavings of ingest members driven step by step against the real IngestState, the real Delta log and DuckDB:
+ * each member is an IngestState with a recording stand-in for its kafkajs consumer, fed batches as kafkajs would hand
+ * them over. The lake is then checked for exact sets (every input once, nothing else) and txns that never go back.
+ */
+
+const TOPIC = 'shop'
+let dir: string
+let engine: Engine
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ecap-ingest-state-'))
+  engine = await Engine.open()
+})
+
+afterAll(() => {
+  engine.close()
+  rmSync(dir, {recursive: true, force: true})
+})
+
+afterEach(() => {
+  delete process.env.ECAP_FAILPOINTS
+  resetFailpoints()
+})
+
+/** The message at (partition, offset): a purchase with its own event and order id, or a reject when `bad`. */
+function message(partition: number, offset: number, bad: boolean): KafkaMessage {
+  const id = (partition * 1_000_000 + offset).toString(16).padStart(12, '0')
+  const value = bad
+    ? Buffer.from(`{"not an event": ${partition}.${offset}}`)
+    : Buffer.from(
+        JSON.stringify(
+          makeEvent('purchase', {
+            event_id: `00000000-0000-4000-8000-${id}`,
+            order_id: `o-${partition}-${offset}`,
+            event_time: new Date(Date.UTC(2026, 2, 1) + offset * 60_000).toISOString(),
+          }),
+        ),
+      )
+  return {offset: String(offset), value, key: null, timestamp: '0', attributes: 0, headers: {}} as KafkaMessage
+}
+
+/** A kafkajs batch of offsets `from`..`to` of one partition; offsets in `bad` hold messages that are no event. */
+function batch(partition: number, from: number, to: number, bad: Set<number> = new Set()): EachBatchPayload {
+  const messages: KafkaMessage[] = []
+  for (let o = from; o <= to; o++) messages.push(message(partition, o, bad.has(o)))
+  return {
+    batch: {topic: TOPIC, partition, messages},
+    isRunning: () => true,
+    isStale: () => false,
+    resolveOffset: () => {},
+    heartbeat: async () => {},
+  } as unknown as EachBatchPayload
+}
+
+interface Member {
+  state: IngestState
+  seeks: {partition: number; offset: number}[]
+}
+
+let members = 0
+function member(lake: string, fraud = false): Member {
+  const options: IngestOptions = {
+    connection: {brokers: '127.0.0.1:1'},
+    topic: TOPIC,
+    group: 'g',
+    lake,
+    flushRows: 1_000_000,
+    flushIntervalMs: 3_600_000,
+    from: 'earliest',
+    untilCaughtUp: false,
+  }
+  const staging = join(lake, '_staging', `member-${members++}`)
+  mkdirSync(staging, {recursive: true})
+  // threshold 0: every purchase is an alert, so the alerts table must hold each order exactly once.
+  const scorer = fraud
+    ? new LiveFraudScorer({lake, topic: TOPIC, group: 'g', threshold: 0, connection: options.connection})
+    : undefined
+  const state = new IngestState(options, engine, staging, scorer)
+  const seeks: Member['seeks'] = []
+  state.consumer = {
+    seek: ({partition, offset}: {partition: number; offset: string}) => seeks.push({partition, offset: Number(offset)}),
+    commitOffsets: async () => {},
+  } as unknown as Consumer
+  return {state, seeks}
+}
+
+/** Every value of `column` in a table of the lake, with how often it occurs. */
+async function counts(lake: string, table: string, column: string): Promise<Map<string, number>> {
+  await registerTableView(engine, 't', tablePath(lake, table))
+  const rows = await engine.rows(`SELECT CAST(${column} AS VARCHAR) AS k, count(*)::INTEGER AS n FROM t GROUP BY 1`)
+  return new Map(rows.map((r) => [String(r.k), Number(r.n)]))
+}
+
+function expectedIds(ranges: [number, number, number][], bad: Set<string> = new Set()): Map<string, number> {
+  const ids = new Map<string, number>()
+  for (const [partition, from, to] of ranges) {
+    for (let o = from; o <= to; o++) {
+      if (!bad.has(`${partition}:${o}`)) ids.set(`o-${partition}-${o}`, 1)
+    }
+  }
+  return ids
+}
+
+/** Each partition's txn versions in commit order, over the whole log of a table. */
+function txnHistory(lake: string, table: string): Map<number, number[]> {
+  const history = new Map<number, number[]>()
+  const path = tablePath(lake, table)
+  for (const v of listCommitVersions(path)) {
+    for (const action of readCommit(path, v)) {
+      if (!('txn' in action)) continue
+      const partition = Number(action.txn.appId.split(':').pop())
+      history.set(partition, [...(history.get(partition) ?? []), action.txn.version])
+    }
+  }
+  return history
+}
+
+function expectMonotonic(history: Map<number, number[]>): void {
+  for (const [partition, versions] of history) {
+    const sorted = [...versions].sort((a, b) => a - b)
+    expect(versions, `txn of partition ${partition}`).toEqual(sorted)
+  }
+}
+
+describe('IngestState interleavings', () => {
+  it('a rebalance during another member’s flush neither pulls a txn back nor writes events, dead letters or alerts twice', async () => {
+    const lake = join(dir, 'rebalance')
+    const a = member(lake, true)
+    const b = member(lake, true)
+    const bad1 = new Set([120, 160, 205])
+    await a.state.rejoin([0])
+    await b.state.rejoin([1])
+    b.state.take(batch(1, 0, 100))
+    await b.state.flush()
+    a.state.take(batch(0, 0, 9))
+    await a.state.flush()
+
+    // B has fetched 101..199 of partition 1 and is about to write them when a rebalance moves the partition to A.
+    b.state.take(batch(1, 101, 199, bad1))
+    await a.state.rejoin([0, 1])
+    await b.state.flush()
+    // A's next flush holds only partition 0 and lands after B's commit, without a conflict.
+    a.state.take(batch(0, 10, 19))
+    await a.state.flush()
+    // Fetches A had asked for from its old position come in, then what follows.
+    a.state.take(batch(1, 101, 150, bad1))
+    await a.state.flush()
+    a.state.take(batch(1, 151, 199, bad1))
+    await a.state.flush()
+    a.state.take(batch(1, 200, 210, bad1))
+    await a.state.flush()
+
+    const badKeys = new Set([...bad1].map((o) => `1:${o}`))
+    const want = expectedIds(
+      [
+        [0, 0, 19],
+        [1, 0, 210],
+      ],
+      badKeys,
+    )
+    expect(await counts(lake, EVENTS_TABLE, 'order_id')).toEqual(want)
+    expect(await counts(lake, FRAUD_ALERTS_TABLE, 'order_id')).toEqual(want)
+    expect(await counts(lake, DEAD_LETTERS_TABLE, `"partition" || ':' || "offset"`)).toEqual(
+      new Map([...badKeys].map((k) => [k, 1])),
+    )
+    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE, FRAUD_ALERTS_TABLE]) expectMonotonic(txnHistory(lake, table))
+  })
+
+  it('a crash between the dead-letters and events commits does not write a dead letter twice on the replay', async () => {
+    const lake = join(dir, 'dead-letters-crash')
+    const first = member(lake)
+    await first.state.rejoin([0, 1])
+    first.state.take(batch(0, 0, 9, new Set([3])))
+    first.state.take(batch(1, 0, 9, new Set([5])))
+    process.env.ECAP_FAILPOINTS = 'ingest.dead-letters.after-commit=error'
+    resetFailpoints()
+    await expect(first.state.flush()).rejects.toThrow(/Failpoint/)
+    delete process.env.ECAP_FAILPOINTS
+    resetFailpoints()
+
+    // The restarted process: the events table has nothing, the dead letters hold both partitions up to 9.
+    const second = member(lake)
+    await second.state.rejoin([0, 1])
+    // Partition 0 comes back with a new reject (12); partition 1 comes back in a smaller first fetch.
+    second.state.take(batch(0, 0, 14, new Set([3, 12])))
+    second.state.take(batch(1, 0, 4, new Set([5])))
+    await second.state.flush()
+    second.state.take(batch(1, 5, 9, new Set([5])))
+    await second.state.flush()
+
+    expect(await counts(lake, DEAD_LETTERS_TABLE, `"partition" || ':' || "offset"`)).toEqual(
+      new Map([
+        ['0:3', 1],
+        ['0:12', 1],
+        ['1:5', 1],
+      ]),
+    )
+    const badKeys = new Set(['0:3', '0:12', '1:5'])
+    expect(await counts(lake, EVENTS_TABLE, 'order_id')).toEqual(
+      expectedIds(
+        [
+          [0, 0, 14],
+          [1, 0, 9],
+        ],
+        badKeys,
+      ),
+    )
+    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE]) expectMonotonic(txnHistory(lake, table))
+  })
+
+  it('resumes a partition another member wrote past from the lake, not from where it had fetched', async () => {
+    const lake = join(dir, 'behind')
+    const a = member(lake)
+    const b = member(lake)
+    await a.state.rejoin([0, 1])
+    a.state.take(batch(1, 0, 9))
+    await a.state.flush()
+    await b.state.rejoin([1])
+    b.state.take(batch(1, 10, 49))
+    await b.state.flush()
+    // A still holds partition 1 as far as it knows; its next flush of partition 0 lands after B's commit.
+    a.state.take(batch(0, 0, 9))
+    await a.state.flush()
+    expect(a.seeks.filter((s) => s.partition === 1).at(-1)).toEqual({partition: 1, offset: 50})
+  })
+})
