@@ -172,6 +172,55 @@ describe('validateEvent', () => {
     )
   })
 
+  it('rejects a purchase whose total is not the sum of its lines, naming both figures', () => {
+    // The lines of makeEvent('purchase') add up to 2 x 19.99 + 14.99 = 54.97.
+    expect(reasonOf(validateEvent(makeEvent('purchase', {total: 54.98})))).toBe(
+      'field "total" 54.98 is not the sum of the items\' quantity x unit_price (54.97)',
+    )
+    expect(reasonOf(validateEvent(makeEvent('purchase', {total: 0})))).toBe(
+      'field "total" 0.00 is not the sum of the items\' quantity x unit_price (54.97)',
+    )
+    const items = [{product_id: 'p00123', quantity: 10_000, unit_price: 99_999.99}]
+    expect(reasonOf(validateEvent(makeEvent('purchase', {items, total: 999_999_900.01})))).toBe(
+      'field "total" 999999900.01 is not the sum of the items\' quantity x unit_price (999999900.00)',
+    )
+  })
+
+  it('accepts a purchase whose total is the sum of its lines in whole cents, whatever binary floating point makes of it', () => {
+    const items = [
+      {product_id: 'p00123', quantity: 3, unit_price: 0.1},
+      {product_id: 'p00456', quantity: 1, unit_price: 0.2},
+    ]
+    expect(validateEvent(makeEvent('purchase', {items, total: 0.5})).ok).toBe(true)
+    // 0.1 * 3 + 0.2 in doubles is 0.5000000000000001; a producer that summed without rounding sends that.
+    expect(validateEvent(makeEvent('purchase', {items, total: 0.1 * 3 + 0.2})).ok).toBe(true)
+    const big = [{product_id: 'p00123', quantity: 10_000, unit_price: 999_999.99}]
+    expect(validateEvent(makeEvent('purchase', {items: big, total: 9_999_999_900})).ok).toBe(true)
+    // A checkout's total is the cart's value, which the contract does not tie to anything in the event.
+    expect(validateEvent(makeEvent('checkout_started', {total: 1})).ok).toBe(true)
+  })
+
+  it.each([
+    ['a high surrogate', 'page', '/x\ud800y', '\\ud800 at character 2'],
+    ['a low surrogate', 'page', '/x\udc00y', '\\udc00 at character 2'],
+    ['a high surrogate at the end', 'page', '/x\udbff', '\\udbff at character 2'],
+    ['a low surrogate at the start', 'query', '\udfffgarden', '\\udfff at character 0'],
+    ['a pair in the wrong order', 'query', 'a\udc00\ud800', '\\udc00 at character 1'],
+    ['half of an emoji', 'category', 'garden \ud83d', '\\ud83d at character 7'],
+  ])('rejects text with %s, which has no UTF-8 form', (_label, field, value, where) => {
+    const type = field === 'page' ? 'page_view' : field === 'query' ? 'search' : 'product_view'
+    const reason = `field "${field}" holds a lone UTF-16 surrogate (${where}), which is not Unicode text`
+    expect(reasonOf(validateEvent(makeEvent(type, {[field]: value})))).toBe(reason)
+    // As a producer would send it: JSON spells the lone surrogate as an escape, which JSON.parse decodes.
+    expect(reasonOf(parseEventText(JSON.stringify(makeEvent(type, {[field]: value}))))).toBe(reason)
+  })
+
+  it('accepts text with surrogate pairs, controls, NUL, separators and a byte order mark', () => {
+    for (const page of ['/x\ud83d\ude00y', '/\u0000\u0001\u001f', '/\u2028\u2029', '/\ufeff\uffff', '/\u{10ffff}']) {
+      expect(validateEvent(makeEvent('page_view', {page})), JSON.stringify(page)).toMatchObject({ok: true})
+    }
+  })
+
   it.each([
     ['upper-case hex', '0F8E6A3C-2B1D-4E5F-9A7B-3C2D1E0F9A8B'],
     ['no dashes', '0f8e6a3c2b1d4e5f9a7b3c2d1e0f9a8b'],

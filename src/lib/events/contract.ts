@@ -113,7 +113,8 @@ export const FIELDS = {
   },
   total: {
     spec: {kind: 'money'},
-    description: 'Cart value at checkout, or order total of a purchase (the sum of its lines).',
+    description:
+      'Cart value at checkout, or order total of a purchase: exactly the sum of quantity x unit_price over its items, to the cent (a purchase whose total differs is rejected).',
   },
   amount: {
     spec: {kind: 'money'},

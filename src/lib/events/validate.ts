@@ -14,7 +14,7 @@ import {
 import {duplicateKey} from './duplicate-keys.js'
 import {serializeEvent} from './serialize.js'
 
-import type {ShopEvent} from './types.js'
+import type {LineItem, ShopEvent} from './types.js'
 
 export type ValidationResult = {ok: true; event: ShopEvent} | {ok: false; reason: string}
 
@@ -66,7 +66,42 @@ export function validateEvent(value: unknown): ValidationResult {
     const problem = checkValue(FIELDS[name].spec, field)
     if (problem) return {ok: false, reason: `field "${name}" ${problem}`}
   }
+  if (type === 'purchase') {
+    const problem = checkTotal(record.total as number, record.items as LineItem[])
+    if (problem) return {ok: false, reason: problem}
+  }
   return {ok: true, event: record as unknown as ShopEvent}
+}
+
+// With the u flag a surrogate pair is one code point, so only a surrogate without its partner matches.
+const LONE_SURROGATE = /\p{Cs}/u
+
+/**
+ * JSON can spell a lone UTF-16 surrogate (`"\ud800"`) and JSON.parse accepts it, but such a string is not Unicode
+ * text: it has no UTF-8 form, so DuckDB's JSON reader refuses the staged line and Parquet could not hold it anyway.
+ */
+function loneSurrogate(value: string): string | undefined {
+  const found = LONE_SURROGATE.exec(value)
+  if (!found) return undefined
+  const unit = value.charCodeAt(found.index).toString(16)
+  return `holds a lone UTF-16 surrogate (\\u${unit} at character ${found.index}), which is not Unicode text`
+}
+
+/**
+ * A purchase's total is the sum of its lines, quantity times unit price. Every amount was checked to have at most two
+ * decimals, so both sides are whole cents and compare exactly; a total that is off by any cent is a producer's bug
+ * (revenue is read from total, product figures from the lines, and they must agree).
+ */
+function checkTotal(total: number, items: LineItem[]): string | undefined {
+  let lineCents = 0
+  for (const line of items) lineCents += Math.round(line.unit_price * 100) * line.quantity
+  const totalCents = Math.round(total * 100)
+  if (totalCents === lineCents) return undefined
+  return `field "total" ${formatCents(totalCents)} is not the sum of the items' quantity x unit_price (${formatCents(lineCents)})`
+}
+
+function formatCents(cents: number): string {
+  return (cents / 100).toFixed(2)
 }
 
 function checkValue(spec: FieldSpec, value: unknown): string | undefined {
@@ -76,7 +111,7 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
       if (value.length === 0) return 'must not be empty'
       if (value.length > spec.maxLength) return `is longer than ${spec.maxLength} characters`
       if (spec.pattern && !spec.pattern.test(value)) return `does not match ${spec.pattern}`
-      return undefined
+      return loneSurrogate(value)
     case 'enum':
       return typeof value === 'string' && spec.values.includes(value)
         ? undefined
