@@ -13,6 +13,7 @@ import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {makeEvent} from './helpers/events.js'
+import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /**
  * Interleavings of ingest members driven step by step against the real IngestState, the real Delta log and DuckDB:
@@ -20,7 +21,7 @@ import {makeEvent} from './helpers/events.js'
  * them over. The lake is then checked for exact sets (every input once, nothing else) and txns that never go back.
  */
 
-const TOPIC = 'shop'
+const TOPIC = 'ecap-ingest-state'
 let dir: string
 let engine: Engine
 
@@ -29,7 +30,10 @@ beforeAll(async () => {
   engine = await Engine.open()
 })
 
-afterAll(() => {
+const scorers: LiveFraudScorer[] = []
+
+afterAll(async () => {
+  for (const scorer of scorers) await scorer.close()
   engine.close()
   rmSync(dir, {recursive: true, force: true})
 })
@@ -75,9 +79,9 @@ interface Member {
 }
 
 let members = 0
-function member(lake: string, fraud = false): Member {
+function member(lake: string, fraud = false, alerts?: {brokers: string; topic: string}): Member {
   const options: IngestOptions = {
-    connection: {brokers: '127.0.0.1:1'},
+    connection: {brokers: alerts?.brokers ?? '127.0.0.1:1'},
     topic: TOPIC,
     group: 'g',
     lake,
@@ -90,8 +94,16 @@ function member(lake: string, fraud = false): Member {
   mkdirSync(staging, {recursive: true})
   // threshold 0: every purchase is an alert, so the alerts table must hold each order exactly once.
   const scorer = fraud
-    ? new LiveFraudScorer({lake, topic: TOPIC, group: 'g', threshold: 0, connection: options.connection})
+    ? new LiveFraudScorer({
+        lake,
+        topic: TOPIC,
+        group: alerts ? `g-${alerts.topic}` : 'g',
+        threshold: 0,
+        alertsTopic: alerts?.topic,
+        connection: options.connection,
+      })
     : undefined
+  if (scorer) scorers.push(scorer)
   const state = new IngestState(options, engine, staging, scorer)
   const seeks: Member['seeks'] = []
   state.consumer = {
@@ -240,4 +252,88 @@ describe('IngestState interleavings', () => {
     await a.state.flush()
     expect(a.seeks.filter((s) => s.partition === 1).at(-1)).toEqual({partition: 1, offset: 50})
   })
+
+  it('--until-caught-up is not done when the last flush lost a race and rewound', async () => {
+    const lake = join(dir, 'caught-up-after-rewind')
+    const a = member(lake)
+    const b = member(lake)
+    await a.state.rejoin([0])
+    await b.state.rejoin([0])
+    const highWater = new Map([[0, 10]])
+    a.state.take(batch(0, 0, 9))
+    expect(a.state.caughtUp(highWater, [0])).toBe(true)
+    // Before A writes, a member that owned the partition a moment ago commits part of it.
+    b.state.take(batch(0, 0, 4))
+    await b.state.flush()
+    await a.state.flush()
+    expect(a.state.lakeCaughtUp(highWater, [0])).toBe(false)
+    expect(a.seeks.at(-1)).toEqual({partition: 0, offset: 5})
+    a.state.take(batch(0, 5, 9))
+    await a.state.flush()
+    expect(a.state.lakeCaughtUp(highWater, [0])).toBe(true)
+    expect(await counts(lake, EVENTS_TABLE, 'order_id')).toEqual(expectedIds([[0, 0, 9]]))
+  })
+
+  it('a member that takes over a partition resends the alerts its dead owner committed but never produced', async () => {
+    const lake = join(dir, 'alerts-takeover')
+    const kafka = {brokers: testBrokers(), topic: uniqueName('alerts')}
+    // The scorer asks the group's committed offsets of the ingest topic, which must exist.
+    const admin = testKafka().admin()
+    await admin.connect()
+    await admin.createTopics({topics: [{topic: TOPIC, numPartitions: 2}], waitForLeaders: true})
+    await admin.disconnect()
+    const survivor = member(lake, true, kafka)
+    await survivor.state.rejoin([1])
+    const dying = member(lake, true, kafka)
+    await dying.state.rejoin([0])
+    dying.state.take(batch(0, 0, 9))
+    process.env.ECAP_FAILPOINTS = 'ingest.alerts.produce.before=error'
+    resetFailpoints()
+    await expect(dying.state.flush()).rejects.toThrow(/Failpoint/)
+    delete process.env.ECAP_FAILPOINTS
+    resetFailpoints()
+    // The dying member's session ends; the group gives its partition to the survivor.
+    await survivor.state.rejoin([0, 1])
+    expect(await alertsProduced(kafka.topic, 10)).toEqual(expectedIds([[0, 0, 9]]))
+  })
 })
+
+/** Order ids of the messages on an alerts topic, with how often each came, once `expected` messages are there. */
+async function alertsProduced(topic: string, expected: number): Promise<Map<string, number>> {
+  const admin = testKafka().admin()
+  await admin.connect()
+  try {
+    for (let i = 0; i < 100; i++) {
+      const offsets = await admin.fetchTopicOffsets(topic).catch(() => [])
+      const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0)
+      if (total >= expected) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } finally {
+    await admin.disconnect()
+  }
+  const consumer = testKafka().consumer({groupId: uniqueName('read-alerts')})
+  const seen = new Map<string, number>()
+  await consumer.connect()
+  try {
+    await consumer.subscribe({topic, fromBeginning: true})
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${seen.size} alerts on ${topic}`)), 30_000)
+      consumer
+        .run({
+          eachMessage: async ({message}) => {
+            const id = String(JSON.parse(String(message.value)).order_id)
+            seen.set(id, (seen.get(id) ?? 0) + 1)
+            if ([...seen.values()].reduce((a, b) => a + b, 0) >= expected) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+        })
+        .catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return seen
+}
