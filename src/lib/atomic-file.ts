@@ -1,5 +1,6 @@
 import {closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
+import {fsyncDirectory} from './durable.js'
 import {UsageError} from './errors.js'
 
 /**
@@ -41,13 +42,14 @@ export class AtomicFile {
     while (offset < buffer.length) offset += writeSync(this.fd, buffer, offset)
   }
 
-  /** Flushes to disk and moves the file into place. */
+  /** Flushes to disk and moves the file into place, durably (the rename is an entry of the folder). */
   commit(): void {
     if (this.fd === undefined) return
     fsyncSync(this.fd)
     closeSync(this.fd)
     this.fd = undefined
     renameSync(this.tempPath, this.path)
+    fsyncDirectory(dirname(this.path))
   }
 
   /** Drops the temp file; safe to call more than once and after commit. */

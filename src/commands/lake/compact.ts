@@ -33,6 +33,8 @@ export default class LakeCompact extends EcapCommand<CompactResult> {
     progress.start(`Compacting ${table}`)
     const result = await withEngine((engine) => compactTable(engine, table, {minFiles: flags['min-files']}))
     progress.stop()
+    // The compaction landed: a failed checkpoint after it only makes reads slower until the next one.
+    if (result.checkpointError) this.warn(`The compaction landed, but its checkpoint failed: ${result.checkpointError}`)
     if (!this.jsonEnabled()) {
       this.out(
         result.version === null

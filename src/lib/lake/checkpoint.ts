@@ -1,10 +1,23 @@
 import {randomUUID} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {fsyncDirectory, fsyncFile} from '../durable.js'
 import {type Engine, withEngine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
-import {DataError} from '../errors.js'
+import {DataError, InterruptedError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import type {Action} from './delta-log.js'
 
 /** Commits between checkpoints: readers replay at most this many JSON files after the last checkpoint. */
@@ -20,7 +33,9 @@ const CHECKPOINT_COLUMNS: Record<string, string> = {
     'STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN, extendedFileMetadata BOOLEAN, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT)',
   metaData:
     'STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[], configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)',
-  protocol: 'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER)',
+  // The whole protocol: a checkpoint that dropped the feature lists would silently downgrade the table.
+  protocol:
+    'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER, readerFeatures VARCHAR[], writerFeatures VARCHAR[])',
 }
 
 export function checkpointFileName(version: number): string {
@@ -28,30 +43,37 @@ export function checkpointFileName(version: number): string {
 }
 
 /**
- * The version of the latest checkpoint: the one `_last_checkpoint` names, or, when that hint is missing or damaged,
- * the newest `*.checkpoint.parquet` in the log (Delta treats `_last_checkpoint` as a hint, not as the truth).
+ * The checkpoints a reader may start from, best first: the one `_last_checkpoint` names, then every
+ * `*.checkpoint.parquet` in the log, newest first. Delta treats `_last_checkpoint` as a hint, not as the truth: it may
+ * be missing or damaged, or name a checkpoint that is (see readSnapshot).
  */
-export function lastCheckpointVersion(logDir: string): number | undefined {
-  const file = join(logDir, LAST_CHECKPOINT)
-  if (existsSync(file)) {
-    try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as {version?: unknown}
-      if (typeof parsed.version === 'number' && Number.isInteger(parsed.version)) return parsed.version
-    } catch {
-      // A torn or foreign hint: fall back to listing.
-    }
-  }
-  const versions = readdirSync(logDir)
+export function checkpointVersions(logDir: string): number[] {
+  const hinted = hintedCheckpoint(logDir)
+  const listed = readdirSync(logDir)
     .map((name) => /^(\d{20})\.checkpoint\.parquet$/.exec(name)?.[1])
     .filter((v): v is string => v !== undefined)
     .map(Number)
-  return versions.length === 0 ? undefined : Math.max(...versions)
+    .sort((a, b) => b - a)
+  return [...new Set([...(hinted === undefined ? [] : [hinted]), ...listed])]
+}
+
+function hintedCheckpoint(logDir: string): number | undefined {
+  const file = join(logDir, LAST_CHECKPOINT)
+  if (!existsSync(file)) return undefined
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as {version?: unknown}
+    if (typeof parsed.version === 'number' && Number.isInteger(parsed.version)) return parsed.version
+  } catch {
+    // A torn or foreign hint: the listing stands in for it.
+  }
+  return undefined
 }
 
 /**
  * Writes the state at `version` (the actions a reader needs: protocol, metadata, live files, tombstones, txns) as a
- * single-part Parquet checkpoint, then points `_last_checkpoint` at it. Both are written to temp files and renamed,
- * so a crash leaves either the old pointer or the new, complete checkpoint.
+ * single-part Parquet checkpoint, then points `_last_checkpoint` at it. Each is written to a temp file, fsynced,
+ * renamed into place and the log folder fsynced, so a crash or power cut leaves either the old pointer or the new,
+ * complete checkpoint, never a name for half a file.
  */
 export async function writeCheckpoint(
   logDir: string,
@@ -61,6 +83,7 @@ export async function writeCheckpoint(
 ): Promise<void> {
   const staged = join(tmpdir(), `ecap-checkpoint-${randomUUID()}.ndjson`)
   const temp = join(logDir, `.tmp-${randomUUID()}.checkpoint.parquet`)
+  const pointer = join(logDir, `.tmp-${randomUUID()}${LAST_CHECKPOINT}`)
   try {
     writeFileSync(staged, `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`)
     const columns = `{${Object.entries(CHECKPOINT_COLUMNS)
@@ -73,23 +96,39 @@ export async function writeCheckpoint(
       )
     if (engine) await write(engine)
     else await withEngine(write)
+    fsyncFile(temp)
     renameSync(temp, join(logDir, checkpointFileName(version)))
-    const pointer = join(logDir, `.tmp-${randomUUID()}${LAST_CHECKPOINT}`)
-    writeFileSync(pointer, JSON.stringify({version, size: actions.length}))
+    fsyncDirectory(logDir)
+    failpoint('lake.checkpoint.write')
+    writeDurably(pointer, JSON.stringify({version, size: actions.length}))
+    failpoint('lake.checkpoint.pointer')
     renameSync(pointer, join(logDir, LAST_CHECKPOINT))
+    fsyncDirectory(logDir)
   } finally {
     rmSync(staged, {force: true})
     rmSync(temp, {force: true})
+    rmSync(pointer, {force: true})
   }
 }
 
-/** Reads the actions of a checkpoint back as log actions. */
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'wx')
+  try {
+    const bytes = Buffer.from(text)
+    for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads the actions of a checkpoint back as log actions; fails with a data error if it is missing or damaged. */
 export async function readCheckpoint(logDir: string, version: number, engine?: Engine): Promise<Action[]> {
   const file = join(logDir, checkpointFileName(version))
   if (!existsSync(file)) {
     throw new DataError(
       'DELTA_CHECKPOINT_MISSING',
-      `_last_checkpoint names version ${version}, but ${file} is missing.`,
+      `_last_checkpoint names checkpoint ${version}, but ${file} is missing.`,
       {
         hints: ['Delete _last_checkpoint: readers then replay the JSON log from the start.'],
       },
@@ -102,14 +141,30 @@ export async function readCheckpoint(logDir: string, version: number, engine?: E
         .join(', ')} FROM read_parquet(?)`,
       [file],
     )
-  const rows = engine ? await read(engine) : await withEngine(read)
+  let rows: Awaited<ReturnType<typeof read>>
+  try {
+    rows = engine ? await read(engine) : await withEngine(read)
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    throw unreadable(file, (error as Error).message, error)
+  }
   const actions: Action[] = []
   for (const row of rows) {
     for (const [name, value] of Object.entries(row)) {
       if (value !== null) actions.push({[name]: dropNulls(JSON.parse(String(value)))} as unknown as Action)
     }
   }
+  if (!actions.some((a) => 'protocol' in a) || !actions.some((a) => 'metaData' in a)) {
+    throw unreadable(file, 'it holds no protocol or metadata')
+  }
   return actions
+}
+
+function unreadable(file: string, why: string, cause?: unknown): DataError {
+  return new DataError('DELTA_CHECKPOINT_UNREADABLE', `Delta checkpoint ${file} cannot be read: ${why}.`, {
+    cause,
+    hints: ['Delete it and _last_checkpoint: readers then replay the JSON log from the start.'],
+  })
 }
 
 /** Parquet has a column for every optional field; the JSON log leaves absent ones out, and so do we. */

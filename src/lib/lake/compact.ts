@@ -4,11 +4,12 @@ import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlString, sqlStringList} from '../engine/sql.js'
-import {UnavailableError} from '../errors.js'
-import {type Action, type AddAction, commitActions, readSnapshot} from './delta-log.js'
+import {DataError, UnavailableError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
+import {type Action, type AddAction, assertWritable, changesTable, commitActions, readSnapshot} from './delta-log.js'
 import type {DeltaStruct} from './delta-schema.js'
 import {maybeCheckpoint} from './lake.js'
-import {statKinds, statsFromCopy} from './parquet-files.js'
+import {statKinds, statsFromCopy, syncDataFiles} from './parquet-files.js'
 import {SMALL_FILE_BYTES} from './status.js'
 
 export interface CompactOptions {
@@ -26,12 +27,15 @@ export interface CompactResult {
   filesAdded: number
   bytesBefore: number
   bytesAfter: number
+  /** Set when the compaction landed but the checkpoint after it failed: the table is correct, reads only slower. */
+  checkpointError?: string
 }
 
 /**
  * Rewrites the small files of each partition into one file, committed as `remove` + `add` with dataChange false
  * (readers and streaming consumers see no new data). Safe beside appending writers: appends never conflict with it;
  * if another process removed one of the same files first, the compaction is abandoned and its new files deleted.
+ * Once the commit has landed its files are the table's, whatever fails after it (the checkpoint is only a warning).
  */
 export async function compactTable(
   engine: Engine,
@@ -41,6 +45,7 @@ export async function compactTable(
   const smallFileBytes = options.smallFileBytes ?? SMALL_FILE_BYTES
   const minFiles = options.minFiles ?? 2
   const snapshot = await readSnapshot(tablePath, {engine})
+  assertWritable(snapshot, 'compact')
   const kinds = statKinds(JSON.parse(snapshot.metadata.schemaString) as DeltaStruct)
   const groups = new Map<string, AddAction[]>()
   for (const add of snapshot.files.values()) {
@@ -50,6 +55,8 @@ export async function compactTable(
   }
   const removed: AddAction[] = []
   const added: AddAction[] = []
+  let landed = false
+  let version: number
   try {
     for (const files of groups.values()) {
       if (files.length < minFiles) continue
@@ -77,6 +84,10 @@ export async function compactTable(
     if (added.length === 0) {
       return emptyResult(tablePath)
     }
+    await syncDataFiles(
+      tablePath,
+      added.map((add) => join(tablePath, decodeURIComponent(add.path))),
+    )
     const now = Date.now()
     const removedPaths = new Set(removed.map((f) => f.path))
     const actions: Action[] = [
@@ -103,9 +114,20 @@ export async function compactTable(
       ),
       ...added.map((add): Action => ({add})),
     ]
-    const version = commitActions(tablePath, () => actions, {
+    failpoint('lake.compact.before-commit')
+    version = commitActions(tablePath, () => actions, {
       readVersion: snapshot.version,
+      onLanded: () => {
+        landed = true
+      },
       onConflict: (winner) => {
+        if (changesTable(winner)) {
+          throw new DataError(
+            'DELTA_METADATA_CHANGED',
+            `Another writer changed the schema or protocol of ${tablePath} while it was being compacted.`,
+            {hints: ['Run ecap lake compact again: it checks the new protocol first.']},
+          )
+        }
         const clash = winner.some((a) => 'remove' in a && removedPaths.has(a.remove.path))
         if (clash) {
           throw new UnavailableError(
@@ -118,20 +140,26 @@ export async function compactTable(
         }
       },
     })
-    await maybeCheckpoint(tablePath, version, {engine})
-    return {
-      table: tablePath,
-      version,
-      partitionsCompacted: added.length,
-      filesRemoved: removed.length,
-      filesAdded: added.length,
-      bytesBefore: removed.reduce((s, f) => s + f.size, 0),
-      bytesAfter: added.reduce((s, f) => s + f.size, 0),
-    }
   } catch (error) {
-    // Uncommitted files would be invisible anyway; removing them now saves vacuum the work.
-    for (const add of added) rmSync(join(tablePath, decodeURIComponent(add.path)), {force: true})
+    // Uncommitted files would be invisible anyway; removing them now saves vacuum the work. Committed ones are data.
+    if (!landed) for (const add of added) rmSync(join(tablePath, decodeURIComponent(add.path)), {force: true})
     throw error
+  }
+  let checkpointError: string | undefined
+  try {
+    await maybeCheckpoint(tablePath, version, {engine})
+  } catch (error) {
+    checkpointError = (error as Error).message
+  }
+  return {
+    table: tablePath,
+    version,
+    partitionsCompacted: added.length,
+    filesRemoved: removed.length,
+    filesAdded: added.length,
+    bytesBefore: removed.reduce((s, f) => s + f.size, 0),
+    bytesAfter: added.reduce((s, f) => s + f.size, 0),
+    checkpointError,
   }
 }
 

@@ -4,18 +4,18 @@ import {
   existsSync,
   fsyncSync,
   linkSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   unlinkSync,
   writeSync,
 } from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
+import {fsyncDirectory, mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
-import {DataError, UnavailableError} from '../errors.js'
+import {DataError, InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
-import {lastCheckpointVersion, readCheckpoint} from './checkpoint.js'
+import {checkpointVersions, readCheckpoint} from './checkpoint.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
 export const READER_VERSION = 1
@@ -24,6 +24,9 @@ export const WRITER_VERSION = 2
 export interface ProtocolAction {
   minReaderVersion: number
   minWriterVersion: number
+  /** Table features (reader version 3, writer version 7): ecap writes none and writes to no table that has any. */
+  readerFeatures?: string[]
+  writerFeatures?: string[]
 }
 
 export interface MetadataAction {
@@ -147,39 +150,53 @@ export function readCommit(tablePath: string, version: number): Action[] {
 }
 
 /**
- * Replays the log into a snapshot, starting from the last checkpoint when there is one. Fails with a data error
- * (exit 3) on anything it cannot read with certainty: no log, a gap in versions, a damaged file, or a protocol newer
- * than ecap understands. Never guesses.
+ * Replays the log into a snapshot, starting from the latest checkpoint that can be read. Fails with a data error
+ * (exit 3) on anything it cannot read with certainty: no log, a gap in versions, a damaged commit, or a protocol
+ * newer than ecap understands. Never guesses.
+ *
+ * A checkpoint only saves replaying JSON commits, and `_last_checkpoint` is only a hint: when the checkpoint it names
+ * is missing or unreadable (torn by a power cut, half-copied), an older checkpoint or the JSON log from version 0
+ * gives the same snapshot, provided the commits after it are all there.
  */
 export async function readSnapshot(tablePath: string, options: {engine?: Engine} = {}): Promise<Snapshot> {
   const logDir = logPath(tablePath)
   const versions = listCommitVersions(tablePath)
-  const checkpoint = versions.length === 0 ? undefined : lastCheckpointVersion(logDir)
-  if (versions.length === 0 && checkpoint === undefined) {
+  if (versions.length === 0) {
     throw new DataError('DELTA_TABLE_MISSING', `No Delta table at ${tablePath}: ${logDir} has no commits.`, {
       hints: ['Create it with: ecap generate --to lake', 'Check --lake (or ECAP_LAKE) points at the lake folder.'],
     })
   }
-  const state = new SnapshotBuilder()
-  if (checkpoint !== undefined) {
-    for (const action of await readCheckpoint(logDir, checkpoint, options.engine)) state.apply(action)
-  }
-  const replay = versions.filter((v) => checkpoint === undefined || v > checkpoint)
-  let expected = checkpoint === undefined ? 0 : checkpoint + 1
-  for (const v of replay) {
-    if (v !== expected) {
-      throw new DataError('DELTA_LOG_GAP', `Delta log of ${tablePath} is missing version ${expected} (found ${v}).`, {
-        hints: ['Log files were deleted by hand; restore them from a backup.'],
-      })
+  let firstFailure: Error | undefined
+  for (const checkpoint of [...checkpointVersions(logDir), undefined]) {
+    const start = checkpoint === undefined ? 0 : checkpoint + 1
+    const replay = versions.filter((v) => v >= start)
+    const missing = replay.findIndex((v, i) => v !== start + i)
+    if (missing !== -1) {
+      firstFailure ??= new DataError(
+        'DELTA_LOG_GAP',
+        `Delta log of ${tablePath} is missing version ${start + missing} (found ${replay[missing]}).`,
+        {hints: ['Log files were deleted by hand; restore them from a backup.']},
+      )
+      continue
     }
-    expected++
-    for (const action of readCommit(tablePath, v)) state.apply(action)
+    const state = new SnapshotBuilder()
+    if (checkpoint !== undefined) {
+      try {
+        for (const action of await readCheckpoint(logDir, checkpoint, options.engine)) state.apply(action)
+      } catch (error) {
+        if (error instanceof InterruptedError) throw error
+        firstFailure ??= error as Error
+        continue
+      }
+    }
+    for (const v of replay) for (const action of readCommit(tablePath, v)) state.apply(action)
+    const version = start + replay.length - 1
+    if (state.lastCommitTimestamp === undefined && versions.includes(version)) {
+      for (const action of readCommit(tablePath, version)) state.apply(action, true)
+    }
+    return state.build(tablePath, version)
   }
-  const version = expected - 1
-  if (state.lastCommitTimestamp === undefined && versions.includes(version)) {
-    for (const action of readCommit(tablePath, version)) state.apply(action, true)
-  }
-  return state.build(tablePath, version)
+  throw firstFailure
 }
 
 /** Folds actions, in log order, into the state of a table. */
@@ -244,6 +261,48 @@ export function checkpointActions(snapshot: Snapshot): Action[] {
   ]
 }
 
+/**
+ * Refuses to write (`operation`: append to, compact, vacuum, ...) a table whose protocol asks writers for more than
+ * ecap does. ecap writes protocol 1/2 and no table features: a writer that ignored one (appendOnly, deletion vectors,
+ * column mapping, CHECK constraints, ...) or dropped it from a checkpoint would leave a table that other Delta
+ * engines reject or misread. `removesData`: the operation removes rows (dataChange), which an append-only table forbids.
+ */
+export function assertWritable(snapshot: Snapshot, operation: string, options: {removesData?: boolean} = {}): void {
+  const {protocol, metadata, tablePath: table} = snapshot
+  const features = [...(protocol.readerFeatures ?? []), ...(protocol.writerFeatures ?? [])]
+  if (protocol.minWriterVersion > WRITER_VERSION || features.length > 0) {
+    throw new DataError(
+      'DELTA_PROTOCOL_UNSUPPORTED',
+      `Delta table ${table} needs writer version ${protocol.minWriterVersion}${features.length > 0 ? ` with table features ${[...new Set(features)].join(', ')}` : ''}; ecap writes version ${WRITER_VERSION} without table features, so it will not ${operation} it.`,
+      {
+        hints: [
+          'Write to this table with the tool that upgraded it (Spark, delta-rs), or point ecap at its own lake with --lake.',
+        ],
+      },
+    )
+  }
+  // Writer version 2's own features: column invariants ecap does not check, and append-only tables.
+  if (metadata.schemaString.includes('"delta.invariants"')) {
+    throw new DataError(
+      'DELTA_PROTOCOL_UNSUPPORTED',
+      `Delta table ${table} has column invariants (delta.invariants), which ecap does not check, so it will not ${operation} it.`,
+      {hints: ['Write to this table with Spark, or point ecap at its own lake with --lake.']},
+    )
+  }
+  if (options.removesData && metadata.configuration?.['delta.appendOnly'] === 'true') {
+    throw new DataError(
+      'DELTA_TABLE_APPEND_ONLY',
+      `Delta table ${table} is append-only (delta.appendOnly = true), so ecap will not ${operation} it.`,
+      {hints: ['Unset delta.appendOnly with the tool that set it, or move the table out of the lake.']},
+    )
+  }
+}
+
+/** A commit of another writer changed the table's protocol or metadata: whatever ours rested on may not hold. */
+export function changesTable(actions: Action[]): boolean {
+  return actions.some((a) => 'protocol' in a || 'metaData' in a)
+}
+
 export interface CommitOptions {
   /** The version the writer's view of the table was at; the commit tries the next one. -1 for a new table. */
   readVersion: number
@@ -254,6 +313,11 @@ export interface CommitOptions {
   onConflict?: (winner: Action[], version: number) => void
   /** How many lost races to tolerate before giving up. */
   maxAttempts?: number
+  /**
+   * Called as soon as the commit has landed, before anything else that can fail: from then on its files are the
+   * table's, and a writer that fails later (a directory fsync, a failpoint) must not delete them.
+   */
+  onLanded?: (version: number) => void
 }
 
 /**
@@ -264,7 +328,9 @@ export interface CommitOptions {
  */
 export function commitActions(tablePath: string, build: (version: number) => Action[], options: CommitOptions): number {
   const dir = logPath(tablePath)
-  mkdirSync(dir, {recursive: true})
+  mkdirDurable(dir)
+  // A new table: its own folder's entry in the lake must survive too (a writer may have created it with plain mkdir).
+  if (options.readVersion < 0) fsyncDirectory(dirname(resolve(tablePath)))
   const maxAttempts = options.maxAttempts ?? 1000
   let version = options.readVersion + 1
   for (let attempt = 0; attempt < maxAttempts; attempt++, version++) {
@@ -272,12 +338,13 @@ export function commitActions(tablePath: string, build: (version: number) => Act
     // Durable before it becomes visible: a power loss must not leave a version file with half its actions.
     const fd = openSync(temp, 'wx')
     try {
-      writeSync(
-        fd,
+      const bytes = Buffer.from(
         `${build(version)
           .map((a) => JSON.stringify(a))
           .join('\n')}\n`,
       )
+      // writeSync may write less than asked; a commit cut short would be a torn version file.
+      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset)
       fsyncSync(fd)
     } finally {
       closeSync(fd)
@@ -285,6 +352,9 @@ export function commitActions(tablePath: string, build: (version: number) => Act
     try {
       failpoint('lake.commit.before')
       linkSync(temp, join(dir, commitFileName(version)))
+      options.onLanded?.(version)
+      // The link is a new directory entry: durable only once the log folder is.
+      fsyncDirectory(dir)
       failpoint('lake.commit.after')
       return version
     } catch (error) {

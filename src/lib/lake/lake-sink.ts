@@ -1,11 +1,20 @@
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
+import {mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import type {ShopEvent} from '../events/types.js'
 import {NdjsonSink} from '../generate/ndjson-sink.js'
 import type {EventSink} from '../generate/sink.js'
 import type {AddAction} from './delta-log.js'
-import {type AppendResult, commitAppend, EVENTS_TABLE, stagingPath, tablePath} from './lake.js'
+import {
+  type AppendResult,
+  assertAppendable,
+  commitAppend,
+  EVENTS_SPEC,
+  EVENTS_TABLE,
+  stagingPath,
+  tablePath,
+} from './lake.js'
 import {writeEventFiles} from './parquet-files.js'
 
 /** Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. */
@@ -26,6 +35,10 @@ export class LakeSink implements EventSink {
   private readonly adds: AddAction[] = []
   /** The chunk DuckDB is turning into Parquet while the generator fills the next one (at most one at a time). */
   private converting: Promise<void> = Promise.resolve()
+  /** The check that the table takes ecap's appends, made before the first event is staged. */
+  private checked: Promise<void> | undefined
+  /** Set once the commit has landed: its files are the table's from then on, whatever fails after. */
+  private landed = false
   result: AppendResult | undefined
 
   constructor(
@@ -34,7 +47,7 @@ export class LakeSink implements EventSink {
     private readonly chunkSize = DEFAULT_CHUNK_EVENTS,
   ) {
     this.target = tablePath(lake, EVENTS_TABLE)
-    mkdirSync(this.target, {recursive: true})
+    mkdirDurable(this.target)
     this.stagingDir = join(stagingPath(lake), `generate-${process.pid}-${Date.now().toString(36)}`)
     mkdirSync(this.stagingDir)
     this.chunkFile = this.nextChunkFile()
@@ -46,6 +59,12 @@ export class LakeSink implements EventSink {
   }
 
   write(event: ShopEvent): void | Promise<void> {
+    // A table ecap must not write to (newer protocol, table features, another schema) is refused before a whole
+    // run is generated and converted for nothing.
+    if (this.checked === undefined) {
+      this.checked = assertAppendable(this.lake, EVENTS_SPEC, this.engine)
+      return this.checked.then(() => this.write(event))
+    }
     const pending = this.chunk.write(event)
     this.chunkEvents++
     if (this.chunkEvents >= this.chunkSize) return this.writeChunk(pending)
@@ -79,7 +98,12 @@ export class LakeSink implements EventSink {
     await this.writeChunk()
     await this.converting
     await this.chunk.abort()
-    this.result = await commitAppend(this.lake, this.adds, [], {engine: this.engine})
+    this.result = await commitAppend(this.lake, this.adds, [], {
+      engine: this.engine,
+      onLanded: () => {
+        this.landed = true
+      },
+    })
     rmSync(this.stagingDir, {recursive: true, force: true})
   }
 
@@ -87,8 +111,8 @@ export class LakeSink implements EventSink {
     await this.converting.catch(() => {})
     await this.chunk.abort()
     // Files of chunks already converted were never committed: remove them now rather than leave them to vacuum
-    // (which cannot run on a lake whose first run never committed).
-    if (this.result === undefined) {
+    // (which cannot run on a lake whose first run never committed). Once the commit landed they are data.
+    if (!this.landed) {
       for (const add of this.adds) rmSync(join(this.target, decodeURIComponent(add.path)), {force: true})
     }
     rmSync(this.stagingDir, {recursive: true, force: true})

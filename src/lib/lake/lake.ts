@@ -91,6 +91,8 @@ export interface CommitAppendOptions {
   readVersion?: number
   /** Extra fields for the commit's `commitInfo` (e.g. what ingest could not read). */
   commitInfo?: Record<string, unknown>
+  /** Called as soon as the commit has landed (see CommitOptions.onLanded): its files must not be deleted from then on. */
+  onLanded?: (version: number) => void
 }
 
 /**
@@ -137,7 +139,10 @@ export async function commitAppend(
         const header = winner.find((a): a is {metaData: MetadataAction} => 'metaData' in a)
         // Losing the race to create the table is fine if the winner created the same table; any other change of
         // protocol or metadata under our feet is not.
-        if ((v > 0 && changesTable(winner)) || (header && header.metaData.schemaString !== JSON.stringify(spec.schema))) {
+        if (
+          (v > 0 && changesTable(winner)) ||
+          (header && header.metaData.schemaString !== JSON.stringify(spec.schema))
+        ) {
           throw new DataError('DELTA_METADATA_CHANGED', `Another writer changed the schema or protocol of ${table}.`, {
             hints: ['Check which tool writes to this lake; ecap appends only to tables with its own schema.'],
           })

@@ -1,10 +1,12 @@
 import {randomUUID} from 'node:crypto'
-import {mkdirSync, rmSync, statSync} from 'node:fs'
-import {join, relative, sep} from 'node:path'
+import {rmSync, statSync} from 'node:fs'
+import {dirname, join, relative, resolve, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
+import {fsyncDirectory, fsyncFiles, mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
+import {failpoint} from '../failpoints.js'
 import type {AddAction} from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
 
@@ -83,6 +85,10 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
   await engine.run('SET preserve_insertion_order = false')
   try {
     const rows = await engine.rows(sql)
+    await syncDataFiles(
+      tablePath,
+      rows.map((row) => String(row.filename)),
+    )
     return rows.map((row) => toAddAction(row, tablePath))
   } finally {
     await engine.run('RESET preserve_insertion_order')
@@ -100,13 +106,14 @@ export async function writeQueryFile(
   tablePath: string,
   schema: DeltaStruct,
 ): Promise<{add: AddAction; rows: number}> {
-  mkdirSync(tablePath, {recursive: true})
+  mkdirDurable(tablePath)
   const name = `part-${randomUUID()}.parquet`
   const file = join(tablePath, name)
   try {
     const [row] = await engine.rows(
       `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
     )
+    await syncDataFiles(tablePath, [file])
     const stat = statSync(file)
     const add: AddAction = {
       path: name,
@@ -121,6 +128,27 @@ export async function writeQueryFile(
     rmSync(file, {force: true})
     throw error
   }
+}
+
+/**
+ * Makes data files DuckDB's COPY wrote durable before any commit names them: each file, then every folder between
+ * it and the table (COPY creates partition folders), so that a commit surviving a power cut never names a file that
+ * did not. DuckDB itself syncs nothing it COPYs.
+ */
+export async function syncDataFiles(tablePath: string, files: readonly string[]): Promise<void> {
+  await fsyncFiles(files)
+  const table = resolve(tablePath)
+  const dirs = new Set<string>()
+  for (const file of files) {
+    for (let dir = dirname(resolve(file)); dir.startsWith(table); dir = dirname(dir)) {
+      if (dirs.has(dir)) break
+      dirs.add(dir)
+      if (dir === table) break
+    }
+  }
+  dirs.add(table)
+  for (const dir of dirs) fsyncDirectory(dir)
+  failpoint('lake.datafiles.after')
 }
 
 function toAddAction(row: Record<string, Json>, tablePath: string): AddAction {

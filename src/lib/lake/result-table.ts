@@ -5,6 +5,7 @@ import type {Engine} from '../engine/engine.js'
 import {DataError} from '../errors.js'
 import {
   type Action,
+  assertWritable,
   commitActions,
   listCommitVersions,
   READER_VERSION,
@@ -22,7 +23,12 @@ export interface ReplaceResult {
   version: number
   rows: number
   bytes: number
+  /** Set when the result landed but the checkpoint after it failed: the table is correct, reads only slower. */
+  checkpointError?: string
 }
+
+/** Replacing a result removes every row (dataChange): refused on tables ecap cannot write, and on append-only ones. */
+const OPERATION = 'overwrite'
 
 /**
  * Replaces the whole content of a small derived table (an analysis result) with the rows of `query`, as one Delta
@@ -36,13 +42,20 @@ export async function replaceTable(
   query: string,
   run: Record<string, unknown>,
 ): Promise<ReplaceResult> {
+  // Checked before the query runs and its file is written, so a refusal changes nothing on disk.
+  if (listCommitVersions(tablePath).length > 0) {
+    assertWritable(await readSnapshot(tablePath, {engine}), OPERATION, {removesData: true})
+  }
   const schema = await schemaOf(engine, query)
   const {add, rows} = await writeQueryFile(engine, query, tablePath, schema)
   const file = join(tablePath, add.path)
+  let landed = false
+  let version: number
   try {
     for (let attempt = 0; ; attempt++) {
       const exists = listCommitVersions(tablePath).length > 0
       const snapshot = exists ? await readSnapshot(tablePath, {engine}) : undefined
+      if (snapshot) assertWritable(snapshot, OPERATION, {removesData: true})
       const now = Date.now()
       const actions: Action[] = [
         {
@@ -80,25 +93,34 @@ export async function replaceTable(
         ),
         {add},
       ]
-      let version: number
       try {
         version = commitActions(tablePath, () => actions, {
           readVersion: snapshot?.version ?? -1,
+          onLanded: () => {
+            landed = true
+          },
           onConflict: () => {
             throw new LostRace()
           },
         })
+        break
       } catch (error) {
         if (error instanceof LostRace && attempt < 100) continue
         throw error
       }
-      await maybeCheckpoint(tablePath, version, {engine}).catch(() => undefined)
-      return {version, rows, bytes: add.size}
     }
   } catch (error) {
-    rmSync(file, {force: true})
+    // Once the commit landed the file is the table's, whatever failed after it.
+    if (!landed) rmSync(file, {force: true})
     throw error
   }
+  let checkpointError: string | undefined
+  try {
+    await maybeCheckpoint(tablePath, version, {engine})
+  } catch (error) {
+    checkpointError = (error as Error).message
+  }
+  return {version, rows, bytes: add.size, checkpointError}
 }
 
 /** Another writer replaced the table since we read it: our removes would miss its files, so read again. */

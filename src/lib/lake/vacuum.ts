@@ -2,7 +2,7 @@ import {readdirSync, rmSync, statSync} from 'node:fs'
 import {join, relative, sep} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
-import {LOG_DIR, readSnapshot} from './delta-log.js'
+import {assertWritable, LOG_DIR, readSnapshot} from './delta-log.js'
 
 export const DEFAULT_RETAIN_MS = 7 * 24 * 3_600_000
 /** Below this, vacuum could delete files a running writer has not committed yet: it needs `--yes`. */
@@ -42,6 +42,8 @@ export async function vacuumTable(tablePath: string, options: VacuumOptions, eng
   const now = options.now ?? Date.now()
   const cutoff = now - options.retainMs
   const snapshot = await readSnapshot(tablePath, {engine})
+  // Features such as deletion vectors keep files of their own that vacuum would take for orphans.
+  assertWritable(snapshot, 'vacuum')
   const keep = new Set<string>()
   for (const path of snapshot.files.keys()) keep.add(decodeURIComponent(path))
   for (const [path, remove] of snapshot.tombstones) {
