@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, mkdirSync} from 'node:fs'
+import {createReadStream, existsSync} from 'node:fs'
 import {extname, resolve} from 'node:path'
 import type {DuckDBValue} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
@@ -7,11 +7,9 @@ import {sqlIdentifier, sqlString} from '../engine/sql.js'
 import {DataError, UsageError} from '../errors.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import {FIELDS, MAX_EVENT_TIME, MAX_MONEY, MIN_EVENT_TIME} from '../events/contract.js'
-import {listCommitVersions, readSnapshot} from '../lake/delta-log.js'
-import {commitAppend, EVENTS_TABLE, tablePath} from '../lake/lake.js'
-import {writeQueryEventFiles} from '../lake/parquet-files.js'
-import {registerTableView} from '../lake/views.js'
+import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {countryRows, KNOWN_UNKNOWN_COUNTRIES, UNKNOWN_COUNTRY} from './countries.js'
+import {compareWithLake, landImport} from './import-commit.js'
 import {type ColumnMap, checkColumnMap, parseColumnMap, parseCountryCodes} from './mapping.js'
 import {PRESETS, type PresetName} from './presets.js'
 
@@ -60,11 +58,14 @@ export interface ImportResult {
   /** SHA-256 of the file's bytes: the identity that makes a re-import a no-op. */
   sha256: string
   lake: string
-  /** imported: written as one commit · already-imported: this file's txn is in the lake, nothing written · dry-run · empty: no valid event. */
+  /**
+   * imported: written as one commit · already-imported: this file's txn is in the lake, nothing written · dry-run ·
+   * empty: no valid event the lake does not hold already, nothing written.
+   */
   status: 'imported' | 'already-imported' | 'dry-run' | 'empty'
   /** The Delta txn appId recorded with the commit. */
   appId: string
-  /** Table version of the commit, or null when nothing was committed. */
+  /** Table version of the commit; for already-imported, the version that holds the file; otherwise null. */
   version: number | null
   rowsRead: number
   /** Extra copies of rows that appear more than once with every column equal; one copy of each is kept. */
@@ -97,7 +98,10 @@ export interface ImportResult {
   countriesWithoutCode: Record<string, number>
   /** Product ids with characters the contract does not allow, written with those characters as "_". */
   productIdsRewritten: number
-  /** Events of this file whose event_id was already in the lake (from another file); they are not written again. */
+  /**
+   * Events of this file whose event_id was already in the lake (from another file, perhaps imported at the same time)
+   * when it committed; they are not written again.
+   */
   eventsAlreadyInLake: number
   eventsWritten: number
   warnings: string[]
@@ -182,7 +186,8 @@ const MAX_QUANTITY = (FIELDS.quantity.spec as {max: number}).max
  * DuckDB SQL over the file (nothing is held in JavaScript memory): exact duplicate rows are dropped once, rows that
  * cannot become a valid event are counted by reason, invoices become purchases with their lines, cancellations
  * become refunds. Everything is written as ONE Delta commit carrying a txn `ecap:import:<sha256>`, so a file is
- * imported once: a second run finds the txn and writes nothing.
+ * imported once: a second run finds the txn and writes nothing. Events whose id the lake holds are not written again,
+ * also when another import commits them while this one runs (see landImport).
  */
 export async function importOrders(engine: Engine, options: ImportOptions): Promise<ImportResult> {
   const progress = options.onProgress ?? (() => {})
@@ -268,20 +273,8 @@ export async function importOrders(engine: Engine, options: ImportOptions): Prom
   options.signal?.throwIfAborted()
 
   const table = tablePath(options.lake, EVENTS_TABLE)
-  const lakeHasEvents = existsSync(table) && listCommitVersions(table).length > 0
-  let readVersion: number | undefined
-  let alreadyImported = false
-  if (lakeHasEvents) {
-    progress('Comparing with the lake')
-    const snapshot = await readSnapshot(table, {engine})
-    readVersion = snapshot.version
-    alreadyImported = snapshot.txns.has(appId)
-    await registerTableView(engine, '__imp_lake', table)
-    await engine.run(`CREATE OR REPLACE TEMP TABLE __imp_known AS
-      SELECT e.event_id FROM __imp_events e SEMI JOIN __imp_lake l ON l.event_id = e.event_id`)
-  } else {
-    await engine.run('CREATE OR REPLACE TEMP TABLE __imp_known AS SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false')
-  }
+  progress('Comparing with the lake')
+  const comparison = await compareWithLake(engine, table, appId)
 
   const summary = await summarise(engine, warnings)
   const result: ImportResult = {
@@ -293,6 +286,7 @@ export async function importOrders(engine: Engine, options: ImportOptions): Prom
     appId,
     version: null,
     ...summary,
+    eventsAlreadyInLake: comparison.known,
     eventsWritten: 0,
     warnings,
   }
@@ -310,27 +304,22 @@ export async function importOrders(engine: Engine, options: ImportOptions): Prom
   }
 
   if (options.dryRun) return result
-  if (alreadyImported) {
-    return {...result, status: 'already-imported', version: readVersion ?? null}
-  }
-  const toWrite = result.orders + result.refunds - result.eventsAlreadyInLake
-  if (toWrite === 0) return {...result, status: 'empty'}
-
-  progress(`Writing ${toWrite} events`)
-  mkdirSync(table, {recursive: true})
-  options.signal?.throwIfAborted()
-  const adds = await writeQueryEventFiles(
-    engine,
-    'SELECT * FROM __imp_events ANTI JOIN __imp_known USING (event_id)',
+  const landing = await landImport(engine, {
+    lake: options.lake,
     table,
-  )
-  // Past this point the files exist but no reader sees them; an interrupt now leaves orphans for `ecap lake vacuum`.
-  options.signal?.throwIfAborted()
-  progress('Committing')
-  const committed = await commitAppend(options.lake, adds, [{appId, version: 1}], {engine, readVersion})
-  if (committed.checkpointError)
-    warnings.push(`The commit landed but its checkpoint failed: ${committed.checkpointError}`)
-  return {...result, status: 'imported', version: committed.version, eventsWritten: committed.rows}
+    appId,
+    comparison,
+    onProgress: progress,
+    signal: options.signal,
+  })
+  if (landing.checkpointError) warnings.push(`The commit landed but its checkpoint failed: ${landing.checkpointError}`)
+  return {
+    ...result,
+    status: landing.status,
+    version: landing.version,
+    eventsWritten: landing.eventsWritten,
+    eventsAlreadyInLake: landing.eventsAlreadyInLake,
+  }
 }
 
 /** The typed, checked lines: one row per distinct source row, with the first reason it cannot be imported. */
@@ -513,7 +502,16 @@ async function summarise(
 ): Promise<
   Omit<
     ImportResult,
-    'file' | 'format' | 'sha256' | 'lake' | 'status' | 'appId' | 'version' | 'eventsWritten' | 'warnings'
+    | 'file'
+    | 'format'
+    | 'sha256'
+    | 'lake'
+    | 'status'
+    | 'appId'
+    | 'version'
+    | 'eventsWritten'
+    | 'eventsAlreadyInLake'
+    | 'warnings'
   >
 > {
   const [rows] = await engine.rows(`SELECT CAST(sum(__imp_copies) AS BIGINT) AS read,
@@ -536,9 +534,7 @@ async function summarise(
       strftime(min(event_time), '%Y-%m-%dT%H:%M:%S.%gZ') AS first_time,
       strftime(max(event_time), '%Y-%m-%dT%H:%M:%S.%gZ') AS last_time,
       CAST(coalesce(sum(total), 0) AS DOUBLE) AS revenue, CAST(coalesce(sum(amount), 0) AS DOUBLE) AS refunded,
-      coalesce(list(DISTINCT currency ORDER BY currency), []) AS currencies,
-      (SELECT count(*) FROM __imp_known) AS known
-    FROM __imp_events`)
+      coalesce(list(DISTINCT currency ORDER BY currency), []) AS currencies FROM __imp_events`)
   const unknownCountries = await engine.rows(`SELECT country_raw AS name, bool_or(country_unrecognised) AS unrecognised,
       count(*) AS n FROM __imp_lines WHERE reason IS NULL AND country = '${UNKNOWN_COUNTRY}' AND country_raw IS NOT NULL
       GROUP BY country_raw ORDER BY country_raw`)
@@ -576,7 +572,6 @@ async function summarise(
     refunded: Math.round(num(events?.refunded) * 100) / 100,
     countriesWithoutCode: Object.fromEntries(unknownCountries.map((r) => [String(r.name), Number(r.n)])),
     productIdsRewritten: num(lines?.rewritten),
-    eventsAlreadyInLake: num(events?.known),
   }
 }
 
