@@ -3,6 +3,7 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {type ExportResult, exportTable} from '../lib/export/export.js'
 import {BINARY_FORMATS, DATA_FORMATS, formatOfPath} from '../lib/export/formats.js'
+import {duplicatesWarning} from '../lib/lake/shop-views.js'
 import {lakeFlag} from '../shared-flags.js'
 
 export default class ExportCommand extends EcapCommand<ExportResult> {
@@ -83,6 +84,8 @@ The result is streamed, never held in memory: CSV, NDJSON, JSON and Arrow go out
         memoryLimit: flags['memory-limit'],
         signal: this.signal,
       })
+      const duplicates = duplicatesWarning(result.duplicateEvents)
+      if (duplicates) this.warn(duplicates)
       if (!toStdout) {
         progress.succeed(
           `Exported ${result.rows.toLocaleString('en-US')} rows of ${result.table} to ${result.output} (${format}, ${(result.bytes / 2 ** 20).toFixed(1)} MiB) in ${(result.elapsedMs / 1000).toFixed(1)} s`,

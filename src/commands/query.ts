@@ -4,6 +4,7 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {BINARY_FORMATS, formatOfPath, QUERY_FORMATS} from '../lib/export/formats.js'
 import {type QueryResult, runQuery} from '../lib/export/query.js'
+import {duplicatesWarning} from '../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../shared-flags.js'
 
 export default class QueryCommand extends EcapCommand<QueryResult> {
@@ -93,6 +94,8 @@ One statement, any DuckDB SQL that returns rows. On a terminal the result is a t
       memoryLimit: flags['memory-limit'],
       signal: this.signal,
     })
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     for (const skipped of result.skipped) this.warn(`Table ${skipped.name} is not queryable: ${skipped.reason}`)
     if (!this.jsonEnabled() && !this.quiet) {
       if (result.truncated) {

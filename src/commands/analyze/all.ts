@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type AllResult, analyzeAll} from '../../lib/analytics/all.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
@@ -44,6 +45,8 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
         {memoryLimit: flags['memory-limit'], signal: this.signal},
       )
       progress.succeed(`Ran ${result.runs.length} analyses in ${result.seconds.toFixed(1)} s`)
+      const duplicates = duplicatesWarning(result.duplicateEvents)
+      if (duplicates) this.warn(duplicates)
       if (!this.jsonEnabled()) {
         this.out(`Lake ${result.lake}, events version ${result.eventsVersion}, as of ${result.asOf}`)
         const table = new Table({

@@ -8,6 +8,7 @@ import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {withEngine} from '../../lib/engine/engine.js'
 import {UsageError} from '../../lib/errors.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
 
 export type ClvCommandResult = RunClvResult
@@ -115,6 +116,8 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
     } finally {
       progress.stop()
     }
+    const duplicates = result.source.kind === 'lake' ? duplicatesWarning(result.source.duplicateEvents) : undefined
+    if (duplicates) this.warn(duplicates)
     for (const warning of result.warnings) this.warn(warning)
     if (!this.jsonEnabled()) this.render(result)
     return result

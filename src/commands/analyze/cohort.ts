@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type CohortResult, runCohorts} from '../../lib/analytics/cohort.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeCohortCommand extends EcapCommand<CohortResult> {
@@ -38,6 +39,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     const result = await withEngine((engine) => runCohorts(engine, {lake, asOf: flags['as-of']}), {
       signal: this.signal,
     })
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     if (!this.jsonEnabled()) this.render(result, flags.metric, flags.months)
     return result
   }

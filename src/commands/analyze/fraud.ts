@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {analyzeFraud, FRAUD_DEFAULTS, type FraudResult} from '../../lib/analytics/fraud/analyze.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeFraud extends EcapCommand<FraudResult> {
@@ -69,6 +70,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     } finally {
       progress.stop()
     }
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     if (!this.jsonEnabled()) this.render(result)
     return result
   }

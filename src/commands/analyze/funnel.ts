@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type FunnelGroup, type FunnelResult, runFunnel} from '../../lib/analytics/funnel.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeFunnelCommand extends EcapCommand<FunnelResult> {
@@ -38,6 +39,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     const result = await withEngine((engine) => runFunnel(engine, {lake, asOf: flags['as-of']}), {
       signal: this.signal,
     })
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     if (!this.jsonEnabled()) this.render(result, flags.countries)
     return result
   }

@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {KPI_DEFAULTS, type KpiPeriod, type KpiResult, runKpis} from '../../lib/analytics/kpi.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeKpiCommand extends EcapCommand<KpiResult> {
@@ -44,6 +45,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     const result = await withEngine((engine) => runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top}), {
       signal: this.signal,
     })
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     if (!this.jsonEnabled()) this.render(result, flags.days, flags.weeks)
     return result
   }

@@ -3,6 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type RfmResult, runRfm} from '../../lib/analytics/rfm.js'
 import {withEngine} from '../../lib/engine/engine.js'
+import {duplicatesWarning} from '../../lib/lake/shop-views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeRfmCommand extends EcapCommand<RfmResult> {
@@ -37,6 +38,8 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
       (engine) => runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments}),
       {signal: this.signal},
     )
+    const duplicates = duplicatesWarning(result.duplicateEvents)
+    if (duplicates) this.warn(duplicates)
     if (!this.jsonEnabled()) this.render(result)
     return result
   }

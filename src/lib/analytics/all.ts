@@ -27,6 +27,8 @@ export interface AllResult {
   lake: string
   asOf: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shared shop views set aside (each event counted once). */
+  duplicateEvents: number
   seconds: number
   runs: AnalysisRun[]
 }
@@ -50,7 +52,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
   const started = performance.now()
   // Up front, so an empty lake is one clear error rather than six; it also pins the as-of day for every analysis.
   const views = await registerShopViews(engine, options.lake, {asOf: options.asOf})
-  const {asOf, eventsVersion} = views
+  const {asOf, eventsVersion, duplicateEvents} = views
   // Every analysis reads the purchases joined with their refunds: join once.
   await cacheOrders(engine)
   const {lake} = options
@@ -123,7 +125,14 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
       })
     }
   }
-  const result = {lake, asOf, eventsVersion, seconds: round((performance.now() - started) / 1000), runs}
+  const result = {
+    lake,
+    asOf,
+    eventsVersion,
+    duplicateEvents,
+    seconds: round((performance.now() - started) / 1000),
+    runs,
+  }
   if (firstFailure) {
     const failed = runs.filter((r) => r.status === 'failed').map((r) => r.analysis)
     throw new EcapError(firstFailure.code, `${failed.join(', ')} failed: ${firstFailure.message}`, {

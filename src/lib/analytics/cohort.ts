@@ -42,6 +42,8 @@ export interface CohortResult extends CohortComputation {
   analysis: 'cohort'
   lake: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
+  duplicateEvents: number
   saved: string
 }
 
@@ -128,6 +130,7 @@ export async function runCohorts(engine: Engine, options: RunCohortOptions): Pro
     parameters: {asOf: options.asOf ?? null},
     asOf: views.asOf,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ranAt: new Date().toISOString(),
     summary: {customers: result.customers, cohorts: result.cohorts.length},
   }
@@ -142,6 +145,7 @@ export async function runCohorts(engine: Engine, options: RunCohortOptions): Pro
     analysis: 'cohort',
     lake: options.lake,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ...result,
     saved: resultPath(options.lake, COHORT_RESULT),
   }

@@ -42,6 +42,8 @@ export interface FunnelResult extends FunnelComputation {
   analysis: 'funnel'
   lake: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
+  duplicateEvents: number
   saved: string
 }
 
@@ -140,6 +142,7 @@ export async function runFunnel(engine: Engine, options: RunFunnelOptions): Prom
     parameters: {asOf: options.asOf ?? null, steps: FUNNEL_STEPS.map((s) => s.step)},
     asOf: views.asOf,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ranAt: new Date().toISOString(),
     summary: {overall: result.overall},
   }
@@ -155,6 +158,7 @@ export async function runFunnel(engine: Engine, options: RunFunnelOptions): Prom
     analysis: 'funnel',
     lake: options.lake,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ...result,
     saved: resultPath(options.lake, FUNNEL_RESULT),
   }

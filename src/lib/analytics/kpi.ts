@@ -90,6 +90,8 @@ export interface KpiResult extends KpiComputation {
   analysis: 'kpi'
   lake: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
+  duplicateEvents: number
   saved: Record<keyof typeof KPI_RESULTS, string>
 }
 
@@ -259,6 +261,7 @@ export async function runKpis(engine: Engine, options: RunKpiOptions): Promise<K
     parameters: {asOf: options.asOf ?? null, top: result.top},
     asOf: views.asOf,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ranAt: new Date().toISOString(),
     summary: {from: result.from, totals: result.totals},
   }
@@ -276,6 +279,7 @@ export async function runKpis(engine: Engine, options: RunKpiOptions): Promise<K
     analysis: 'kpi',
     lake: options.lake,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ...result,
     saved: {
       daily: resultPath(options.lake, KPI_RESULTS.daily),

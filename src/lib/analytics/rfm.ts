@@ -61,6 +61,8 @@ export interface RfmResult extends RfmComputation {
   analysis: 'rfm'
   lake: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
+  duplicateEvents: number
   saved: {customers: string; segments: string}
 }
 
@@ -185,6 +187,7 @@ export async function runRfm(engine: Engine, options: RunRfmOptions): Promise<Rf
     parameters: {asOf: options.asOf ?? null, segments: segments.source},
     asOf: views.asOf,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ranAt: new Date().toISOString(),
     summary: {customers: result.customers, revenue: result.revenue, segmentMap: segments},
   }
@@ -209,6 +212,7 @@ export async function runRfm(engine: Engine, options: RunRfmOptions): Promise<Rf
     analysis: 'rfm',
     lake: options.lake,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     ...result,
     saved: {
       customers: resultPath(options.lake, RFM_RESULT),

@@ -17,6 +17,8 @@ export interface RunInfo {
   asOf: string
   /** Version of the events table the run read; -1 when it read a file instead of the lake. */
   eventsVersion: number
+  /** Copies of an event_id already seen that the run set aside (absent in results saved before ecap de-duplicated). */
+  duplicateEvents?: number
   /** When the run finished (ISO 8601). */
   ranAt: string
   /** Small results that are not rows (fitted parameters, totals), as the analysis's typed result has them. */

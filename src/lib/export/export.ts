@@ -27,6 +27,8 @@ export interface ExportResult extends WriteSummary {
   table: string
   lake: string
   where: string | null
+  /** Copies of an event_id already seen that the shop views set aside, when the table is one of them; else 0. */
+  duplicateEvents: number
   elapsedMs: number
   /** Peak resident memory of this process so far, in bytes. */
   peakRssBytes: number
@@ -83,6 +85,7 @@ export async function exportTable(options: ExportOptions): Promise<ExportResult>
         table: options.table,
         lake: lake.lake,
         where: options.where ?? null,
+        duplicateEvents: lake.views.find((v) => v.name === options.table)?.kind === 'shop' ? lake.duplicateEvents : 0,
         elapsedMs: Date.now() - started,
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
       }

@@ -10,7 +10,7 @@ import {findTables} from '../lake/status.js'
 import {registerTableView} from '../lake/views.js'
 
 /** The shop's views, in the order `ecap query` lists them. */
-export const SHOP_VIEWS = ['events', 'orders', 'order_items', 'customers', 'dead_letters'] as const
+export const SHOP_VIEWS = ['events', 'orders', 'order_items', 'customers', 'duplicate_events', 'dead_letters'] as const
 
 export interface LakeView {
   name: string
@@ -22,13 +22,15 @@ export interface LakeViews {
   views: LakeView[]
   /** The day the shop views are cut at (null without an events table). */
   asOf: string | null
+  /** Copies of an event_id already seen that the shop views set aside (0 without an events table). */
+  duplicateEvents: number
   /** Tables found but not registered (e.g. a result being written right now), with the reason. */
   skipped: {name: string; reason: string}[]
 }
 
 /**
- * Registers the whole lake as DuckDB views: the shop views (`events`, `orders`, `order_items`, `customers`,
- * `dead_letters`, cut at `asOf`), every analysis result under `<lake>/analytics/` by its folder name, and any other
+ * Registers the whole lake as DuckDB views: the shop views (`events` with each event_id once, `orders`, `order_items`,
+ * `customers`, `duplicate_events`, `dead_letters`, cut at `asOf`), every analysis result under `<lake>/analytics/` by its folder name, and any other
  * Delta table of the lake by its folder name. A result that cannot be read is skipped and reported, so one broken
  * result never stops a query or export of the others.
  */
@@ -46,11 +48,13 @@ export async function registerLakeViews(
   const views: LakeView[] = []
   const skipped: LakeViews['skipped'] = []
   let asOf: string | null = null
+  let duplicateEvents = 0
   const tables = findTables(root).filter((path) => listCommitVersions(path).length > 0)
   const taken = new Set<string>()
   if (tables.some((path) => relative(root, path) === EVENTS_TABLE)) {
     const shop = await registerShopViews(engine, root, {asOf: options.asOf})
     asOf = shop.asOf
+    duplicateEvents = shop.duplicateEvents
     for (const name of SHOP_VIEWS) {
       if ((await engine.rows('SELECT 1 FROM duckdb_views() WHERE view_name = ?', [name])).length > 0) {
         views.push({name, kind: 'shop'})
@@ -76,5 +80,5 @@ export async function registerLakeViews(
       skipped.push({name: relative(root, path), reason: (error as Error).message})
     }
   }
-  return {lake: root, views, asOf, skipped}
+  return {lake: root, views, asOf, duplicateEvents, skipped}
 }

@@ -22,6 +22,8 @@ export interface QueryOptions {
 export interface QueryResult extends WriteSummary {
   lake: string
   asOf: string | null
+  /** Copies of an event_id already seen that the shop views (`events` and those built on it) set aside. */
+  duplicateEvents: number
   views: LakeView[]
   /** Tables of the lake that could not be registered, with the reason. */
   skipped: {name: string; reason: string}[]
@@ -51,6 +53,7 @@ export async function runQuery(options: QueryOptions): Promise<QueryResult> {
         ...summary,
         lake: lake.lake,
         asOf: lake.asOf,
+        duplicateEvents: lake.duplicateEvents,
         views: lake.views,
         skipped: lake.skipped,
         elapsedMs: Date.now() - started,

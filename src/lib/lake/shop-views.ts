@@ -5,6 +5,7 @@ import {DataError, UsageError} from '../errors.js'
 import {DEAD_LETTERS_TABLE} from './dead-letters.js'
 import {listCommitVersions, type Snapshot} from './delta-log.js'
 import {EVENTS_TABLE, tablePath} from './lake.js'
+import {registerUniqueEvents} from './unique-events.js'
 import {registerTableView} from './views.js'
 
 export interface ShopViews {
@@ -12,12 +13,15 @@ export interface ShopViews {
   asOf: string
   /** The version of the events table the views read; with asOf it pins down a run's input. */
   eventsVersion: number
+  /** Copies of an event_id already seen, up to the cut, that the views set aside (listed in `duplicate_events`). */
+  duplicateEvents: number
 }
 
 /**
  * Registers the shop as DuckDB views over one snapshot of the lake, cut at the end of `asOf` (default: the day of the
  * latest event, so reruns on an unchanged lake give the same result whatever the clock says):
- * - `events`: every event up to the cut;
+ * - `events`: every event up to the cut, each event_id once (the first by event_time; see registerUniqueEvents);
+ * - `duplicate_events`: the copies `events` sets aside;
  * - `orders`: one row per purchase, with refunds up to the cut netted out (`net_total` never below zero);
  * - `order_items`: the lines of those orders;
  * - `customers`: per signed-in customer, first and last order, orders and net revenue (anonymous orders excluded);
@@ -38,7 +42,7 @@ export async function registerShopViews(
     throw new UsageError('AS_OF_INVALID', `--as-of ${options.asOf} is not a date.`, {hints: ['--as-of 2026-06-30']})
   }
   await dropShopCaches(engine)
-  const snapshot = await registerTableView(engine, '__lake_events', events)
+  const snapshot = await registerTableView(engine, '__lake_events', events, {rowIds: true})
   const latestDay = latestDayOf(snapshot)
   const asOf = options.asOf ?? latestDay ?? (await latestDayScanned(engine))
   if (!asOf) {
@@ -53,8 +57,9 @@ export async function registerShopViews(
   // comparison per event (about 0.15 s per pass over 10M events).
   const cutsNothing = latestDay !== undefined && latestDay <= asOf
   await engine.run(
-    `CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM __lake_events${cutsNothing ? '' : ` WHERE event_time < ${cut}`}`,
+    `CREATE OR REPLACE TEMP VIEW __cut_events AS SELECT * FROM __lake_events${cutsNothing ? '' : ` WHERE event_time < ${cut}`}`,
   )
+  const {duplicateEvents} = await registerUniqueEvents(engine, '__cut_events', 'events', 'duplicate_events')
   await engine.run(`
     CREATE OR REPLACE TEMP VIEW orders AS
     -- One scan of the events for both: reading a column of the lake decodes it for every event, whatever the filter.
@@ -88,7 +93,7 @@ export async function registerShopViews(
   if (existsSync(deadLetters) && listCommitVersions(deadLetters).length > 0) {
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
-  return {asOf, eventsVersion: snapshot.version}
+  return {asOf, eventsVersion: snapshot.version, duplicateEvents}
 }
 
 /**
@@ -115,6 +120,13 @@ function latestDayOf(snapshot: Snapshot): string | undefined {
 async function latestDayScanned(engine: Engine): Promise<string | undefined> {
   const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
   return (latest?.day as string | null) ?? undefined
+}
+
+/** The warning a command prints when its shop views set copies of events aside; undefined when there were none. */
+export function duplicatesWarning(duplicateEvents: number): string | undefined {
+  if (duplicateEvents === 0) return undefined
+  const copies = duplicateEvents === 1 ? 'copy' : 'copies'
+  return `Set aside ${duplicateEvents.toLocaleString('en-US')} duplicate ${copies} of events (an event_id seen before); each event was counted once. List them with: ecap query "SELECT * FROM duplicate_events"`
 }
 
 /** Tables derived from the shop views of an engine, kept until the views are registered again. */

@@ -5,11 +5,27 @@ import {sqlIdentifier, sqlStringList} from '../engine/sql.js'
 import {DataError} from '../errors.js'
 import {readSnapshot, type Snapshot} from './delta-log.js'
 
+/** The column registerTableView adds with `rowIds`: where a row lies in the snapshot (file and row in it). */
+export const ROW_ID_COLUMN = '__row_id'
+
+export interface TableViewOptions {
+  /**
+   * Adds ROW_ID_COLUMN, a BIGINT unique to each row of this registration (file number × 2^32 + row in the file), so a
+   * caller can set chosen rows aside; views that never select it pay nothing, since DuckDB reads only columns in use.
+   */
+  rowIds?: boolean
+}
+
 /**
  * Registers a Delta table's current snapshot as a DuckDB view: only the files the log lists (so files of a crashed
  * writer stay invisible), with partition values taken from the log rather than from folder names.
  */
-export async function registerTableView(engine: Engine, viewName: string, tablePath: string): Promise<Snapshot> {
+export async function registerTableView(
+  engine: Engine,
+  viewName: string,
+  tablePath: string,
+  options: TableViewOptions = {},
+): Promise<Snapshot> {
   const snapshot = await readSnapshot(tablePath, {engine})
   const partitionColumns = snapshot.metadata.partitionColumns
   const files = [...snapshot.files.values()]
@@ -28,17 +44,21 @@ export async function registerTableView(engine: Engine, viewName: string, tableP
   const view = sqlIdentifier(viewName)
   if (files.length === 0) {
     // No file to take columns from: typed NULLs from the log's schema, so queries naming columns still bind.
-    await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${emptyColumns(snapshot)} WHERE false`)
+    const rowId = options.rowIds ? `, CAST(NULL AS BIGINT) AS ${ROW_ID_COLUMN}` : ''
+    await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${emptyColumns(snapshot)}${rowId} WHERE false`)
     return snapshot
   }
   // One temp table maps each file to its partition values; read_parquet's filename column joins to it.
   const mapName = sqlIdentifier(`__files_${viewName}`)
   const partitionDefs = partitionColumns.map((c) => `${sqlIdentifier(c)} VARCHAR`).join(', ')
-  await engine.run(`CREATE OR REPLACE TEMP TABLE ${mapName} (path VARCHAR${partitionDefs ? `, ${partitionDefs}` : ''})`)
-  const placeholders = `(${['?', ...partitionColumns.map(() => '?')].join(', ')})`
+  await engine.run(
+    `CREATE OR REPLACE TEMP TABLE ${mapName} (file_number BIGINT, path VARCHAR${partitionDefs ? `, ${partitionDefs}` : ''})`,
+  )
+  const placeholders = `(${['?', '?', ...partitionColumns.map(() => '?')].join(', ')})`
   for (let i = 0; i < files.length; i += 500) {
     const batch = files.slice(i, i + 500)
-    const values = batch.flatMap((add) => [
+    const values = batch.flatMap((add, j) => [
+      i + j,
       join(tablePath, decodeURIComponent(add.path)),
       ...partitionColumns.map((c) => add.partitionValues[c] ?? null),
     ])
@@ -48,10 +68,13 @@ export async function registerTableView(engine: Engine, viewName: string, tableP
   const partitionSelect = partitionColumns
     .map((c) => `TRY_CAST(f.${sqlIdentifier(c)} AS ${partitionType(snapshot, c)}) AS ${sqlIdentifier(c)}`)
     .join(', ')
+  const rowId = options.rowIds ? `, f.file_number * 4294967296 + d.file_row_number AS ${ROW_ID_COLUMN}` : ''
   await engine.run(
     `CREATE OR REPLACE TEMP VIEW ${view} AS
-     SELECT d.* EXCLUDE (filename)${partitionSelect ? `, ${partitionSelect}` : ''}
-     FROM read_parquet(${sqlStringList(paths)}, filename = true, hive_partitioning = false, union_by_name = true) d
+     SELECT d.* EXCLUDE (filename${options.rowIds ? ', file_row_number' : ''})${partitionSelect ? `, ${partitionSelect}` : ''}${rowId}
+     FROM read_parquet(${sqlStringList(paths)}, filename = true, hive_partitioning = false, union_by_name = true${
+       options.rowIds ? ', file_row_number = true' : ''
+     }) d
      JOIN ${mapName} f ON f.path = d.filename`,
   )
   return snapshot

@@ -59,7 +59,8 @@ export interface HoldoutComparison {
 }
 
 export interface ClvResult {
-  source: {kind: 'lake'; lake: string; eventsVersion: number} | {kind: 'file'; path: string}
+  /** duplicateEvents: copies of an event_id already seen that the shop views set aside (each event counted once). */
+  source: {kind: 'lake'; lake: string; eventsVersion: number; duplicateEvents: number} | {kind: 'file'; path: string}
   asOf: string
   calibrationEnd: string
   timeUnit: TimeUnit
@@ -135,7 +136,12 @@ export async function analyzeClv(engine: Engine, options: ClvOptions): Promise<C
   return {
     source:
       options.source.kind === 'lake'
-        ? {kind: 'lake', lake: options.source.lake, eventsVersion: registered.eventsVersion}
+        ? {
+            kind: 'lake',
+            lake: options.source.lake,
+            eventsVersion: registered.eventsVersion,
+            duplicateEvents: registered.duplicateEvents,
+          }
         : {kind: 'file', path: options.source.path},
     asOf,
     calibrationEnd,

@@ -25,6 +25,7 @@ export async function runClv(engine: Engine, options: RunClvOptions): Promise<Ru
     parameters: options.parameters,
     asOf: result.asOf,
     eventsVersion: result.source.kind === 'lake' ? result.source.eventsVersion : -1,
+    ...(result.source.kind === 'lake' && {duplicateEvents: result.source.duplicateEvents}),
     ranAt: new Date().toISOString(),
     summary: {
       purchaseModel: result.purchaseModel,

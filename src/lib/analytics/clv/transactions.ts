@@ -27,6 +27,8 @@ export interface RegisteredTransactions {
   lastDay: string
   /** Version of the lake's events table; -1 for a file. */
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside; 0 for a file. */
+  duplicateEvents: number
 }
 
 /** What the summary reads: one row per purchase or adjustment, with the customer, its UTC day and value. */
@@ -49,7 +51,7 @@ export async function registerTransactions(
       CREATE OR REPLACE TEMP VIEW ${TRANSACTIONS_TABLE} AS
       SELECT customer_id, CAST(order_time AS DATE) AS day, CAST(net_total AS DOUBLE) AS amount, true AS is_purchase
       FROM orders WHERE customer_id IS NOT NULL`)
-    return {lastDay: views.asOf, eventsVersion: views.eventsVersion}
+    return {lastDay: views.asOf, eventsVersion: views.eventsVersion, duplicateEvents: views.duplicateEvents}
   }
   const reader = fileReader(source.path)
   const columns = await fileColumns(engine, reader, source.path)
@@ -91,7 +93,7 @@ export async function registerTransactions(
   const [row] = await engine.rows(`SELECT CAST(max(day) AS VARCHAR) AS last_day FROM ${TRANSACTIONS_TABLE}`)
   const lastDay = asOf ?? (row?.last_day as string | null)
   if (!lastDay) throw new DataError('CLV_NO_TRANSACTIONS', `${source.path} has no transactions with a customer.`)
-  return {lastDay, eventsVersion: -1}
+  return {lastDay, eventsVersion: -1, duplicateEvents: 0}
 }
 
 function fileReader(path: string): string {

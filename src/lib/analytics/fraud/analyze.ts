@@ -44,6 +44,8 @@ export interface FraudResult {
   lake: string
   asOf: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
+  duplicateEvents: number
   threshold: number
   orders: number
   flagged: number
@@ -142,6 +144,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
       parameters: {threshold, topKPerDay, labels: options.labels ?? null},
       asOf: views.asOf,
       eventsVersion: views.eventsVersion,
+      duplicateEvents: views.duplicateEvents,
       ranAt: new Date().toISOString(),
       summary: {orders, flagged, metrics},
     },
@@ -151,6 +154,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     lake: options.lake,
     asOf: views.asOf,
     eventsVersion: views.eventsVersion,
+    duplicateEvents: views.duplicateEvents,
     threshold,
     orders,
     flagged,
