@@ -10,7 +10,7 @@ import {resetFailpoints} from '../src/lib/failpoints.js'
 import {IMPORT_UUID_NAMESPACE, type ImportResult, importOrders, resolveImportOptions} from '../src/lib/import/import.js'
 import {listCommitVersions, readSnapshot} from '../src/lib/lake/delta-log.js'
 import {registerTableView} from '../src/lib/lake/views.js'
-import {ecap, startEcap} from './helpers/cli.js'
+import {type EcapProcess, ecap, startEcap} from './helpers/cli.js'
 import {eventIdsWithDeltaRs, idsDigest} from './helpers/python.js'
 
 /**
@@ -235,49 +235,51 @@ describe('an import racing another at each step of its own (deterministic interl
   })
 })
 
+/** Starts `ecap import` of each file at once (the n-th after `staggerMs` × n), and returns their results in that order. */
+async function importAtOnce(files: string[], lake: string, staggerMs = 0): Promise<ImportResult[]> {
+  const runs: EcapProcess[] = []
+  for (const file of files) {
+    if (runs.length > 0 && staggerMs > 0) await new Promise((resolve) => setTimeout(resolve, staggerMs))
+    runs.push(startEcap([...importArgs(file, lake), '--json']))
+  }
+  const exits = await Promise.all(runs.map((r) => r.exited))
+  expect(exits, runs.map((r) => r.stderr()).join('\n')).toEqual(runs.map(() => ({code: 0, signal: null})))
+  return runs.map((r) => JSON.parse(r.stdout()).result as ImportResult)
+}
+
 describe('ecap import processes started at once', () => {
+  // As many orders as in the issue's report (6,667), so that writing them keeps each import between its read and
+  // its commit long enough for the others to get there too.
+  const ORDERS = 6_667
   let round = 0
-  it('the same file into an empty lake, at several offsets: one imports, the other finds it imported', async () => {
-    const file = await ordersFile('same-procs.csv', 1, 200)
-    for (const delayMs of [0, 0, 50, 200, 600]) {
+
+  it('the same file three times into an empty lake: one imports, the others find it imported', async () => {
+    const file = await ordersFile('same-procs.csv', 1, ORDERS)
+    for (const staggerMs of [0, 100]) {
       const lake = join(dir, `procs-same-${round++}`)
-      const first = startEcap([...importArgs(file, lake), '--json'])
-      await new Promise((resolve) => setTimeout(resolve, delayMs))
-      const second = startEcap([...importArgs(file, lake), '--json'])
-      const exits = await Promise.all([first.exited, second.exited])
-      expect(exits, `${first.stderr()}\n${second.stderr()}`).toEqual([
-        {code: 0, signal: null},
-        {code: 0, signal: null},
-      ])
-      const results = [first, second].map((p) => JSON.parse(p.stdout()).result as ImportResult)
-      expect(results.map((r) => r.status).sort()).toEqual(['already-imported', 'imported'])
-      expect(written(...results)).toBe(200)
-      await expectExactlyOnce(lake, idsOf([1, 200]))
+      const results = await importAtOnce([file, file, file], lake, staggerMs)
+      expect(results.map((r) => r.status).sort()).toEqual(['already-imported', 'already-imported', 'imported'])
+      expect(written(...results)).toBe(ORDERS)
+      await expectExactlyOnce(lake, idsOf([1, ORDERS]))
     }
-  }, 300_000)
+  }, 600_000)
 
   it('two files holding the same orders, each started first', async () => {
-    const a = await ordersFile('procs-a.csv', 1, 150)
-    const b = await ordersFile('procs-b.csv', 101, 250)
-    for (const [x, y] of [
+    const half = Math.floor(ORDERS / 2)
+    const a = await ordersFile('procs-a.csv', 1, ORDERS)
+    const b = await ordersFile('procs-b.csv', half + 1, ORDERS + half)
+    for (const files of [
       [a, b],
       [b, a],
-    ] as [string, string][]) {
+    ]) {
       const lake = join(dir, `procs-overlap-${round++}`)
-      const first = startEcap([...importArgs(x, lake), '--json'])
-      const second = startEcap([...importArgs(y, lake), '--json'])
-      const exits = await Promise.all([first.exited, second.exited])
-      expect(exits, `${first.stderr()}\n${second.stderr()}`).toEqual([
-        {code: 0, signal: null},
-        {code: 0, signal: null},
-      ])
-      const results = [first, second].map((p) => JSON.parse(p.stdout()).result as ImportResult)
+      const results = await importAtOnce(files, lake)
       expect(results.map((r) => r.status)).toEqual(['imported', 'imported'])
-      expect(written(...results)).toBe(250)
-      for (const r of results) expect(r.eventsWritten + r.eventsAlreadyInLake).toBe(150)
-      await expectExactlyOnce(lake, idsOf([1, 250]))
+      for (const r of results) expect(r.eventsWritten + r.eventsAlreadyInLake).toBe(ORDERS)
+      expect(written(...results)).toBe(ORDERS + half)
+      await expectExactlyOnce(lake, idsOf([1, ORDERS + half]))
     }
-  }, 300_000)
+  }, 600_000)
 })
 
 describe('a crash just before the import commits (failpoint import.commit.before)', () => {
