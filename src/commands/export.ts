@@ -10,7 +10,7 @@ export default class ExportCommand extends EcapCommand<ExportResult> {
   static override summary = 'Export a table of the lake or an analysis result as Parquet, CSV, NDJSON, JSON or Arrow.'
 
   static override description =
-    `<table> is a shop view (events, orders, order_items, customers, dead_letters), an analysis result (rfm, clv, fraud, kpi_*, funnel, cohort: whatever ecap analyze has saved) or any other table of the lake; an unknown name lists the ones there are.
+    `<table> is a shop view (events with each event_id once, orders, order_items, customers, duplicate_events: the copies events leaves out, dead_letters), an analysis result (rfm, clv, fraud, kpi_*, funnel, cohort: whatever ecap analyze has saved) or any other table of the lake; an unknown name lists the ones there are.
 
 The result is streamed, never held in memory: CSV, NDJSON, JSON and Arrow go out one DuckDB chunk at a time (Arrow as an IPC stream of record batches), Parquet is written by DuckDB row group by row group. A file appears under its name only when complete; a failed export leaves nothing. With -o - the data goes to stdout for another tool; Parquet, which has its footer at the end, is then written to a temp file first and copied out.
 

@@ -11,7 +11,7 @@ export default class QueryCommand extends EcapCommand<QueryResult> {
   static override summary = 'Run DuckDB SQL over the lake and print or export the result.'
 
   static override description =
-    `The lake is registered as views: events, orders (net of refunds), order_items, customers, dead_letters, each analysis result under its name (rfm, clv, fraud, kpi_*, funnel, cohort: whatever ecap analyze has saved) and any other table of the lake. --as-of cuts the shop views at the end of that UTC day. SHOW TABLES lists them; DESCRIBE orders shows columns.
+    `The lake is registered as views: events (each event_id once), orders (net of refunds), order_items, customers, duplicate_events (the copies of an event_id that events leaves out; their count is duplicateEvents in the --json result), dead_letters, each analysis result under its name (rfm, clv, fraud, kpi_*, funnel, cohort: whatever ecap analyze has saved) and any other table of the lake. --as-of cuts the shop views at the end of that UTC day. SHOW TABLES lists them; DESCRIBE orders shows columns.
 
 One statement, any DuckDB SQL that returns rows. On a terminal the result is a table of the first --max-rows rows; piped or with -o it is CSV (or --format), streamed in full without holding it in memory. A syntax or binder error prints DuckDB's message and exits 2.`
 
