@@ -1,6 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {Kafka, type KafkaConfig, type logCreator, logLevel, type SASLOptions} from 'kafkajs'
-import {type EcapError, UnavailableError, UsageError} from '../errors.js'
+import {EcapError, UnavailableError, UsageError} from '../errors.js'
+import {registerCodecs} from './codecs.js'
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 
@@ -90,8 +91,9 @@ function readCaFile(path: string): string {
  */
 export const INGEST_FETCH = {maxBytes: 1 << 20, maxBytesPerPartition: 512 << 10, maxWaitTimeInMs: 1000} as const
 
-/** A kafkajs client for the given connection, with bounded retries and logs on stderr. */
+/** A kafkajs client for the given connection, with bounded retries, logs on stderr, and every Kafka codec. */
 export function createKafka(options: KafkaConnectionOptions, env: NodeJS.ProcessEnv = process.env): Kafka {
+  registerCodecs()
   const config: KafkaConfig = {
     clientId: options.clientId ?? 'ecap',
     brokers: parseBrokers(options.brokers),
@@ -118,6 +120,23 @@ export function createKafka(options: KafkaConnectionOptions, env: NodeJS.Process
  * credentials are a configuration mistake that no retry fixes, and exit 2 instead.
  */
 export function unavailable(error: unknown, brokers: string): EcapError {
+  // A codec that failed on the topic's bytes said what is wrong, and no retry reads other bytes.
+  const ecapError = causes(error).find((e) => e instanceof EcapError)
+  if (ecapError) return ecapError as EcapError
+  const notImplemented = causes(error).find((e) => (e as {name?: string}).name === 'KafkaJSNotImplemented')
+  if (notImplemented) {
+    return new UsageError(
+      'KAFKA_UNSUPPORTED',
+      `Kafka at ${brokers} sent something this ecap cannot read: ${(notImplemented as Error).message}`,
+      {
+        cause: error,
+        hints: [
+          'ecap reads record batches compressed with gzip, snappy, lz4 and zstd: upgrade ecap if it is older.',
+          'Or have the producer (or the topic, compression.type) use one of those.',
+        ],
+      },
+    )
+  }
   if (isAuthenticationFailure(error)) {
     return new UsageError(
       'KAFKA_AUTH_FAILED',
@@ -146,9 +165,15 @@ export function unavailable(error: unknown, brokers: string): EcapError {
 
 /** kafkajs reports refused SASL credentials as its own error type, sometimes wrapped in a retry error. */
 function isAuthenticationFailure(error: unknown): boolean {
-  for (let e = error as {name?: string; originalError?: unknown; cause?: unknown} | undefined; e; ) {
-    if (e.name === 'KafkaJSSASLAuthenticationError') return true
+  return causes(error).some((e) => (e as {name?: string}).name === 'KafkaJSSASLAuthenticationError')
+}
+
+/** The error and what it wraps: kafkajs keeps the error a retry gave up on in `originalError`, others in `cause`. */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = []
+  for (let e = error as {originalError?: unknown; cause?: unknown} | undefined; e && chain.length < 16; ) {
+    chain.push(e)
     e = (e.originalError ?? e.cause) as typeof e
   }
-  return false
+  return chain
 }
