@@ -173,6 +173,7 @@ describe('codec decoders', () => {
       const error = await codec.decompress(Buffer.from('not compressed at all')).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(DataError)
       expect((error as DataError).exitCode).toBe(3)
+      expect((error as {retriable?: boolean}).retriable).toBe(false)
       expect(unavailable(error, 'localhost:9092')).toBe(error)
     }
     expect(() => decodeLz4(Buffer.from('nope'))).toThrow()

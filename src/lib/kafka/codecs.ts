@@ -77,13 +77,18 @@ function kafkajsCodec(name: Codec, decode: (data: Buffer) => Buffer) {
       try {
         return decode(data)
       } catch (error) {
-        throw new DataError(
-          'KAFKA_BATCH_UNREADABLE',
-          `A ${name}-compressed record batch could not be decompressed: ${(error as Error).message}`,
-          {
-            cause: error,
-            hints: ['Check the producer that wrote the topic: its client and its compression.type.'],
-          },
+        // retriable: false makes kafkajs give up at once instead of refetching the same batch for ever, and report
+        // it as a crash that ingest ends with (the broker validates what producers send, so this means a bug).
+        throw Object.assign(
+          new DataError(
+            'KAFKA_BATCH_UNREADABLE',
+            `A ${name}-compressed record batch could not be decompressed: ${(error as Error).message}`,
+            {
+              cause: error,
+              hints: ['Check the producer that wrote the topic: its client and its compression.type.'],
+            },
+          ),
+          {retriable: false},
         )
       }
     },
