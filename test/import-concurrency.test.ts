@@ -1,12 +1,12 @@
 import {createHash} from 'node:crypto'
-import {readdirSync} from 'node:fs'
+import {cpSync, readdirSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
 import {type EcapError, UnavailableError} from '../src/lib/errors.js'
-import {resetFailpoints} from '../src/lib/failpoints.js'
+import {type FailpointName, resetFailpoints} from '../src/lib/failpoints.js'
 import {IMPORT_UUID_NAMESPACE, type ImportResult, importOrders, resolveImportOptions} from '../src/lib/import/import.js'
 import {listCommitVersions, readSnapshot} from '../src/lib/lake/delta-log.js'
 import {registerTableView} from '../src/lib/lake/views.js'
@@ -282,26 +282,59 @@ describe('ecap import processes started at once', () => {
   }, 600_000)
 })
 
-describe('a crash just before the import commits (failpoint import.commit.before)', () => {
-  it('leaves nothing visible, and a re-run imports everything exactly once', async () => {
-    const lake = join(dir, 'crash')
-    cliImport(await ordersFile('crash-base.csv', 900, 904), lake)
-    const file = await ordersFile('crash.csv', 1, 20)
-    const crashed = ecap(importArgs(file, lake), {
-      timeoutMs: 120_000,
-      env: {ECAP_FAILPOINTS: 'import.commit.before=crash'},
-    })
-    expect(crashed.signal, crashed.stderr).toBe('SIGKILL')
-    expect(crashed.stderr).toContain('failpoint import.commit.before crashed the process')
-    expect(listCommitVersions(join(lake, 'events'))).toEqual([0])
-    await expectExactlyOnce(lake, idsOf([900, 904]))
+describe('a crash at each write point of an import (failpoint sweep)', () => {
+  // Every point an import passes, in order: its data files written, just before its commit, the commit's link, just
+  // after it, and the checkpoint of version 10 (the base lake holds versions 0-9, so the import commits version 10).
+  const POINTS = [
+    'lake.datafiles.after',
+    'import.commit.before',
+    'lake.commit.before',
+    'lake.commit.after',
+    'lake.checkpoint.write',
+    'lake.checkpoint.pointer',
+  ] as const satisfies readonly FailpointName[]
+  const LANDED: readonly string[] = ['lake.commit.after', 'lake.checkpoint.write', 'lake.checkpoint.pointer']
+  const baseIds = idsOf([900, 919])
+  let base: string
 
-    expect(cliImport(file, lake)).toMatchObject({status: 'imported', eventsWritten: 20, eventsAlreadyInLake: 0})
-    await expectExactlyOnce(lake, idsOf([900, 904], [1, 20]))
-    expect(cliImport(file, lake)).toMatchObject({status: 'already-imported', eventsWritten: 0})
+  beforeAll(async () => {
+    base = join(dir, 'sweep-base')
+    const engine = await Engine.open()
+    try {
+      for (let i = 0; i < 10; i++) {
+        const file = await ordersFile(`sweep-base-${i}.csv`, 900 + 2 * i, 901 + 2 * i)
+        await importOrders(engine, resolveImportOptions({file, lake: base, map: MAP, currency: 'EUR'}))
+      }
+    } finally {
+      engine.close()
+    }
+    expect(listCommitVersions(join(base, 'events'))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   })
 
-  it('on the retry after a lost race too: the re-run lands only what the winner did not', async () => {
+  for (const point of POINTS) {
+    it(`${point}: nothing or everything is visible, and a re-run leaves every event once`, async () => {
+      const lake = join(dir, `sweep-${point}`)
+      cpSync(base, lake, {recursive: true})
+      const file = await ordersFile('sweep.csv', 1, 20)
+      const crashed = ecap(importArgs(file, lake), {timeoutMs: 120_000, env: {ECAP_FAILPOINTS: `${point}=crash`}})
+      expect(crashed.signal, crashed.stderr).toBe('SIGKILL')
+      expect(crashed.stderr).toContain(`failpoint ${point} crashed the process`)
+      const landed = LANDED.includes(point)
+      expect(listCommitVersions(join(lake, 'events')).at(-1)).toBe(landed ? 10 : 9)
+      await expectExactlyOnce(lake, landed ? [...baseIds, ...idsOf([1, 20])] : baseIds)
+
+      const rerun = cliImport(file, lake)
+      expect(rerun).toMatchObject(
+        landed ? {status: 'already-imported', eventsWritten: 0} : {status: 'imported', eventsWritten: 20},
+      )
+      await expectExactlyOnce(lake, [...baseIds, ...idsOf([1, 20])])
+      expect(cliImport(file, lake)).toMatchObject({status: 'already-imported', eventsWritten: 0})
+    })
+  }
+})
+
+describe('a failure on the retry after a lost race', () => {
+  it('(failpoint import.commit.before, second time) commits nothing; the re-run lands only what the winner did not', async () => {
     const lake = join(dir, 'crash-retry')
     const file = await ordersFile('crash-retry.csv', 1, 20)
     process.env.ECAP_FAILPOINTS = 'import.commit.before=error@2'

@@ -54,7 +54,8 @@ async function lakeEvents(engine: Engine, lake: string): Promise<Record<string, 
   return rows.map((row) => Object.fromEntries(FIELD_NAMES.map((name) => [name, row[name] ?? null])))
 }
 
-describe('ecap import of UCI Online Retail (--preset online-retail)', () => {
+// Each test reads all 541,909 rows or the events made of them: on a busy machine that takes more than the default minute.
+describe('ecap import of UCI Online Retail (--preset online-retail)', {timeout: SLOW.timeoutMs}, () => {
   let lake: string
   let first: ImportResult
 

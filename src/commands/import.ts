@@ -10,6 +10,7 @@ import {
   type PaymentMethod,
   resolveImportOptions,
 } from '../lib/import/import.js'
+import {MAX_IMPORT_ATTEMPTS} from '../lib/import/import-commit.js'
 import {IMPORT_FIELD_NAMES, IMPORT_FIELDS} from '../lib/import/mapping.js'
 import {PRESET_NAMES, PRESETS} from '../lib/import/presets.js'
 import {lakeFlag} from '../shared-flags.js'
@@ -29,9 +30,9 @@ What the rows become:
 
 What the file does not say gets a fixed, documented value (docs/import.md): device --device (default ${IMPORT_DEFAULTS.device}), payment_method --payment-method (default ${IMPORT_DEFAULTS.paymentMethod}), card_fingerprint null, session_id the order number, refund reason ${IMPORT_DEFAULTS.refundReason}, ip/billing/shipping country the row's country (names mapped to ISO codes; places without one, e.g. "Unspecified" and "Channel Islands", get ZZ; --country-code overrides). Times without an offset are read in --timezone (default UTC).
 
-The import is one Delta commit or nothing. Event ids are name-based UUIDs of the order number, and the commit records a txn ecap:import:<sha256 of the file>: importing the same file again writes nothing (status already-imported), and events already in the lake from another file are not written twice.
+The import is one Delta commit or nothing. Event ids are name-based UUIDs of the order number, and the commit records a txn ecap:import:<sha256 of the file>: importing the same file again writes nothing (status already-imported), and events already in the lake from another file are not written twice, also when the imports run at the same time (the one that commits second compares with the lake again).
 
-Exit codes: 0 ok (also when the file was already imported), 2 bad flag, unknown column or missing mapping, 3 unreadable file, 4 the lake is being written by another import of the same file.`
+Exit codes: 0 ok (also when the file was already imported), 2 bad flag, unknown column or missing mapping, 3 unreadable file, 4 other imports committed first ${MAX_IMPORT_ATTEMPTS} times in a row (run it again).`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> fixtures/datasets/online-retail/online_retail.parquet --preset online-retail',
@@ -121,7 +122,9 @@ function statusLine(r: ImportResult): string {
     case 'dry-run':
       return 'Dry run: nothing written'
     case 'empty':
-      return 'Nothing to write: no row became a new event'
+      return r.eventsAlreadyInLake > 0
+        ? 'Nothing to write: every event of this file is in the lake already'
+        : 'Nothing to write: no row became a new event'
   }
 }
 

@@ -113,6 +113,7 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
       throw error
     }
     const imports = comparison.snapshot?.txns.get(IMPORTS_APP_ID) ?? 0
+    let landed = false
     try {
       const committed = await commitAppend(
         lake,
@@ -121,7 +122,13 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
           {appId, version: 1},
           {appId: IMPORTS_APP_ID, version: imports + 1},
         ],
-        {engine, readVersion: comparison.version},
+        {
+          engine,
+          readVersion: comparison.version,
+          onLanded: () => {
+            landed = true
+          },
+        },
       )
       return {
         status: 'imported',
@@ -132,8 +139,8 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
       }
     } catch (error) {
       // A lost race (another import, or this file, committed since the compared version) is retriable and leaves
-      // nothing committed; any other failure may have happened after the commit landed, so its files stay.
-      if (!(error instanceof UnavailableError)) throw error
+      // nothing committed; any other failure may have come after the commit landed, so its files stay.
+      if (landed || !(error instanceof UnavailableError)) throw error
       progress('Another import committed first: comparing with the lake again')
       await engine.run('CREATE OR REPLACE TEMP TABLE __imp_known_before AS SELECT event_id FROM __imp_known')
       comparison = await compareWithLake(engine, table, appId)
