@@ -13,7 +13,7 @@ import {mutatedEvents} from './helpers/event-mutations.js'
  * (the event's contract-order line) and written by the real writer (writeEventFiles: read_json with the contract's
  * column types, then Parquet); DuckDB must accept every line and give back the values the judge saw. A line the judge
  * passes and DuckDB refuses would fail a whole flush, on every rerun (issue 12, case 9). Seeds are fixed; a longer
- * search runs with ECAP_FUZZ_CASES and ECAP_FUZZ_SEEDS (see `npm run bench -- fuzz`).
+ * search: `ECAP_FUZZ_CASES=40000 ECAP_FUZZ_SEEDS=11,12,13 npx vitest run test/events-duckdb-fuzz.test.ts`.
  */
 
 const SEEDS = (process.env.ECAP_FUZZ_SEEDS ?? '1,2').split(',').map(Number)
