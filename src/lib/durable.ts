@@ -45,6 +45,12 @@ export async function fsyncFiles(paths: readonly string[]): Promise<void> {
   await Promise.all(Array.from({length: Math.min(PARALLEL_SYNCS, paths.length)}, worker))
 }
 
+/** Flushes many directories' entries, several at a time (see fsyncDirectory). */
+export async function fsyncDirectories(paths: readonly string[]): Promise<void> {
+  if (process.platform === 'win32') return
+  await fsyncFiles(paths)
+}
+
 /** `mkdir -p` whose new folders survive a power cut: the parent of each folder it created is fsynced. */
 export function mkdirDurable(dir: string): void {
   const first = mkdirSync(dir, {recursive: true})

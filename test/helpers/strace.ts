@@ -88,7 +88,7 @@ export function parseTrace(text: string): Syscall[] {
   const calls: Syscall[] = []
   const pending = new Map<string, {name: string; args: string; start: number}>()
   for (const [index, line] of text.split('\n').entries()) {
-    const resumed = /^(\d+) <\.\.\. (\w+) resumed>(.*)$/.exec(line)
+    const resumed = /^(\d+)\s+<\.\.\. (\w+) resumed>(.*)$/.exec(line)
     if (resumed) {
       const open = pending.get(resumed[1] as string)
       if (!open) continue
@@ -96,7 +96,8 @@ export function parseTrace(text: string): Syscall[] {
       calls.push(toCall(open.name, open.args + (resumed[3] as string), open.start, index))
       continue
     }
-    const call = /^(\d+) (\w+)\((.*)$/.exec(line)
+    // strace pads the pid to a column: one space or several.
+    const call = /^(\d+)\s+(\w+)\((.*)$/.exec(line)
     if (!call) continue
     const [, pid, name, rest] = call as unknown as [string, string, string, string]
     if (rest.endsWith('<unfinished ...>'))

@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto'
 import {rmSync, statSync} from 'node:fs'
 import {dirname, join, relative, resolve, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
-import {fsyncDirectory, fsyncFiles, mkdirDurable} from '../durable.js'
+import {fsyncDirectories, fsyncFiles, mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
@@ -147,7 +147,7 @@ export async function syncDataFiles(tablePath: string, files: readonly string[])
     }
   }
   dirs.add(table)
-  for (const dir of dirs) fsyncDirectory(dir)
+  await fsyncDirectories([...dirs])
   failpoint('lake.datafiles.after')
 }
 
