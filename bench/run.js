@@ -422,6 +422,55 @@ const benchmarks = {
     return rows
   },
 
+  /**
+   * Random kills for a set time (`npm run bench -- soak [seconds] [brokers]`, 600 s by default): rounds of
+   * bench/kill-round.js (3 ingest members, one SIGKILLed and restarted at random times, then every table checked for
+   * exactly once with DuckDB and delta-rs) with random seeds, until the time is up. Prints each round's seed, kills and
+   * any mismatch with the exact differing ids (replay one with `node bench/kill-round.js --seed <seed>`); exits 1 on
+   * a mismatch. Uses the broker of ECAP_TEST_BROKERS, or starts one.
+   */
+  async soak() {
+    const seconds = Number(process.argv[3] ?? 600)
+    const {killRound} = await import('./kill-round.js')
+    let brokers = process.argv[4] ?? process.env.ECAP_TEST_BROKERS
+    let broker
+    if (!brokers) {
+      const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+      broker = await startLocalBroker({heap: '1g'})
+      brokers = broker.brokers
+    }
+    const rows = []
+    const began = Date.now()
+    try {
+      while (rows.length === 0 || Date.now() - began < seconds * 1000) {
+        const seed = Math.floor(Math.random() * 2 ** 31)
+        const started = Date.now()
+        const report = await killRound({brokers, seed, seconds: 60, log: (line) => console.error(`  ${line}`)})
+        rows.push({
+          round: rows.length + 1,
+          seed,
+          kills: report.kills,
+          events: report.events,
+          deadLetters: report.deadLetters,
+          alerts: report.alerts,
+          seconds: Math.round((Date.now() - started) / 1000),
+          mismatch: report.ok ? '' : Object.keys(report.mismatches).join('; '),
+        })
+        console.error(`round ${rows.length}, seed ${seed}: ${report.kills} kills, ${report.ok ? 'ok' : 'MISMATCH'}`)
+        if (!report.ok) {
+          console.error(JSON.stringify(report.mismatches, null, 2))
+          process.exitCode = 1
+        }
+      }
+    } finally {
+      await broker?.stop()
+    }
+    const kills = rows.reduce((n, r) => n + r.kills, 0)
+    const mismatches = rows.filter((r) => r.mismatch).length
+    console.error(`soak: ${rows.length} runs, ${kills} kills, ${mismatches} with a mismatch`)
+    return rows
+  },
+
   /** `ecap generate` of 1M and 10M events to an NDJSON file: events/s end to end and peak RSS. */
   generate() {
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-generate-'))
