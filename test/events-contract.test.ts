@@ -221,6 +221,31 @@ describe('validateEvent', () => {
     }
   })
 
+  it('quotes what it names from the message in JSON, cut short, so every reason is Unicode text a dead letter can hold', () => {
+    const cases: [string, string][] = [
+      ['{"\\ud800":1,"event_type":"search"}', 'unknown field "\\ud800"'],
+      ['{"event_type":"search","x\\udc00":1}', 'unknown field "x\\udc00"'],
+      [`{"event_type":"search","${'k'.repeat(100)}":1}`, `unknown field "${'k'.repeat(64)}…"`],
+      [
+        // Cut at 64 characters, or 63 where the 64th is the first half of a pair.
+        `{"event_type":"x${'\\ud83d\\ude00'.repeat(40)}"}`,
+        `event_type "x${'\ud83d\ude00'.repeat(31)}…" is not one of ${EVENT_TYPE_NAMES.join(', ')}`,
+      ],
+      ['{"a\\ud800":1,"a\\ud800":2}', 'duplicate key "a\\ud800"'],
+      ['{"event_type":"search","toString":null}', 'unknown field "toString"'],
+      ['{"event_type":"search","__proto__":null}', 'unknown field "__proto__"'],
+    ]
+    for (const [text, reason] of cases) {
+      const got = reasonOf(parseEventText(text))
+      expect(got, text).toBe(reason)
+      expect(/\p{Cs}/u.test(got), `${text} gives a reason with a lone surrogate`).toBe(false)
+    }
+    const items = [{product_id: 'p00123', quantity: 1, unit_price: 19.99, '\ud800': 1}]
+    expect(reasonOf(validateEvent(makeEvent('purchase', {items})))).toBe(
+      'field "items" [0] has unknown field "\\ud800"',
+    )
+  })
+
   it.each([
     ['upper-case hex', '0F8E6A3C-2B1D-4E5F-9A7B-3C2D1E0F9A8B'],
     ['no dashes', '0f8e6a3c2b1d4e5f9a7b3c2d1e0f9a8b'],

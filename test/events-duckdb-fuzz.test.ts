@@ -5,6 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
 import {sqlString} from '../src/lib/engine/sql.js'
 import {type LineItem, parseEventText, type ShopEvent} from '../src/lib/events/index.js'
+import {type DeadLetterRow, writeDeadLetterFile} from '../src/lib/lake/dead-letters.js'
 import {writeEventFiles} from '../src/lib/lake/parquet-files.js'
 import {mutatedEvents} from './helpers/event-mutations.js'
 
@@ -130,12 +131,20 @@ describe('the judge against DuckDB', () => {
     async (seed) => {
       const accepted = new Map<string, ShopEvent>()
       const lines: string[] = []
-      const reasons = new Map<string, number>()
-      for (const {text} of mutatedEvents(seed, CASES)) {
+      const rejected: DeadLetterRow[] = []
+      for (const [offset, {text}] of mutatedEvents(seed, CASES).entries()) {
         const verdict = parseEventText(text)
         if (!verdict.ok) {
-          const kind = verdict.reason.replace(/".*$|\d.*$/, '').trim()
-          reasons.set(kind, (reasons.get(kind) ?? 0) + 1)
+          // Staged as ingest stages a reject.
+          rejected.push({
+            topic: 'fuzz',
+            partition: 0,
+            offset,
+            kafka_timestamp: 0,
+            key_b64: null,
+            value_b64: Buffer.from(text).toString('base64'),
+            reason: verdict.reason,
+          })
           continue
         }
         expect(accepted.has(verdict.event.event_id), 'the generator gives each case its own id').toBe(false)
@@ -173,6 +182,26 @@ describe('the judge against DuckDB', () => {
         }
       }
       expect(mismatches.slice(0, 20)).toEqual([])
+
+      // Every reject's dead letter loads too, with its reason: a reason quotes the message, which may be anything.
+      const deadFile = join(dir, `dead-${seed}.ndjson`)
+      writeFileSync(deadFile, `${rejected.map((row) => JSON.stringify(row)).join('\n')}\n`)
+      const deadLake = join(dir, `dead-lake-${seed}`)
+      const refused = await writeDeadLetterFile(engine, deadFile, deadLake).then(
+        () => undefined,
+        (error: Error) => error.message,
+      )
+      if (refused) {
+        const first = rejected.find((row) => /\p{Cs}/u.test(row.reason)) ?? rejected[0]
+        expect.fail(`DuckDB refused the dead letters (${refused}); e.g. reason ${JSON.stringify(first?.reason)}`)
+      }
+      const dead = await engine.rows(
+        `SELECT "offset", lower(hex(reason)) AS reason FROM read_parquet(${sqlString(`${deadLake}/dead_letters/*.parquet`)})`,
+      )
+      const reasonAt = new Map(dead.map((r) => [Number(r.offset), String(r.reason)]))
+      expect(reasonAt.size).toBe(rejected.length)
+      const wrong = rejected.filter((row) => reasonAt.get(row.offset) !== Buffer.from(row.reason).toString('hex'))
+      expect(wrong.slice(0, 5).map((row) => row.reason)).toEqual([])
     },
     120_000,
   )

@@ -124,6 +124,13 @@ function corpus(): Case[] {
       json(makeEvent('search', {query: 'a\udc00\ud800'})),
       surrogate('query', 'dc00', 1),
     ),
+    // A reason names what it rejects: a lone surrogate in a key must not make the dead letter itself unloadable.
+    rejected('a lone surrogate in an unknown key', '{"\\ud800":1,"event_type":"search"}', 'unknown field "\\ud800"'),
+    rejected(
+      'a duplicate key with a lone surrogate',
+      json(good).replace('{', '{"x\\udc00":1,"x\\udc00":1,'),
+      'duplicate key "x\\udc00"',
+    ),
     rejected(
       'a surrogate written as UTF-8 bytes (WTF-8)',
       Buffer.concat([Buffer.from('{"page":"/'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),

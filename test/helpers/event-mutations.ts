@@ -250,7 +250,28 @@ function mutateText(random: Random, text: string): string {
     ])
     return text.replace(/"(page|query|category)":"/, `"$1":"${spelled}`)
   }
-  if (roll < 0.6) return text.replace(/,/g, ' ,\t')
+  if (roll < 0.56) {
+    // Keys the contract does not know, which rejection reasons name: escapes, surrogates, inherited names, long ones.
+    const key = pick(random, [
+      '\\ud800',
+      'x\\udfff',
+      '\\ud83d\\ude00',
+      '\\u0000',
+      'toString',
+      '__proto__',
+      'k'.repeat(70),
+      `${'\\ud83d\\ude00'.repeat(40)}`,
+    ])
+    const value = pick(random, ['null', '1', '"\\ud800"'])
+    return random() < 0.3
+      ? text.replace('{', `{"${key}":${value},"${key}":${value},`)
+      : text.replace('{', `{"${key}":${value},`)
+  }
+  if (roll < 0.6) {
+    const type = pick(random, ['"\\ud800"', `"${'\\udfff'.repeat(100)}"`, `"${'x'.repeat(10_000)}"`, '{"a":[1,2]}'])
+    return text.replace(/"event_type":"[a-z_]+"/, `"event_type":${type}`)
+  }
+  if (roll < 0.62) return text.replace(/,/g, ' ,\t')
   if (roll < 0.65) return `${text}\n`
   return text
 }

@@ -46,12 +46,13 @@ export function validateEvent(value: unknown): ValidationResult {
   if (typeof type !== 'string' || !(type in EVENT_TYPES)) {
     return {
       ok: false,
-      reason: `event_type ${JSON.stringify(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`,
+      reason: `event_type ${quoted(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`,
     }
   }
   const allowed = ALLOWED[type as EventType]
   for (const key of Object.keys(record)) {
-    if (!(key in FIELDS)) return {ok: false, reason: `unknown field "${key}"`}
+    // hasOwn: `"toString": null` is not a field just because every object inherits one.
+    if (!Object.hasOwn(FIELDS, key)) return {ok: false, reason: `unknown field ${quoted(key)}`}
     if (!allowed.has(key as FieldName) && record[key] !== null) {
       return {ok: false, reason: `field "${key}" does not belong to a ${type} event`}
     }
@@ -75,6 +76,35 @@ export function validateEvent(value: unknown): ValidationResult {
 
 // With the u flag a surrogate pair is one code point, so only a surrogate without its partner matches.
 const LONE_SURROGATE = /\p{Cs}/u
+const LONE_SURROGATES = /\p{Cs}/gu
+
+/** How much of a value a reason quotes: enough to recognise it, while a dead letter's reason stays small. */
+const QUOTED_CHARS = 64
+
+/**
+ * A value from the message, quoted for a reason: cut short, and in JSON's spelling, so a lone surrogate in a key
+ * reads `\ud800` instead of being stored as one. A reason is text of the dead-letter table, which must load.
+ */
+function quoted(value: unknown): string {
+  if (typeof value !== 'string') return String(cut(JSON.stringify(value) ?? String(value)))
+  return JSON.stringify(cut(value))
+}
+
+/** The first QUOTED_CHARS characters and an ellipsis, never ending in the first half of a surrogate pair. */
+function cut(text: string): string {
+  if (text.length <= QUOTED_CHARS) return text
+  const end = isHighSurrogate(text.charCodeAt(QUOTED_CHARS - 1)) ? QUOTED_CHARS - 1 : QUOTED_CHARS
+  return `${text.slice(0, end)}…`
+}
+
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff
+}
+
+/** Text with each lone surrogate spelled as a JSON escape, so that it has a UTF-8 form. */
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATES, (unit) => `\\u${unit.charCodeAt(0).toString(16)}`)
+}
 
 /**
  * JSON can spell a lone UTF-16 surrogate (`"\ud800"`) and JSON.parse accepts it, but such a string is not Unicode
@@ -184,7 +214,7 @@ function checkItems(value: unknown): string | undefined {
     if (typeof line !== 'object' || line === null) return `[${i}] must be an object`
     const keys = Object.keys(line)
     const extra = keys.find((k) => k !== 'product_id' && k !== 'quantity' && k !== 'unit_price')
-    if (extra) return `[${i}] has unknown field "${extra}"`
+    if (extra) return `[${i}] has unknown field ${quoted(extra)}`
     const {product_id, quantity, unit_price} = line as Record<string, unknown>
     const problem =
       checkValue(FIELDS.product_id.spec, product_id) ??
@@ -215,14 +245,14 @@ export function parseEventText(text: string): EventTextVerdict {
   try {
     value = JSON.parse(text)
   } catch (error) {
-    return {ok: false, reason: `not valid JSON: ${(error as Error).message}`}
+    return {ok: false, reason: `not valid JSON: ${wellFormed((error as Error).message)}`}
   }
   const verdict = validateEvent(value)
   const line = verdict.ok ? serializeEvent(verdict.event) : undefined
   if (line !== text) {
     // A duplicate key is the reason of record even when the value also breaks the contract.
     const duplicate = duplicateKey(text)
-    if (duplicate !== undefined) return {ok: false, reason: `duplicate key "${duplicate}"`}
+    if (duplicate !== undefined) return {ok: false, reason: `duplicate key ${quoted(duplicate)}`}
   }
   return verdict.ok ? {ok: true, event: verdict.event, line: line as string} : verdict
 }
