@@ -133,6 +133,23 @@ describe('duplicate event_ids', () => {
     })
   }, 120_000)
 
+  it('keeps every row without an event_id: such rows (from another writer) are copies of nothing', async () => {
+    const [first, second] = readFileSync(join(dir, 'shop.ndjson'), 'utf8')
+      .split('\n', 2)
+      .map((l) => JSON.parse(l))
+    const path = join(dir, 'no-ids.ndjson')
+    const lines = [{...first, event_id: null}, {...first, event_id: null}, second, second]
+    writeFileSync(path, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)
+    const lake = join(dir, 'no-ids')
+    await withEngine(async (engine) => {
+      await appendEvents(engine, lake, path)
+      const views = await registerShopViews(engine, lake)
+      expect(views.duplicateEvents).toBe(1)
+      const rows = await engine.rows('SELECT event_id FROM events ORDER BY event_id NULLS FIRST')
+      expect(rows).toEqual([{event_id: null}, {event_id: null}, {event_id: second.event_id}])
+    })
+  })
+
   it('ecap export of the lake with duplicates equals the export of the lake without, and warns of the copies', async () => {
     const engine = await Engine.open()
     try {

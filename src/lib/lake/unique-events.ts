@@ -21,7 +21,8 @@ export interface UniqueEvents {
  * A producer that retries without idempotence or a replayed export writes the same event again; counting it twice
  * would double its order's revenue. A lake without such copies pays one sort of the event_id hashes: when no hash
  * repeats, no event_id does, and `target` is `source` as it is. A hash collision only sends the rows of that hash down
- * the exact path, which compares the event_ids themselves.
+ * the exact path, which compares the event_ids themselves. A row without an event_id (another writer's) is no copy of
+ * anything and always kept.
  */
 export async function registerUniqueEvents(
   engine: Engine,
@@ -38,8 +39,9 @@ export async function registerUniqueEvents(
   // table of 10M groups does not fit a cache, a sort streams.
   await engine.run(`
     CREATE OR REPLACE TEMP TABLE ${repeated} AS
-    SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS next FROM (SELECT hash(event_id) AS h FROM ${from}))
-    WHERE h = next`)
+    SELECT DISTINCT h FROM (
+      SELECT h, lead(h) OVER (ORDER BY h) AS next FROM (SELECT hash(event_id) AS h FROM ${from} WHERE event_id IS NOT NULL)
+    ) WHERE h = next`)
   let duplicateEvents = 0
   const [hashes] = await engine.rows(`SELECT count(*)::BIGINT AS n FROM ${repeated}`)
   if (Number(hashes?.n ?? 0) > 0) {
@@ -51,7 +53,7 @@ export async function registerUniqueEvents(
     await engine.run(`
       CREATE TEMP TABLE ${setAside} AS
       SELECT ${rowId} FROM ${from}
-      WHERE hash(event_id) IN (SELECT h FROM ${repeated})
+      WHERE event_id IS NOT NULL AND hash(event_id) IN (SELECT h FROM ${repeated})
       QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY event_time NULLS LAST, ${byContent}) > 1`)
     const [counted] = await engine.rows(`SELECT count(*)::BIGINT AS n FROM ${setAside}`)
     duplicateEvents = Number(counted?.n ?? 0)
