@@ -4,7 +4,9 @@
 // `--until-caught-up` run; the lake must then hold every valid event and every bad message's dead letter exactly once
 // (read by DuckDB and by delta-rs), each alert once and for a purchase of the input, and the alerts topic every alert.
 //
-//   node bench/kill-round.js --brokers 127.0.0.1:9092 --seed 7 --seconds 75 [--dir /tmp/x] [--keep]
+//   node bench/kill-round.js --brokers 127.0.0.1:9092 --seed 7 [--seconds 75] [--events 12000] [--dir /tmp/x] [--keep]
+//
+// --events is the size of each of the two waves.
 //
 // Prints one JSON line: {seed, kills, restarts, events, deadLetters, alerts, mismatches, ok}; exit 1 on a mismatch.
 // test/ingest-kill.test.ts runs one seeded round; `npm run bench -- soak` runs rounds with random seeds.
@@ -199,7 +201,15 @@ function diff(actual, expected) {
  * Runs one round. `seconds` is how long the 3 members run (kills fall inside it); the whole round takes longer (input,
  * reference run, the final run's wait for a killed member's session, checks).
  */
-export async function killRound({brokers, seed, seconds = 75, dir: parent, keep = false, log = () => {}}) {
+export async function killRound({
+  brokers,
+  seed,
+  seconds = 75,
+  events = 12_000,
+  dir: parent,
+  keep = false,
+  log = () => {},
+}) {
   const dir = parent ?? mkdtempSync(join(tmpdir(), 'ecap-kill-round-'))
   mkdirSync(dir, {recursive: true})
   const kafka = new Kafka({clientId: 'ecap-kill-round', brokers: [brokers], logLevel: logLevel.NOTHING})
@@ -225,7 +235,7 @@ export async function killRound({brokers, seed, seconds = 75, dir: parent, keep 
       '--seed',
       String(s),
     ]
-    const waves = [shop(seed * 2 + 1, 12_000), shop(seed * 2 + 2, 12_000)]
+    const waves = [shop(seed * 2 + 1, events), shop(seed * 2 + 2, events)]
     const bad = await produceBad(kafka, topic, 2, 0)
     await produceValid(brokers, topic, waves[0])
     const input = [await generated(dir, waves[0]), await generated(dir, waves[1])]
@@ -328,6 +338,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     brokers: flag('brokers', process.env.ECAP_TEST_BROKERS ?? '127.0.0.1:9092'),
     seed: Number(flag('seed', 1)),
     seconds: Number(flag('seconds', 75)),
+    events: Number(flag('events', 12_000)),
     dir: flag('dir', undefined),
     keep: process.argv.includes('--keep'),
     log: (line) => process.stderr.write(`${line}\n`),
