@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type AllResult, analyzeAll} from '../src/lib/analytics/all.js'
+import {runReport} from '../src/lib/analytics/report-run.js'
 import {ANALYTICS_DIR} from '../src/lib/analytics/store.js'
 import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {sqlString} from '../src/lib/engine/sql.js'
@@ -105,6 +106,14 @@ describe('duplicate event_ids', () => {
       }
     } finally {
       engine.close()
+    }
+    // The report of a saved result says that copies were set aside, and says nothing of them on a clean lake.
+    for (const report of ['rfm', 'kpi'] as const) {
+      const withCopies = await runReport({report, format: 'md', color: false, lake: duplicated})
+      expect(withCopies.text).toContain(`; ${extraRowsToCut.toLocaleString('en-US')} duplicate events set aside)`)
+      expect((withCopies.result.data as {run: {duplicateEvents: number}}).run.duplicateEvents).toBe(extraRowsToCut)
+      const without = await runReport({report, format: 'md', color: false, lake: clean})
+      expect(without.text).not.toContain('duplicate')
     }
   }, 300_000)
 

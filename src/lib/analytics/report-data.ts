@@ -39,6 +39,8 @@ export interface RunMeta {
   asOf: string
   ranAt: string
   eventsVersion: number
+  /** Copies of an event_id already seen that the run set aside (0 for results saved before ecap counted them). */
+  duplicateEvents: number
   parameters: Record<string, unknown>
 }
 
@@ -268,7 +270,13 @@ function parseDay(text: string): string {
 }
 
 function meta(run: RunInfo): RunMeta {
-  return {asOf: run.asOf, ranAt: run.ranAt, eventsVersion: run.eventsVersion, parameters: run.parameters}
+  return {
+    asOf: run.asOf,
+    ranAt: run.ranAt,
+    eventsVersion: run.eventsVersion,
+    duplicateEvents: run.duplicateEvents ?? 0,
+    parameters: run.parameters,
+  }
 }
 
 async function rows(engine: Engine, sql: string, values?: DuckDBValue[]): Promise<Record<string, Json>[]> {

@@ -48,7 +48,10 @@ function table(name: string, columns: TableColumn[], rows: TableBlock['rows'], p
 }
 
 function runLine(run: RunMeta, what: string): string {
-  return `${what} as of ${run.asOf} (events version ${run.eventsVersion}), analysed ${run.ranAt.slice(0, 16).replace('T', ' ')} UTC`
+  // A reader of the report should know that some events reached the lake twice, even though each counted once.
+  const duplicates =
+    run.duplicateEvents > 0 ? `; ${run.duplicateEvents.toLocaleString('en-US')} duplicate events set aside` : ''
+  return `${what} as of ${run.asOf} (events version ${run.eventsVersion}${duplicates}), analysed ${run.ranAt.slice(0, 16).replace('T', ' ')} UTC`
 }
 
 function segmentBars(segments: RfmReportData['segments']): ReportBlock {
