@@ -92,6 +92,17 @@ describe('a commit that has landed keeps its files', () => {
     await expectIntact(table, 10, 10 * shop.lines)
   })
 
+  it('ecap generate --to lake whose checkpoint fails lands with a warning', async () => {
+    const {lake, table} = copyBase()
+    const run = ecap(
+      ['generate', '--to', 'lake', '--lake', lake, '--events', '500', '--start', '2025-06-01', '--days', '3'],
+      {env: {TMPDIR: '/nonexistent'}},
+    )
+    expect(run.stderr).toContain('Warning: The lake commit landed, but its checkpoint failed')
+    expect(run.status).toBe(0)
+    await expectIntact(table, 10, 10 * shop.lines + 500)
+  })
+
   it('a compaction, a lake run and a result replacement that fail just after their commit keep its files', async () => {
     const {lake, table} = copyBase()
     const failAfterCommit = {ECAP_FAILPOINTS: 'lake.commit.after=error'}

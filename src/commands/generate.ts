@@ -172,6 +172,9 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       return withEngine(async (engine) => {
         const sink = new LakeSink(engine, lake)
         const result = await this.generate(options, sink, flags)
+        if (sink.result?.checkpointError) {
+          this.warn(`The lake commit landed, but its checkpoint failed: ${sink.result.checkpointError}`)
+        }
         return {...result, lake: sink.result}
       })
     }
