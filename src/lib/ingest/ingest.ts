@@ -148,7 +148,11 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     openState = state
     state.lowWaterMarks = async () => {
       const lows = new Map<number, number>()
-      for (const p of await admin.fetchTopicOffsets(options.topic)) lows.set(p.partition, Number(p.low))
+      try {
+        for (const p of await admin.fetchTopicOffsets(options.topic)) lows.set(p.partition, Number(p.low))
+      } catch (error) {
+        throw unavailable(error, options.connection.brokers)
+      }
       return lows
     }
     await state.loadLakeOffsets()
