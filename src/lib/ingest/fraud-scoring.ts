@@ -70,6 +70,8 @@ export class LiveFraudScorer {
   resent = 0
   private alertsTxn = new Map<number, number>()
   private alertsVersion = -1
+  private alertsRead = false
+  private readonly movedByOthers = new Set<number>()
   /** The events table version the state matches; undefined when it must be restored. */
   private syncedVersion: number | undefined
   private producer: Producer | undefined
@@ -215,8 +217,22 @@ export class LiveFraudScorer {
       this.options.topic,
       engine,
     )
+    // This member's own commits are recorded before it reads, so whatever moved was written by another.
+    if (this.alertsRead) {
+      for (const [partition, last] of offsets) {
+        if (last > (this.alertsTxn.get(partition) ?? -1)) this.movedByOthers.add(partition)
+      }
+    }
+    this.alertsRead = true
     this.alertsTxn = offsets
     this.alertsVersion = version
+  }
+
+  /** The partitions whose alerts another member committed since they were last read (then forgotten). */
+  takeMovedByOthers(): number[] {
+    const moved = [...this.movedByOthers]
+    this.movedByOthers.clear()
+    return moved
   }
 
   /** Ingest committed the events of a flush as this version: the state matches it. */
@@ -260,9 +276,9 @@ export class LiveFraudScorer {
         table: FRAUD_ALERTS_SPEC,
         readVersion: this.alertsVersion,
       })
+      advance(this.alertsTxn, txns)
       if (committed.version === this.alertsVersion + 1) {
         this.alertsVersion = committed.version
-        advance(this.alertsTxn, txns)
       } else {
         // Another member committed alerts between our read and our commit (of other partitions, or the commit would
         // have failed): read their txns rather than jump over them, or a partition that moves here later would be

@@ -9,7 +9,16 @@ import {failpoint} from '../failpoints.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
 import type {AddAction} from '../lake/delta-log.js'
-import {commitAppend, EVENTS_TABLE, stagingPath, tablePath} from '../lake/lake.js'
+import {FRAUD_ALERTS_SPEC} from '../lake/fraud-alerts.js'
+import {
+  type AppendResult,
+  assertAppendable,
+  commitAppend,
+  EVENTS_SPEC,
+  EVENTS_TABLE,
+  stagingPath,
+  tablePath,
+} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
 import {type FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
 import {advance, appId, lakeOffsets, movingTxns} from './lake-offsets.js'
@@ -144,6 +153,10 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     const partitions = await topicPartitions(admin, options.topic)
     const highWater = new Map<number, number>()
     for (const p of await admin.fetchTopicOffsets(options.topic)) highWater.set(p.partition, Number(p.high))
+    // A table ecap cannot write (another schema, a newer protocol) is refused before any data file is written.
+    for (const spec of [EVENTS_SPEC, DEAD_LETTERS_SPEC, ...(fraud ? [FRAUD_ALERTS_SPEC] : [])]) {
+      await assertAppendable(options.lake, spec, engine)
+    }
     const state = new IngestState(options, engine, staging, fraud)
     openState = state
     state.lowWaterMarks = async () => {
@@ -222,22 +235,26 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async (payload) => {
-          try {
-            state.take(payload)
-            if (state.bufferFull() || state.flushDue()) await state.startFlush(payload.heartbeat)
-            await payload.heartbeat()
-            if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
-              await state.flush(payload.heartbeat)
-              if (state.lakeCaughtUp(highWater, partitions)) state.onCaughtUp?.()
-            }
-            hooks.onProgress?.(state.progress(started))
-          } catch (error) {
-            // kafkajs handles its own errors (a heartbeat refused during a rebalance, a broker restarting): it
-            // rejoins or retries, and the GROUP_JOIN handler re-reads the lake. Any other error is a failed lake
-            // write, which kafkajs would retry forever: that one ends the run.
-            if (!isKafkaError(error)) state.onFatal?.(error)
+          // A failure of ours (staging, a lake write, or Kafka failing in the middle of a flush) ends the run:
+          // kafkajs would retry the batch from offsets already resolved, past what was dropped.
+          const fatal = (error: unknown) => {
+            state.onFatal?.(error)
             throw error
           }
+          try {
+            state.take(payload)
+          } catch (error) {
+            fatal(error)
+          }
+          if (state.bufferFull() || state.flushDue()) await state.startFlush(payload.heartbeat)
+          // kafkajs handles its own errors here (a heartbeat refused during a rebalance, a broker restarting): it
+          // rejoins or retries, and the GROUP_JOIN handler re-reads the lake.
+          await payload.heartbeat()
+          if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {
+            await state.flush(payload.heartbeat).catch(fatal)
+            if (state.lakeCaughtUp(highWater, partitions)) state.onCaughtUp?.()
+          }
+          hooks.onProgress?.(state.progress(started))
         },
       })
       const stoppedBy = await done
@@ -350,28 +367,35 @@ export class IngestState {
   rejoin(partitions: number[], startOffsets: Map<number, number> = new Map()): Promise<void> {
     const next = this.flushing.then(async () => {
       await this.loadLakeOffsets()
+      const lows = await this.readLowWaterMarks()
       const added = partitions.filter((p) => !this.assigned.has(p))
       this.assigned = new Set(partitions)
       this.dropPending()
       this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
-      await this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))))
+      const gaps = this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))), lows)
+      await this.recordGaps(gaps)
       // A member that died after committing alerts to the lake and before producing them left them unpublished:
       // whoever takes its partitions over sends them again. The first join needs none: the start sent them all.
-      if (this.joins++ > 0) await this.fraud?.resendUnconfirmed(this.engine, added)
+      await this.resendAlerts(this.joins++ > 0 ? added : [])
     })
     this.flushing = next.catch(() => {})
     return next
   }
 
+  /** Each partition's low-water mark (the first offset Kafka still holds); none known without an admin client. */
+  private async readLowWaterMarks(): Promise<Map<number, number>> {
+    return this.lowWaterMarks ? await this.lowWaterMarks() : new Map()
+  }
+
   /**
    * Seeks every assigned partition the lake has a record of to just after it, and the others to `fallback` (--from,
-   * applied only to partitions the lake has never seen). A record below the partition's low-water mark means Kafka's
-   * retention deleted messages ecap never read: they are lost. Seeking there would make Kafka reset the position by
-   * --from (to the end, with latest) and skip retained messages silently; instead ecap resumes at the low-water mark,
-   * says which offsets were lost, and records the gap in an events commit.
+   * applied only to partitions the lake has never seen). Synchronous on purpose: the caller drops the buffer and
+   * seeks in one tick, so no batch can be taken in between with no `seen` to judge it by. A record below the
+   * partition's low-water mark means Kafka's retention deleted messages ecap never read: they are lost. Seeking there
+   * would make Kafka reset the position by --from (to the end, with latest) and skip retained messages silently;
+   * instead ecap resumes at the low-water mark and returns the gap, for recordGaps.
    */
-  private async seekFromLake(fallback: Map<number, number>): Promise<void> {
-    const lows = this.lowWaterMarks ? await this.lowWaterMarks() : new Map<number, number>()
+  private seekFromLake(fallback: Map<number, number>, lows: Map<number, number>): RetentionGap[] {
     const gaps: RetentionGap[] = []
     for (const partition of this.assigned) {
       let offset = this.resumeOffset(partition)
@@ -385,34 +409,52 @@ export class IngestState {
       this.seen.set(partition, offset - 1)
       this.consumer?.seek({topic: this.options.topic, partition, offset: String(offset)})
     }
-    if (gaps.length > 0) await this.commitGaps(gaps)
+    return gaps
   }
 
   /** Records offsets lost to retention: an events commit with no data whose txns step over them, and a warning. */
-  private async commitGaps(gaps: RetentionGap[]): Promise<void> {
+  private async recordGaps(gaps: RetentionGap[]): Promise<void> {
+    if (gaps.length === 0) return
     const {topic, lake} = this.options
     const txns = gaps.map((g) => ({appId: appId(topic, g.partition), version: g.lastOffset}))
+    let committed: AppendResult
     try {
-      const committed = await commitAppend(lake, [], txns, {
+      committed = await commitAppend(lake, [], txns, {
         engine: this.engine,
         readVersion: this.eventsVersion,
         commitInfo: {ecapRetentionGaps: gaps.map((g) => ({topic, ...g}))},
       })
-      this.eventsVersion = committed.version
-      advance(this.eventsTxn, txns)
-      this.commits++
     } catch (error) {
-      // Another member wrote these partitions meanwhile: it owns them now, and its record stands.
+      // Another member wrote these partitions meanwhile: its record stands, and the gap (if any is left) is measured
+      // again from it.
       if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
-      await this.loadLakeOffsets()
+      await this.rewind()
       return
     }
+    const jumped = committed.version !== this.eventsVersion + 1
+    this.eventsVersion = committed.version
+    advance(this.eventsTxn, txns)
+    this.commits++
     for (const g of gaps) {
       this.retentionGaps.push({topic, ...g})
       this.warnings.push(
         `Partition ${g.partition}: offsets ${g.firstOffset}-${g.lastOffset} were deleted by Kafka's retention before ecap read them; they are lost. Resumed at ${g.lastOffset + 1}. Keep messages longer (retention.ms) or ingest more often.`,
       )
     }
+    // Landed past other members' commits: read them rather than jump over them (see absorbOtherWriters).
+    if (jumped) await this.absorbOtherWriters()
+  }
+
+  /**
+   * Produces again the alerts of the lake that may never have reached the alerts topic, for `added` partitions (just
+   * assigned) and for assigned partitions whose alerts another member committed since this one last read them (an
+   * old owner that died between its alerts commit and producing them).
+   */
+  private async resendAlerts(added: number[] = []): Promise<void> {
+    if (!this.fraud) return
+    const moved = this.fraud.takeMovedByOthers().filter((p) => this.assigned.has(p))
+    const partitions = [...new Set([...added, ...moved])]
+    if (partitions.length > 0) await this.fraud.resendUnconfirmed(this.engine, partitions)
   }
 
   /** Resolves once the flushes and lake reads queued so far have finished, whatever their outcome. */
@@ -589,6 +631,8 @@ export class IngestState {
   private async rewind(failed?: PendingFlush): Promise<void> {
     this.warnings.push('Another ingest member wrote the same partitions during a rebalance; resumed from the lake.')
     await this.loadLakeOffsets()
+    // Read before the buffer is dropped: from the drop to the last seek nothing may yield to the handler.
+    const lows = await this.readLowWaterMarks()
     // A partition the lake has no record of was never committed by anyone: its first message in memory is where
     // this run started it, and where it must start again. Taken after the await and dropped in the same tick, so a
     // batch the handler buffered while the lake was read counts too (else its partition would get no seek, and the
@@ -601,7 +645,9 @@ export class IngestState {
     }
     this.dropPending()
     this.seen = new Map()
-    await this.seekFromLake(firstInMemory)
+    const gaps = this.seekFromLake(firstInMemory, lows)
+    await this.recordGaps(gaps)
+    await this.resendAlerts()
   }
 
   private async write(batch: PendingFlush): Promise<void> {
@@ -628,7 +674,10 @@ export class IngestState {
       failpoint('ingest.dead-letters.after-commit')
     }
     // Live fraud scoring: alerts commit before the events with the same offsets, so a replay skips them like dead letters.
-    if (this.fraud) this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, batch.last)
+    if (this.fraud) {
+      this.commits += await this.fraud.flush(this.engine, this.staging, batch.fresh, batch.last)
+      await this.resendAlerts()
+    }
     const adds: AddAction[] = []
     if (batch.events > 0) {
       const started = performance.now()
@@ -684,6 +733,7 @@ export class IngestState {
     // the lake holds; resume it (and the rest) from the lake instead.
     const behind = [...this.assigned].some((p) => (this.eventsTxn.get(p) ?? -1) > (this.seen.get(p) ?? -1))
     if (stale || behind) await this.rewind()
+    else await this.resendAlerts()
   }
 
   progress(started: number): IngestProgress {
@@ -911,9 +961,4 @@ class StagingFile {
 
 function seconds(ms: number): number {
   return Math.round(ms) / 1000
-}
-
-/** kafkajs's own errors (KafkaJSError and its subclasses), as opposed to ecap's and DuckDB's. */
-function isKafkaError(error: unknown): boolean {
-  return typeof (error as Error | undefined)?.name === 'string' && (error as Error).name.startsWith('KafkaJS')
 }
