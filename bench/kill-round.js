@@ -261,6 +261,7 @@ export async function killRound({
       alertsTopic,
       '--json',
     ]
+    log(`input ready (${ids.length / 2} events and ${bad.length} bad messages), starting ${MEMBERS} members`)
     for (let i = 0; i < MEMBERS; i++) members.push(start(args))
 
     // Kill times, seeded: 2 to 4 kills, at least 4 s apart, within the round, after the members had time to start.
@@ -290,16 +291,21 @@ export async function killRound({
     await secondWave
 
     // The members that are running stop as a user would stop them; each must end cleanly.
+    log(`t=${((Date.now() - began) / 1000).toFixed(1)}s: SIGINT to the members`)
     for (const m of members) m.child.kill('SIGINT')
-    for (const m of members) {
-      const exit = await Promise.race([m.exited, sleep(90_000).then(() => ({code: 'timeout'}))])
-      if (exit.code === 'timeout') m.child.kill('SIGKILL')
+    const exits = await Promise.all(
+      members.map((m) => Promise.race([m.exited, sleep(120_000).then(() => ({code: 'no exit 120 s after SIGINT'}))])),
+    )
+    for (const [i, exit] of exits.entries()) {
       report.memberExits.push(exit.code ?? exit.signal)
-      if (exit.code !== 0) report.mismatches.memberExit = `${exit.code ?? exit.signal}: ${m.stderr.slice(-1500)}`
+      if (exit.code !== 0)
+        report.mismatches[`member ${i} exit`] = `${exit.code ?? exit.signal}: ${members[i].stderr.slice(-1500)}`
     }
 
     // The same group finishes the topic (after the killed members' sessions expire).
+    log(`t=${((Date.now() - began) / 1000).toFixed(1)}s: final --until-caught-up run`)
     const final = await ecap([...args, '--until-caught-up'])
+    log(`t=${((Date.now() - began) / 1000).toFixed(1)}s: checking the lake`)
     if (final.code !== 0)
       report.mismatches.finalRun = `exit ${final.code ?? final.signal}: ${final.stderr.slice(-2000)}`
 

@@ -32,7 +32,7 @@ describe('ingest under random kills', () => {
     const {stdout} = await promisify(execFile)(
       process.execPath,
       [ROUND, '--brokers', testBrokers(), '--seed', '20261203', '--seconds', '45', '--events', '8000'],
-      {env: cleanEnv(), encoding: 'utf8', maxBuffer: 64 << 20, timeout: 420_000},
+      {env: cleanEnv(), encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000},
     ).catch((error: {stdout?: string; stderr?: string}) => {
       // A mismatch exits 1 with its report on stdout; anything else is a failure of the round itself.
       if (error.stdout?.trim()) return {stdout: error.stdout}
@@ -45,5 +45,5 @@ describe('ingest under random kills', () => {
     expect(report.events).toBe(16_000)
     expect(report.deadLetters).toBe(18)
     expect(report.alerts).toBeGreaterThan(0)
-  }, 480_000)
+  }, 660_000)
 })
