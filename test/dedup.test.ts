@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type AllResult, analyzeAll} from '../src/lib/analytics/all.js'
 import {runReport} from '../src/lib/analytics/report-run.js'
+import {runRfm} from '../src/lib/analytics/rfm.js'
 import {ANALYTICS_DIR} from '../src/lib/analytics/store.js'
 import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {sqlString} from '../src/lib/engine/sql.js'
@@ -188,6 +189,20 @@ describe('duplicate event_ids', () => {
     const envelope = JSON.parse(json.stdout) as {result: {duplicateEvents: number}; warnings: string[]}
     expect(envelope.result.duplicateEvents).toBe(extraRows)
     expect(envelope.warnings).toEqual([expect.stringContaining('duplicate copies of events')])
+    // A table that is no shop view reads no events: nothing was set aside for it, and nothing is said.
+    await withEngine((engine) => runRfm(engine, {lake: duplicated, asOf}))
+    const rfm = await exportTable({
+      lake: duplicated,
+      table: 'rfm',
+      format: 'csv',
+      output: join(dir, 'rfm.csv'),
+      stdout: process.stdout,
+    })
+    expect(rfm).toMatchObject({duplicateEvents: 0, rows: expect.any(Number)})
+    expect(rfm.rows).toBeGreaterThan(0)
+    const other = ecap(['export', 'rfm', '--lake', duplicated, '-o', join(dir, 'cli-rfm.csv')], {timeoutMs: 60_000})
+    expect(other.status, other.stderr).toBe(0)
+    expect(other.stderr).not.toContain('duplicate')
   }, 120_000)
 
   it('ecap query and analyze count each event once and say how many copies they set aside', async () => {

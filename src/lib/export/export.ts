@@ -2,7 +2,7 @@ import {type Engine, withEngine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
 import {UsageError} from '../errors.js'
 import type {DataFormat} from './formats.js'
-import {registerLakeViews} from './lake-views.js'
+import {registerLakeViews, SHOP_VIEWS} from './lake-views.js'
 import {sqlError} from './sql-errors.js'
 import {prepareQuery, type WriteSummary, writeResult} from './write-result.js'
 
@@ -42,7 +42,9 @@ export async function exportTable(options: ExportOptions): Promise<ExportResult>
   const started = Date.now()
   return withEngine(
     async (engine) => {
-      const lake = await registerLakeViews(engine, options.lake)
+      const lake = await registerLakeViews(engine, options.lake, {
+        shopViews: (SHOP_VIEWS as readonly string[]).includes(options.table),
+      })
       const names = lake.views.map((v) => v.name)
       if (!names.includes(options.table)) {
         throw new UsageError(

@@ -3,6 +3,7 @@ import {basename, dirname, relative, resolve} from 'node:path'
 import {ANALYTICS_DIR} from '../analytics/store.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
+import {DEAD_LETTERS_TABLE} from '../lake/dead-letters.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {EVENTS_TABLE} from '../lake/lake.js'
 import {registerShopViews} from '../lake/shop-views.js'
@@ -20,7 +21,7 @@ export interface LakeView {
 export interface LakeViews {
   lake: string
   views: LakeView[]
-  /** The day the shop views are cut at (null without an events table). */
+  /** The day the shop views are cut at (null without an events table, or when they were not registered). */
   asOf: string | null
   /** Copies of an event_id already seen that the shop views set aside (0 without an events table). */
   duplicateEvents: number
@@ -33,11 +34,14 @@ export interface LakeViews {
  * `customers`, `duplicate_events`, `dead_letters`, cut at `asOf`), every analysis result under `<lake>/analytics/` by its folder name, and any other
  * Delta table of the lake by its folder name. A result that cannot be read is skipped and reported, so one broken
  * result never stops a query or export of the others.
+ *
+ * With `shopViews: false` the shop views' names are listed and kept from other tables, but the views are not
+ * registered: a caller that reads none of them (an export of an analysis result) does not pay the duplicate check.
  */
 export async function registerLakeViews(
   engine: Engine,
   lake: string,
-  options: {asOf?: string} = {},
+  options: {asOf?: string; shopViews?: boolean} = {},
 ): Promise<LakeViews> {
   const root = resolve(lake)
   if (!existsSync(root) || !statSync(root).isDirectory()) {
@@ -51,7 +55,15 @@ export async function registerLakeViews(
   let duplicateEvents = 0
   const tables = findTables(root).filter((path) => listCommitVersions(path).length > 0)
   const taken = new Set<string>()
-  if (tables.some((path) => relative(root, path) === EVENTS_TABLE)) {
+  const hasEvents = tables.some((path) => relative(root, path) === EVENTS_TABLE)
+  if (hasEvents && options.shopViews === false) {
+    const hasDeadLetters = tables.some((path) => relative(root, path) === DEAD_LETTERS_TABLE)
+    for (const name of SHOP_VIEWS) {
+      if (name === DEAD_LETTERS_TABLE && !hasDeadLetters) continue
+      views.push({name, kind: 'shop'})
+      taken.add(name)
+    }
+  } else if (hasEvents) {
     const shop = await registerShopViews(engine, root, {asOf: options.asOf})
     asOf = shop.asOf
     duplicateEvents = shop.duplicateEvents
