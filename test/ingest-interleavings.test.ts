@@ -13,6 +13,7 @@ import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {makeEvent} from './helpers/events.js'
+import {seededRandom} from './helpers/random.js'
 
 /**
  * Seeded random interleavings of ingest members, explored against the real IngestState, the real Delta log and DuckDB.
@@ -52,18 +53,6 @@ afterAll(() => {
   engine.close()
   rmSync(dir, {recursive: true, force: true})
 })
-
-/** mulberry32: a small seeded generator, so a failing seed replays exactly. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const isBad = (partition: number, offset: number) => (partition * 31 + offset * 17) % 11 === 0
 
@@ -261,7 +250,7 @@ function txnsGoForward(lake: string, table: string): boolean {
 }
 
 async function explore(seed: number): Promise<World> {
-  const rand = random(seed)
+  const rand = seededRandom(seed)
   const world = new World(seed, rand)
   let m = 0
   for (let step = 0; step < STEPS; step++) {

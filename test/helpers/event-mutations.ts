@@ -1,23 +1,12 @@
 import {EVENT_TYPE_NAMES, FIELDS, MAX_MONEY} from '../../src/lib/events/index.js'
 import {makeEvent} from './events.js'
+import {seededRandom} from './random.js'
 
 /**
  * Mutated event texts for fuzzing the judge (parseEventText) against DuckDB's JSON reader: each case is a valid event
  * with one or two values or spellings changed to something a careless or hostile producer could send. Deterministic
  * for a seed. Most cases are still valid events, which is the point: whatever the judge accepts must load.
  */
-
-/** A small, fast, seeded PRNG (mulberry32): the same seed gives the same cases on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Random = () => number
 
