@@ -409,6 +409,22 @@ describe('IngestState interleavings', () => {
     // At least once: the first ten may come twice (produced by the old owner, then resent by the new one).
     expect(new Set((await alertsProduced(kafka.topic, want)).keys())).toEqual(new Set(want))
   })
+
+  it('a checkpoint that fails after a durable commit is a warning, and the flushes go on', async () => {
+    const lake = join(dir, 'checkpoint-fails')
+    const a = member(lake)
+    await a.state.rejoin([0])
+    process.env.ECAP_FAILPOINTS = 'lake.checkpoint.write=error'
+    resetFailpoints()
+    for (let o = 0; o < 12; o++) {
+      a.state.take(batch(0, o, o))
+      await a.state.flush()
+    }
+    expect(a.state.result('caught-up', Date.now()).warnings.join('\n')).toMatch(
+      /events table's checkpoint after version 10 failed .*Failpoint lake.checkpoint.write/,
+    )
+    expect(await counts(lake, EVENTS_TABLE, 'order_id')).toEqual(expectedIds([[0, 0, 11]]))
+  })
 })
 
 /** Order ids of the messages on an alerts topic, with how often each came: read until every id of `expected` came (or 30 s). */

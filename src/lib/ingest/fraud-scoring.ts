@@ -63,6 +63,8 @@ export function checkFraudThreshold(threshold: number): void {
 export class LiveFraudScorer {
   state = new FraudState()
   readonly threshold: number
+  /** Things that went wrong without harm (a checkpoint after a durable commit). */
+  readonly warnings: string[] = []
   scored = 0
   alerts = 0
   published = 0
@@ -276,6 +278,11 @@ export class LiveFraudScorer {
         table: FRAUD_ALERTS_SPEC,
         readVersion: this.alertsVersion,
       })
+      if (committed.checkpointError !== undefined) {
+        this.warnings.push(
+          `The ${FRAUD_ALERTS_TABLE} table's checkpoint after version ${committed.version} failed (${committed.checkpointError}); the commit stands.`,
+        )
+      }
       advance(this.alertsTxn, txns)
       if (committed.version === this.alertsVersion + 1) {
         this.alertsVersion = committed.version

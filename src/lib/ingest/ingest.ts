@@ -666,6 +666,7 @@ export class IngestState {
         table: DEAD_LETTERS_SPEC,
         readVersion: this.deadVersion,
       })
+      this.noteCheckpointError(DEAD_LETTERS_SPEC.name, committed)
       this.times.deltaCommitMs += performance.now() - started
       if (committed.version !== this.deadVersion + 1) othersCommitted = true
       this.deadVersion = committed.version
@@ -702,6 +703,7 @@ export class IngestState {
     if (adds.length > 0 || txns.length > 0) {
       const started = performance.now()
       const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
+      this.noteCheckpointError(EVENTS_TABLE, committed)
       this.times.deltaCommitMs += performance.now() - started
       if (committed.version !== this.eventsVersion + 1) othersCommitted = true
       this.eventsVersion = committed.version
@@ -736,6 +738,14 @@ export class IngestState {
     else await this.resendAlerts()
   }
 
+  /** A checkpoint that failed after a durable commit only slows readers down: a warning, not a failed flush. */
+  private noteCheckpointError(table: string, committed: AppendResult): void {
+    if (committed.checkpointError === undefined) return
+    this.warnings.push(
+      `The ${table} table's checkpoint after version ${committed.version} failed (${committed.checkpointError}); the commit stands, reads replay more of the log until the next checkpoint.`,
+    )
+  }
+
   progress(started: number): IngestProgress {
     return {
       messages: this.messages,
@@ -750,7 +760,7 @@ export class IngestState {
     const progress = this.progress(started)
     return {
       ...progress,
-      warnings: this.warnings,
+      warnings: [...this.warnings, ...(this.fraud?.warnings ?? [])],
       duplicatesSkipped: this.duplicates,
       retentionGaps: this.retentionGaps,
       offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
