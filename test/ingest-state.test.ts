@@ -7,10 +7,11 @@ import {Engine} from '../src/lib/engine/engine.js'
 import {resetFailpoints} from '../src/lib/failpoints.js'
 import {LiveFraudScorer} from '../src/lib/ingest/fraud-scoring.js'
 import {type IngestOptions, IngestState} from '../src/lib/ingest/ingest.js'
+import {lakeOffsets} from '../src/lib/ingest/lake-offsets.js'
 import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
 import {listCommitVersions, readCommit} from '../src/lib/lake/delta-log.js'
 import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
-import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
+import {commitAppend, EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {makeEvent} from './helpers/events.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
@@ -424,6 +425,19 @@ describe('IngestState interleavings', () => {
       /events table's checkpoint after version 10 failed .*Failpoint lake.checkpoint.write/,
     )
     expect(await counts(lake, EVENTS_TABLE, 'order_id')).toEqual(expectedIds([[0, 0, 11]]))
+  })
+
+  it('reads only partitions from the txns of a topic named like another writer’s app id (import)', async () => {
+    const lake = join(dir, 'topic-named-import')
+    await commitAppend(
+      lake,
+      [],
+      [
+        {appId: 'ecap:import:9f86d081884c7d65', version: 1},
+        {appId: 'ecap:import:2', version: 7},
+      ],
+    )
+    expect((await lakeOffsets(tablePath(lake, EVENTS_TABLE), 'import')).offsets).toEqual(new Map([[2, 7]]))
   })
 })
 

@@ -21,7 +21,9 @@ export async function lakeOffsets(table: string, topic: string, engine?: Engine)
   const snapshot = await readSnapshot(table, {engine})
   const prefix = appId(topic, 0).slice(0, -1)
   for (const [id, version] of snapshot.txns) {
-    if (id.startsWith(prefix)) offsets.set(Number(id.slice(prefix.length)), version)
+    // Only `ecap:<topic>:<digits>`: an import's `ecap:import:<sha256>` is no partition of a topic named "import".
+    const partition = id.startsWith(prefix) ? id.slice(prefix.length) : ''
+    if (/^\d+$/.test(partition)) offsets.set(Number(partition), version)
   }
   return {offsets, version: snapshot.version, snapshot}
 }
