@@ -362,7 +362,8 @@ export class IngestState {
 
   /**
    * A new assignment: after any running flush, re-read the lake's offsets, forget the buffer and what was seen (it
-   * will all be fetched again from the lake's offsets), then let `seek` place the partitions.
+   * will all be fetched again from the lake's offsets), and seek each partition (see seekFromLake); `startOffsets`
+   * are --from's positions for partitions the lake has never seen.
    */
   rejoin(partitions: number[], startOffsets: Map<number, number> = new Map()): Promise<void> {
     const next = this.flushing.then(async () => {
