@@ -278,11 +278,7 @@ describe('IngestState interleavings', () => {
   it('a member that takes over a partition resends the alerts its dead owner committed but never produced', async () => {
     const lake = join(dir, 'alerts-takeover')
     const kafka = {brokers: testBrokers(), topic: uniqueName('alerts')}
-    // The scorer asks the group's committed offsets of the ingest topic, which must exist.
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic: TOPIC, numPartitions: 2}], waitForLeaders: true})
-    await admin.disconnect()
+    await createIngestTopic()
     const survivor = member(lake, true, kafka)
     await survivor.state.rejoin([1])
     const dying = member(lake, true, kafka)
@@ -384,10 +380,7 @@ describe('IngestState interleavings', () => {
   it('alerts an old owner committed after the new owner joined, and never produced, are produced', async () => {
     const lake = join(dir, 'alerts-late-owner')
     const kafka = {brokers: testBrokers(), topic: uniqueName('alerts')}
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic: TOPIC, numPartitions: 2}], waitForLeaders: true})
-    await admin.disconnect()
+    await createIngestTopic()
     const old = member(lake, true, kafka)
     const next = member(lake, true, kafka)
     await old.state.rejoin([0])
@@ -440,6 +433,17 @@ describe('IngestState interleavings', () => {
     expect((await lakeOffsets(tablePath(lake, EVENTS_TABLE), 'import')).offsets).toEqual(new Map([[2, 7]]))
   })
 })
+
+/** The scorer asks the group's committed offsets of the ingest topic, which must exist on the broker. */
+async function createIngestTopic(): Promise<void> {
+  const admin = testKafka().admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({topics: [{topic: TOPIC, numPartitions: 2}], waitForLeaders: true})
+  } finally {
+    await admin.disconnect()
+  }
+}
 
 /** Order ids of the messages on an alerts topic, with how often each came: read until every id of `expected` came (or 30 s). */
 async function alertsProduced(topic: string, expected: Iterable<string>): Promise<Map<string, number>> {
