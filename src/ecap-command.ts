@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {type ResolvedConfig, resolveConfig} from './lib/config/resolve.js'
 import type {SettingKey} from './lib/config/settings.js'
+import {type Engine, type EngineOptions, withEngine} from './lib/engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
 import {createProgress, type Progress} from './progress.js'
 
@@ -69,6 +70,17 @@ export abstract class EcapCommand<T> extends Command {
     return this.abortController.signal
   }
 
+  /**
+   * Opens a DuckDB engine bound to this command's abort signal, runs `work` with it and closes it whatever happens.
+   * The one place an engine is opened: lib services take `(engine, options)`, so Ctrl-C reaches every statement.
+   */
+  protected withEngine<R>(
+    work: (engine: Engine) => Promise<R>,
+    options: Omit<EngineOptions, 'signal'> = {},
+  ): Promise<R> {
+    return withEngine(work, {...options, signal: this.signal})
+  }
+
   /** Resolves settings with flag > env > ./ecap.config.json > user config > default. */
   protected resolveConfig(flags: Partial<Record<SettingKey, string | undefined>>): ResolvedConfig {
     return resolveConfig({flags, env: process.env, cwd: process.cwd(), userConfigDir: this.config.configDir})
@@ -98,6 +110,11 @@ export abstract class EcapCommand<T> extends Command {
   /** Writes data to stdout, unless the reader has gone away. */
   protected out(text: string): void {
     if (!this.stdoutClosed) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  /** A line for the person at the terminal (not data) on stderr; nothing with --quiet or --json. */
+  protected note(text: string): void {
+    if (!this.jsonEnabled() && !this.quiet) process.stderr.write(text.endsWith('\n') ? text : `${text}\n`)
   }
 
   override warn(input: Error | string): Error | string {

@@ -167,7 +167,9 @@ describe('duplicate event_ids', () => {
         const outputs: string[] = []
         for (const lake of [clean, duplicated]) {
           const output = join(dir, `${table}-${lake === clean ? 'clean' : 'duplicated'}.parquet`)
-          const result = await exportTable({lake, table, format: 'parquet', output, stdout: process.stdout})
+          const result = await withEngine((e) =>
+            exportTable(e, {lake, table, format: 'parquet', output, stdout: process.stdout}),
+          )
           expect(result.duplicateEvents, `${table} of ${lake}`).toBe(lake === clean ? 0 : extraRows)
           outputs.push(`read_parquet(${sqlString(output)})`)
         }
@@ -191,13 +193,15 @@ describe('duplicate event_ids', () => {
     expect(envelope.warnings).toEqual([expect.stringContaining('duplicate copies of events')])
     // A table that is no shop view reads no events: nothing was set aside for it, and nothing is said.
     await withEngine((engine) => runRfm(engine, {lake: duplicated, asOf}))
-    const rfm = await exportTable({
-      lake: duplicated,
-      table: 'rfm',
-      format: 'csv',
-      output: join(dir, 'rfm.csv'),
-      stdout: process.stdout,
-    })
+    const rfm = await withEngine((engine) =>
+      exportTable(engine, {
+        lake: duplicated,
+        table: 'rfm',
+        format: 'csv',
+        output: join(dir, 'rfm.csv'),
+        stdout: process.stdout,
+      }),
+    )
     expect(rfm).toMatchObject({duplicateEvents: 0, rows: expect.any(Number)})
     expect(rfm.rows).toBeGreaterThan(0)
     const other = ecap(['export', 'rfm', '--lake', duplicated, '-o', join(dir, 'cli-rfm.csv')], {timeoutMs: 60_000})
@@ -207,13 +211,15 @@ describe('duplicate event_ids', () => {
 
   it('ecap query and analyze count each event once and say how many copies they set aside', async () => {
     const output = join(dir, 'query.csv')
-    const query = await runQuery({
-      lake: duplicated,
-      sql: 'SELECT count(*) - count(DISTINCT event_id) AS repeats FROM events',
-      format: 'csv',
-      output,
-      stdout: process.stdout,
-    })
+    const query = await withEngine((engine) =>
+      runQuery(engine, {
+        lake: duplicated,
+        sql: 'SELECT count(*) - count(DISTINCT event_id) AS repeats FROM events',
+        format: 'csv',
+        output,
+        stdout: process.stdout,
+      }),
+    )
     expect(query.duplicateEvents).toBe(extraRows)
     expect(readFileSync(output, 'utf8')).toBe('repeats\n0\n')
     const kpi = ecap(['analyze', 'kpi', '--lake', duplicated, '--as-of', asOf, '--json'], {timeoutMs: 60_000})

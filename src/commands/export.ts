@@ -73,17 +73,21 @@ The result is streamed, never held in memory: CSV, NDJSON, JSON and Arrow go out
     const progress = this.progress()
     if (!toStdout) progress.start(`Exporting ${args.table}`)
     try {
-      const result = await exportTable({
-        lake: this.resolveConfig({lake: flags.lake}).lake.value,
-        table: args.table,
-        format,
-        output: flags.output,
-        stdout: process.stdout,
-        where: flags.where,
-        columns,
-        memoryLimit: flags['memory-limit'],
-        signal: this.signal,
-      })
+      const lake = this.resolveConfig({lake: flags.lake}).lake.value
+      const result = await this.withEngine(
+        (engine) =>
+          exportTable(engine, {
+            lake,
+            table: args.table,
+            format,
+            output: flags.output,
+            stdout: process.stdout,
+            where: flags.where,
+            columns,
+            signal: this.signal,
+          }),
+        {memoryLimit: flags['memory-limit']},
+      )
       const duplicates = duplicatesWarning(result.duplicateEvents)
       if (duplicates) this.warn(duplicates)
       if (!toStdout) {

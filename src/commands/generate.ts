@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {withEngine} from '../lib/engine/engine.js'
 import {UsageError} from '../lib/errors.js'
 import {
   type EventSink,
@@ -169,7 +168,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
     }
     if (flags.to === 'lake') {
       const lake = this.resolveConfig({lake: flags.lake}).lake.value
-      return withEngine(async (engine) => {
+      return this.withEngine(async (engine) => {
         const sink = new LakeSink(engine, lake)
         const result = await this.generate(options, sink, flags)
         if (sink.result?.checkpointError) {
@@ -224,7 +223,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       progress.succeed(
         `Generated ${result.events.toLocaleString('en-US')} events in ${(result.elapsedMs / 1000).toFixed(1)} s`,
       )
-      if (!this.jsonEnabled() && !this.quiet) process.stderr.write(renderSummary(result, sink))
+      this.note(renderSummary(result, sink))
       return result
     } catch (error) {
       progress.fail('Generation stopped; nothing was left behind.')

@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {withEngine} from '../lib/engine/engine.js'
 import {FIELDS} from '../lib/events/contract.js'
 import {
   type Device,
@@ -99,7 +98,7 @@ Exit codes: 0 ok (also when the file was already imported), 2 bad flag, unknown 
     progress.start(`Importing ${args.file}`)
     let result: ImportResult
     try {
-      result = await withEngine((engine) =>
+      result = await this.withEngine((engine) =>
         importOrders(engine, {...options, onProgress: (text) => progress.update(text), signal: this.signal}),
       )
     } catch (error) {

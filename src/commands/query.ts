@@ -82,31 +82,31 @@ One statement, any DuckDB SQL that returns rows. On a terminal the result is a t
         hints: [`--format csv -o ${flags.output}`],
       })
     }
-    const result = await runQuery({
-      lake: this.resolveConfig({lake: flags.lake}).lake.value,
-      sql,
-      format,
-      output: flags.output,
-      stdout: process.stdout,
-      asOf: flags['as-of'],
-      maxRows: flags['max-rows'],
-      color: this.colorEnabled(),
-      memoryLimit: flags['memory-limit'],
-      signal: this.signal,
-    })
+    const lake = this.resolveConfig({lake: flags.lake}).lake.value
+    const result = await this.withEngine(
+      (engine) =>
+        runQuery(engine, {
+          lake,
+          sql,
+          format,
+          output: flags.output,
+          stdout: process.stdout,
+          asOf: flags['as-of'],
+          maxRows: flags['max-rows'],
+          color: this.colorEnabled(),
+          signal: this.signal,
+        }),
+      {memoryLimit: flags['memory-limit']},
+    )
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
     for (const skipped of result.skipped) this.warn(`Table ${skipped.name} is not queryable: ${skipped.reason}`)
-    if (!this.jsonEnabled() && !this.quiet) {
-      if (result.truncated) {
-        process.stderr.write(
-          `First ${result.rows} rows shown; --max-rows N for more, or --format csv -o result.csv for all.\n`,
-        )
-      } else if (!toStdout) {
-        process.stderr.write(
-          `Wrote ${result.rows.toLocaleString('en-US')} rows to ${result.output} (${format}) in ${(result.elapsedMs / 1000).toFixed(1)} s\n`,
-        )
-      }
+    if (result.truncated) {
+      this.note(`First ${result.rows} rows shown; --max-rows N for more, or --format csv -o result.csv for all.`)
+    } else if (!toStdout) {
+      this.note(
+        `Wrote ${result.rows.toLocaleString('en-US')} rows to ${result.output} (${format}) in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+      )
     }
     return result
   }

@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
-import {withEngine} from '../../lib/engine/engine.js'
 import {type CompactResult, compactTable} from '../../lib/lake/compact.js'
 import {EVENTS_TABLE, tablePath} from '../../lib/lake/lake.js'
 import {lakeFlag} from '../../shared-flags.js'
@@ -31,7 +30,7 @@ export default class LakeCompact extends EcapCommand<CompactResult> {
     const table = tablePath(this.resolveConfig({lake: flags.lake}).lake.value, flags.table)
     const progress = this.progress()
     progress.start(`Compacting ${table}`)
-    const result = await withEngine((engine) => compactTable(engine, table, {minFiles: flags['min-files']}))
+    const result = await this.withEngine((engine) => compactTable(engine, table, {minFiles: flags['min-files']}))
     progress.stop()
     // The compaction landed: a failed checkpoint after it only makes reads slower until the next one.
     if (result.checkpointError) this.warn(`The compaction landed, but its checkpoint failed: ${result.checkpointError}`)

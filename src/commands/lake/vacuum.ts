@@ -37,8 +37,8 @@ export default class LakeVacuum extends EcapCommand<VacuumResult> {
     })
     if (!this.jsonEnabled()) {
       for (const file of result.files) this.out(file)
-      process.stderr.write(
-        `${result.dryRun ? 'Would delete' : 'Deleted'} ${result.files.length} files (${(result.bytes / 2 ** 20).toFixed(1)} MiB).\n`,
+      this.note(
+        `${result.dryRun ? 'Would delete' : 'Deleted'} ${result.files.length} files (${(result.bytes / 2 ** 20).toFixed(1)} MiB).`,
       )
     }
     return result

@@ -1,4 +1,4 @@
-import {type Engine, withEngine} from '../engine/engine.js'
+import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
 import {UsageError} from '../errors.js'
 import type {DataFormat} from './formats.js'
@@ -18,8 +18,6 @@ export interface ExportOptions {
   where?: string
   /** Columns to keep, in this order; all when absent. */
   columns?: string[]
-  /** DuckDB's memory limit, e.g. "512MB" (larger results spill to disk). */
-  memoryLimit?: string
   signal?: AbortSignal
 }
 
@@ -38,62 +36,57 @@ export interface ExportResult extends WriteSummary {
  * Streams one table of the lake to a file or stdout, optionally cut by `where` and `columns`. An unknown table or
  * column and a bad predicate are usage errors naming what exists; a failed export leaves no file behind.
  */
-export async function exportTable(options: ExportOptions): Promise<ExportResult> {
+export async function exportTable(engine: Engine, options: ExportOptions): Promise<ExportResult> {
   const started = Date.now()
-  return withEngine(
-    async (engine) => {
-      const lake = await registerLakeViews(engine, options.lake, {
-        shopViews: (SHOP_VIEWS as readonly string[]).includes(options.table),
-      })
-      const names = lake.views.map((v) => v.name)
-      if (!names.includes(options.table)) {
-        throw new UsageError(
-          'TABLE_UNKNOWN',
-          names.length === 0
-            ? `The lake at ${lake.lake} has no tables yet.`
-            : `No table ${options.table} in the lake. Tables: ${names.join(', ')}.`,
-          {hints: names.length === 0 ? ['ecap generate --to lake'] : names.slice(0, 3).map((n) => `ecap export ${n}`)},
-        )
-      }
-      const table = sqlIdentifier(options.table)
-      const available = (await engine.rows(`SELECT * FROM (DESCRIBE ${table})`)).map((r) => String(r.column_name))
-      let select = '*'
-      if (options.columns && options.columns.length > 0) {
-        const unknown = options.columns.filter((c) => !available.includes(c))
-        if (unknown.length > 0) {
-          throw new UsageError(
-            'COLUMN_UNKNOWN',
-            `${options.table} has no column ${unknown.join(', ')}. Its columns: ${available.join(', ')}.`,
-            {hints: [`--columns ${available.slice(0, 3).join(',')}`]},
-          )
-        }
-        select = options.columns.map(sqlIdentifier).join(', ')
-      }
-      // The predicate sees every column of the table, kept or not: --columns only shapes the output.
-      let from = table
-      if (options.where !== undefined) {
-        from = `(SELECT * FROM ${table} WHERE (\n${await checkPredicate(engine, table, options.where)}\n))`
-      }
-      const sql = `SELECT ${select} FROM ${from}`
-      const query = await prepareQuery(engine, sql, 'WHERE_INVALID')
-      const summary = await writeResult(engine, query, {
-        format: options.format,
-        output: options.output,
-        stdout: options.stdout,
-        signal: options.signal,
-      })
-      return {
-        ...summary,
-        table: options.table,
-        lake: lake.lake,
-        where: options.where ?? null,
-        duplicateEvents: lake.views.find((v) => v.name === options.table)?.kind === 'shop' ? lake.duplicateEvents : 0,
-        elapsedMs: Date.now() - started,
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      }
-    },
-    {memoryLimit: options.memoryLimit},
-  )
+  const lake = await registerLakeViews(engine, options.lake, {
+    shopViews: (SHOP_VIEWS as readonly string[]).includes(options.table),
+  })
+  const names = lake.views.map((v) => v.name)
+  if (!names.includes(options.table)) {
+    throw new UsageError(
+      'TABLE_UNKNOWN',
+      names.length === 0
+        ? `The lake at ${lake.lake} has no tables yet.`
+        : `No table ${options.table} in the lake. Tables: ${names.join(', ')}.`,
+      {hints: names.length === 0 ? ['ecap generate --to lake'] : names.slice(0, 3).map((n) => `ecap export ${n}`)},
+    )
+  }
+  const table = sqlIdentifier(options.table)
+  const available = (await engine.rows(`SELECT * FROM (DESCRIBE ${table})`)).map((r) => String(r.column_name))
+  let select = '*'
+  if (options.columns && options.columns.length > 0) {
+    const unknown = options.columns.filter((c) => !available.includes(c))
+    if (unknown.length > 0) {
+      throw new UsageError(
+        'COLUMN_UNKNOWN',
+        `${options.table} has no column ${unknown.join(', ')}. Its columns: ${available.join(', ')}.`,
+        {hints: [`--columns ${available.slice(0, 3).join(',')}`]},
+      )
+    }
+    select = options.columns.map(sqlIdentifier).join(', ')
+  }
+  // The predicate sees every column of the table, kept or not: --columns only shapes the output.
+  let from = table
+  if (options.where !== undefined) {
+    from = `(SELECT * FROM ${table} WHERE (\n${await checkPredicate(engine, table, options.where)}\n))`
+  }
+  const sql = `SELECT ${select} FROM ${from}`
+  const query = await prepareQuery(engine, sql, 'WHERE_INVALID')
+  const summary = await writeResult(engine, query, {
+    format: options.format,
+    output: options.output,
+    stdout: options.stdout,
+    signal: options.signal,
+  })
+  return {
+    ...summary,
+    table: options.table,
+    lake: lake.lake,
+    where: options.where ?? null,
+    duplicateEvents: lake.views.find((v) => v.name === options.table)?.kind === 'shop' ? lake.duplicateEvents : 0,
+    elapsedMs: Date.now() - started,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import {withEngine} from '../engine/engine.js'
+import type {Engine} from '../engine/engine.js'
 import type {QueryFormat} from './formats.js'
 import {type LakeView, registerLakeViews} from './lake-views.js'
 import {prepareQuery, type WriteSummary, writeResult} from './write-result.js'
@@ -15,7 +15,6 @@ export interface QueryOptions {
   /** Rows shown by the `table` format. */
   maxRows?: number
   color?: boolean
-  memoryLimit?: string
   signal?: AbortSignal
 }
 
@@ -35,31 +34,26 @@ export interface QueryResult extends WriteSummary {
  * Runs one DuckDB query over the lake (shop views, analysis results and other tables registered by name) and streams
  * its result. Syntax, binder and cast errors are usage errors carrying DuckDB's message.
  */
-export async function runQuery(options: QueryOptions): Promise<QueryResult> {
+export async function runQuery(engine: Engine, options: QueryOptions): Promise<QueryResult> {
   const started = Date.now()
-  return withEngine(
-    async (engine) => {
-      const lake = await registerLakeViews(engine, options.lake, {asOf: options.asOf})
-      const query = await prepareQuery(engine, options.sql)
-      const summary = await writeResult(engine, query, {
-        format: options.format,
-        output: options.output,
-        stdout: options.stdout,
-        maxRows: options.maxRows,
-        color: options.color,
-        signal: options.signal,
-      })
-      return {
-        ...summary,
-        lake: lake.lake,
-        asOf: lake.asOf,
-        duplicateEvents: lake.duplicateEvents,
-        views: lake.views,
-        skipped: lake.skipped,
-        elapsedMs: Date.now() - started,
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      }
-    },
-    {memoryLimit: options.memoryLimit},
-  )
+  const lake = await registerLakeViews(engine, options.lake, {asOf: options.asOf})
+  const query = await prepareQuery(engine, options.sql)
+  const summary = await writeResult(engine, query, {
+    format: options.format,
+    output: options.output,
+    stdout: options.stdout,
+    maxRows: options.maxRows,
+    color: options.color,
+    signal: options.signal,
+  })
+  return {
+    ...summary,
+    lake: lake.lake,
+    asOf: lake.asOf,
+    duplicateEvents: lake.duplicateEvents,
+    views: lake.views,
+    skipped: lake.skipped,
+    elapsedMs: Date.now() - started,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  }
 }
