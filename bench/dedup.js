@@ -8,7 +8,7 @@
 // Each run records the 1-minute load average before it: on a shared machine, compare runs taken under similar load.
 // Results print as a table and are saved to bench/results/dedup.json. Speed is measured here, never in tests.
 import {spawnSync} from 'node:child_process'
-import {cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg, tmpdir, totalmem} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
@@ -34,7 +34,9 @@ function ecap(checkout, args) {
 /** Seconds to register the shop views of `lake` with `checkout`'s code, in this process, `runs` times. */
 async function viewSeconds(checkout, lake) {
   const {Engine} = await import(pathToFileURL(join(checkout, 'dist', 'lib', 'engine', 'engine.js')).href)
-  const {registerShopViews} = await import(pathToFileURL(join(checkout, 'dist', 'lib', 'lake', 'shop-views.js')).href)
+  // The views moved from lake/ to shop/; a baseline checkout built before the move has them at the old path.
+  const views = ['shop/views.js', 'lake/shop-views.js'].map((p) => join(checkout, 'dist', 'lib', p)).find(existsSync)
+  const {registerShopViews} = await import(pathToFileURL(views).href)
   const times = []
   const loads = []
   let duplicates

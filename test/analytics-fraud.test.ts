@@ -14,7 +14,7 @@ import type {EventOf, ShopEvent} from '../src/lib/events/index.js'
 import {GENERATE_DEFAULTS, generateShop, NdjsonSink} from '../src/lib/generate/index.js'
 import {FraudState} from '../src/lib/ingest/fraud-state.js'
 import {appendEvents} from '../src/lib/lake/lake.js'
-import {registerShopViews} from '../src/lib/lake/shop-views.js'
+import {registerShopViews} from '../src/lib/shop/views.js'
 import {ecap} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
 

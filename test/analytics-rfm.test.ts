@@ -15,7 +15,7 @@ import {
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import {EcapError} from '../src/lib/errors.js'
-import {registerShopViews} from '../src/lib/lake/shop-views.js'
+import {registerShopViews} from '../src/lib/shop/views.js'
 import {at, daysBefore, lakeOf, removeTempDirs, ShopBuilder, tempDir} from './helpers/analytics-shop.js'
 import {ecap} from './helpers/cli.js'
 

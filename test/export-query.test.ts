@@ -9,7 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {saveResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import {sqlString} from '../src/lib/engine/sql.js'
-import {registerShopViews} from '../src/lib/lake/shop-views.js'
+import {registerShopViews} from '../src/lib/shop/views.js'
 import {cleanEnv, RUN, ecap as runEcap} from './helpers/cli.js'
 
 // End-to-end: the built CLI as a user runs it. `npm test` builds dist/ first (pretest).

@@ -3,7 +3,7 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {type ExportResult, exportTable} from '../lib/export/export.js'
 import {BINARY_FORMATS, DATA_FORMATS, formatOfPath} from '../lib/export/formats.js'
-import {duplicatesWarning} from '../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../lib/shop/views.js'
 import {lakeFlag} from '../shared-flags.js'
 
 export default class ExportCommand extends EcapCommand<ExportResult> {

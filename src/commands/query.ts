@@ -4,7 +4,7 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {BINARY_FORMATS, formatOfPath, QUERY_FORMATS} from '../lib/export/formats.js'
 import {type QueryResult, runQuery} from '../lib/export/query.js'
-import {duplicatesWarning} from '../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../shared-flags.js'
 
 export default class QueryCommand extends EcapCommand<QueryResult> {

@@ -8,7 +8,7 @@ import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {withEngine} from '../../lib/engine/engine.js'
 import {UsageError} from '../../lib/errors.js'
-import {duplicatesWarning} from '../../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
 
 export type ClvCommandResult = RunClvResult

@@ -3,7 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type CohortResult, runCohorts} from '../../lib/analytics/cohort.js'
 import {withEngine} from '../../lib/engine/engine.js'
-import {duplicatesWarning} from '../../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeCohortCommand extends EcapCommand<CohortResult> {

@@ -3,7 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {analyzeFraud, FRAUD_DEFAULTS, type FraudResult} from '../../lib/analytics/fraud/analyze.js'
 import {withEngine} from '../../lib/engine/engine.js'
-import {duplicatesWarning} from '../../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeFraud extends EcapCommand<FraudResult> {

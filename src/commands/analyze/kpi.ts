@@ -3,7 +3,7 @@ import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {KPI_DEFAULTS, type KpiPeriod, type KpiResult, runKpis} from '../../lib/analytics/kpi.js'
 import {withEngine} from '../../lib/engine/engine.js'
-import {duplicatesWarning} from '../../lib/lake/shop-views.js'
+import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeKpiCommand extends EcapCommand<KpiResult> {

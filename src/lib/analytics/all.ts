@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {EcapError, toEcapError} from '../errors.js'
-import {registerShopViews} from '../lake/shop-views.js'
+import {registerShopViews} from '../shop/views.js'
 import {runClv} from './clv/run.js'
 import {runCohorts} from './cohort.js'
 import {analyzeFraud} from './fraud/analyze.js'

@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {utcMonth} from '../engine/sql.js'
-import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../shop/views.js'
 import {cacheOrders} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 

@@ -1,5 +1,5 @@
 import type {Engine} from '../engine/engine.js'
-import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../shop/views.js'
 import {buildSessions, FUNNEL_STEPS, type FunnelStepName, SESSIONS_TABLE} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 

@@ -2,7 +2,7 @@ import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {utcDate} from '../engine/sql.js'
 import {UsageError} from '../errors.js'
-import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../shop/views.js'
 import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'
 

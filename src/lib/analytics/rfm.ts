@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {utcDate} from '../engine/sql.js'
-import {registerShopViews, type ShopViews} from '../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../shop/views.js'
 import {DEFAULT_SEGMENT_MAP, readSegmentMap, type SegmentMap, segmentCells, validateSegmentMap} from './rfm-segments.js'
 import {cacheOrders} from './sessions.js'
 import {type RunInfo, resultPath, saveResult} from './store.js'

@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {utcDate} from '../engine/sql.js'
-import {cacheShopTable} from '../lake/shop-views.js'
+import {cacheShopTable} from '../shop/views.js'
 
 /** The funnel steps in order; step 1 is any visit, the others the first event of their type after the step before. */
 export const FUNNEL_STEPS = [

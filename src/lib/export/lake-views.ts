@@ -6,9 +6,9 @@ import {UsageError} from '../errors.js'
 import {DEAD_LETTERS_TABLE} from '../lake/dead-letters.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {EVENTS_TABLE} from '../lake/lake.js'
-import {registerShopViews} from '../lake/shop-views.js'
 import {findTables} from '../lake/status.js'
 import {registerTableView} from '../lake/views.js'
+import {registerShopViews} from '../shop/views.js'
 
 /** The shop's views, in the order `ecap query` lists them. */
 export const SHOP_VIEWS = ['events', 'orders', 'order_items', 'customers', 'duplicate_events', 'dead_letters'] as const

@@ -11,8 +11,8 @@ import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/cl
 import {listCommitVersions} from '../lake/delta-log.js'
 import {FRAUD_ALERTS_SPEC, FRAUD_ALERTS_TABLE, type FraudAlertRow, writeFraudAlertFile} from '../lake/fraud-alerts.js'
 import {commitAppend, EVENTS_TABLE, tablePath} from '../lake/lake.js'
-import {registerShopViews} from '../lake/shop-views.js'
 import {registerTableView} from '../lake/views.js'
+import {registerShopViews} from '../shop/views.js'
 import {FraudState, LATE_MARGIN_MS, LONGEST_WINDOW_MS, SESSION_IDLE_MS} from './fraud-state.js'
 import {advance, lakeOffsets, movingTxns} from './lake-offsets.js'
 

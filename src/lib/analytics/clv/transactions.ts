@@ -2,7 +2,7 @@ import {extname} from 'node:path'
 import type {Engine} from '../../engine/engine.js'
 import {sqlIdentifier, sqlString} from '../../engine/sql.js'
 import {DataError, UsageError} from '../../errors.js'
-import {registerShopViews, type ShopViews} from '../../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
 
 /** Where the purchases come from: the lake's `orders` view, or a plain transactions file. */
 export type ClvSource =

@@ -1,6 +1,6 @@
 import type {Engine} from '../../engine/engine.js'
 import {UsageError} from '../../errors.js'
-import {registerShopViews, type ShopViews} from '../../lake/shop-views.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
 import {resultPath, saveResult} from '../store.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'

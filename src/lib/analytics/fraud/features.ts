@@ -110,7 +110,7 @@ function earlierOrders(name: string, partition: string | null, spans: ('0' | '1h
 }
 
 /**
- * Per-order features over the `orders` view (see lake/shop-views.ts) and the session parts of the `events` view
+ * Per-order features over the `orders` view (see shop/views.ts) and the session parts of the `events` view
  * (sessions.ts). Anonymous orders (no customer) get no customer features; orders without a card no card features.
  */
 export const FEATURES_SQL = `

@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
-import {ROW_ID_COLUMN} from './views.js'
+import {ROW_ID_COLUMN} from '../lake/views.js'
 
 /** Temp table of the row ids of the copies set aside; it exists only while the snapshot holds some. */
 const SET_ASIDE_TABLE = '__events_set_aside'

@@ -2,11 +2,11 @@ import {existsSync} from 'node:fs'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
 import {DataError, UsageError} from '../errors.js'
-import {DEAD_LETTERS_TABLE} from './dead-letters.js'
-import {listCommitVersions, type Snapshot} from './delta-log.js'
-import {EVENTS_TABLE, tablePath} from './lake.js'
+import {DEAD_LETTERS_TABLE} from '../lake/dead-letters.js'
+import {listCommitVersions, type Snapshot} from '../lake/delta-log.js'
+import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
+import {registerTableView} from '../lake/views.js'
 import {registerUniqueEvents} from './unique-events.js'
-import {registerTableView} from './views.js'
 
 export interface ShopViews {
   /** The last day included (UTC): events before the end of this day are seen, later ones are not. */
