@@ -10,11 +10,11 @@ import {
   NdjsonSink,
   validateGenerateOptions,
 } from '../lib/generate/index.js'
-import {PacedSink} from '../lib/generate/paced-sink.js'
-import {KafkaSink} from '../lib/kafka/kafka-sink.js'
+import {KafkaSink} from '../lib/generate/sinks/kafka-sink.js'
+import {LakeSink} from '../lib/generate/sinks/lake-sink.js'
+import {PacedSink} from '../lib/generate/sinks/paced-sink.js'
 import {connectionFromConfig} from '../lib/kafka-settings.js'
 import type {AppendResult} from '../lib/lake/lake.js'
-import {LakeSink} from '../lib/lake/lake-sink.js'
 import {kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
 
 const SINKS = ['ndjson', 'lake', 'kafka'] as const

@@ -5,7 +5,7 @@ import {runReport} from './analytics/report-run.js'
 import {withEngine} from './engine/engine.js'
 import {UsageError} from './errors.js'
 import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from './generate/index.js'
-import {LakeSink} from './lake/lake-sink.js'
+import {LakeSink} from './generate/sinks/lake-sink.js'
 
 export const DEMO_DEFAULTS = {
   lake: './ecap-demo/lake',

@@ -8,7 +8,7 @@ import {
   validateGenerateOptions,
 } from './options.js'
 import {FRAUD_PATTERNS, type FraudPattern, ShopSimulator} from './simulator.js'
-import type {EventSink} from './sink.js'
+import type {EventSink} from './sinks/sink.js'
 
 export interface GenerateOutputs {
   events: EventSink

@@ -1,5 +1,5 @@
 export * from './generate.js'
-export * from './ndjson-sink.js'
 export * from './options.js'
 export * from './simulator.js'
-export type {EventSink} from './sink.js'
+export * from './sinks/ndjson-sink.js'
+export type {EventSink} from './sinks/sink.js'

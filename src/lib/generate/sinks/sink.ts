@@ -1,4 +1,4 @@
-import type {ShopEvent} from '../events/types.js'
+import type {ShopEvent} from '../../events/types.js'
 
 /**
  * Where generated events go: an NDJSON file or stdout here; the lake and Kafka sinks plug in the same way.

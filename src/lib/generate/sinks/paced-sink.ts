@@ -1,4 +1,4 @@
-import type {ShopEvent} from '../events/types.js'
+import type {ShopEvent} from '../../events/types.js'
 import type {EventSink} from './sink.js'
 
 /** A sink that can send what it holds now, because the writer is about to wait (a paced, live stream). */

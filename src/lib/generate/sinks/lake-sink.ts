@@ -1,11 +1,9 @@
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {mkdirDurable} from '../durable.js'
-import type {Engine} from '../engine/engine.js'
-import type {ShopEvent} from '../events/types.js'
-import {NdjsonSink} from '../generate/ndjson-sink.js'
-import type {EventSink} from '../generate/sink.js'
-import type {AddAction} from './delta-log.js'
+import {mkdirDurable} from '../../durable.js'
+import type {Engine} from '../../engine/engine.js'
+import type {ShopEvent} from '../../events/types.js'
+import type {AddAction} from '../../lake/delta-log.js'
 import {
   type AppendResult,
   assertAppendable,
@@ -14,8 +12,10 @@ import {
   EVENTS_TABLE,
   stagingPath,
   tablePath,
-} from './lake.js'
-import {writeEventFiles} from './parquet-files.js'
+} from '../../lake/lake.js'
+import {writeEventFiles} from '../../lake/parquet-files.js'
+import {NdjsonSink} from './ndjson-sink.js'
+import type {EventSink} from './sink.js'
 
 /** Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. */
 const DEFAULT_CHUNK_EVENTS = 250_000

@@ -1,6 +1,6 @@
-import {AtomicFile} from '../atomic-file.js'
-import {serializeEvent} from '../events/serialize.js'
-import type {ShopEvent} from '../events/types.js'
+import {AtomicFile} from '../../atomic-file.js'
+import {serializeEvent} from '../../events/serialize.js'
+import type {ShopEvent} from '../../events/types.js'
 import type {EventSink} from './sink.js'
 
 /** Bytes of NDJSON gathered before one write: large writes keep the syscall count low. */

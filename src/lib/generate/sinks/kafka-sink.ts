@@ -1,8 +1,8 @@
 import {CompressionTypes, type Message, Partitioners, type Producer} from 'kafkajs'
-import {serializeEvent} from '../events/serialize.js'
-import type {ShopEvent} from '../events/types.js'
-import type {DrainableSink} from '../generate/paced-sink.js'
-import {createKafka, type KafkaConnectionOptions, unavailable} from './client.js'
+import {serializeEvent} from '../../events/serialize.js'
+import type {ShopEvent} from '../../events/types.js'
+import {createKafka, type KafkaConnectionOptions, unavailable} from '../../kafka/client.js'
+import type {DrainableSink} from './paced-sink.js'
 
 /** Messages per produce request: large batches amortise round trips and compress well. */
 const BATCH_MESSAGES = 5000
