@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANALYSES} from '../src/lib/analytics/all.js'
-import type {DemoResult} from '../src/lib/demo.js'
+import type {DemoResult} from '../src/lib/setup/demo.js'
 import {ecap} from './helpers/cli.js'
 
 const BUILT_COMMAND = fileURLToPath(new URL('../dist/commands/demo.js', import.meta.url))

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {resolveConfig} from '../src/lib/config/resolve.js'
+import {connectionFromConfig} from '../src/lib/kafka-settings.js'
 import {
   askInitAnswers,
   configFromAnswers,
@@ -13,8 +14,7 @@ import {
   type InitAnswers,
   type Prompter,
   writeInitConfig,
-} from '../src/lib/init.js'
-import {connectionFromConfig} from '../src/lib/kafka-settings.js'
+} from '../src/lib/setup/init.js'
 import {cleanEnv, ecap, RUN} from './helpers/cli.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 

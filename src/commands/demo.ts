@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {DEMO_DEFAULTS, type DemoResult, runDemo} from '../lib/demo.js'
+import {DEMO_DEFAULTS, type DemoResult, runDemo} from '../lib/setup/demo.js'
 import {lakeFlag} from '../shared-flags.js'
 
 export default class Demo extends EcapCommand<DemoResult> {

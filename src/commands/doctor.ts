@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
-import {renderCheck} from '../check-lines.js'
 import {EcapCommand, type JsonEnvelope} from '../ecap-command.js'
-import {type DoctorResult, runDoctor} from '../lib/doctor.js'
+import {renderCheck} from '../lib/setup/check-lines.js'
+import {type DoctorResult, runDoctor} from '../lib/setup/doctor.js'
 import {brokersFlag, lakeFlag, topicFlag} from '../shared-flags.js'
 
 export default class Doctor extends EcapCommand<DoctorResult> {

@@ -1,9 +1,9 @@
 import {resolve} from 'node:path'
 import {Flags} from '@oclif/core'
-import {renderCheck} from '../check-lines.js'
 import {EcapCommand} from '../ecap-command.js'
 import {PROJECT_CONFIG_FILE, resolveConfig} from '../lib/config/resolve.js'
 import {InterruptedError, UsageError} from '../lib/errors.js'
+import {renderCheck} from '../lib/setup/check-lines.js'
 import {
   answersFromConfig,
   askInitAnswers,
@@ -14,7 +14,7 @@ import {
   type Prompter,
   SASL_CHOICES,
   writeInitConfig,
-} from '../lib/init.js'
+} from '../lib/setup/init.js'
 
 export default class Init extends EcapCommand<InitResult> {
   static override summary = 'Write ./ecap.config.json: brokers, topic, group, lake, TLS and SASL, asked one by one.'

@@ -1,11 +1,11 @@
 import {existsSync, mkdirSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
-import {type AllResult, type AnalysisName, analyzeAll} from './analytics/all.js'
-import {runReport} from './analytics/report-run.js'
-import {withEngine} from './engine/engine.js'
-import {UsageError} from './errors.js'
-import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from './generate/index.js'
-import {LakeSink} from './generate/sinks/lake-sink.js'
+import {type AllResult, type AnalysisName, analyzeAll} from '../analytics/all.js'
+import {runReport} from '../analytics/report-run.js'
+import {withEngine} from '../engine/engine.js'
+import {UsageError} from '../errors.js'
+import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from '../generate/index.js'
+import {LakeSink} from '../generate/sinks/lake-sink.js'
 
 export const DEMO_DEFAULTS = {
   lake: './ecap-demo/lake',

@@ -1,13 +1,13 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
 import {join, relative, resolve, sep} from 'node:path'
-import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from './config/resolve.js'
-import {Engine} from './engine/engine.js'
-import {EcapError, ExitCode, toEcapError} from './errors.js'
-import {createKafka, parseBrokers} from './kafka/client.js'
-import {connectionFromConfig} from './kafka-settings.js'
-import {LOG_DIR, readSnapshot} from './lake/delta-log.js'
-import {EVENTS_TABLE, rowsOf, STAGING_DIR} from './lake/lake.js'
-import {findTables} from './lake/status.js'
+import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
+import {Engine} from '../engine/engine.js'
+import {EcapError, ExitCode, toEcapError} from '../errors.js'
+import {createKafka, parseBrokers} from '../kafka/client.js'
+import {connectionFromConfig} from '../kafka-settings.js'
+import {LOG_DIR, readSnapshot} from '../lake/delta-log.js'
+import {EVENTS_TABLE, rowsOf, STAGING_DIR} from '../lake/lake.js'
+import {findTables} from '../lake/status.js'
 
 export const MIN_NODE_MAJOR = 20
 

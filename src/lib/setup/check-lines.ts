@@ -1,4 +1,4 @@
-import type {CheckStatus, DoctorCheck} from './lib/doctor.js'
+import type {CheckStatus, DoctorCheck} from './doctor.js'
 
 const MARKS: Record<CheckStatus, {mark: string; color: string}> = {
   ok: {mark: '✓', color: '\u001b[32m'},

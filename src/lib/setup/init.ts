@@ -1,12 +1,12 @@
 import {accessSync, constants, existsSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
-import {AtomicFile} from './atomic-file.js'
-import type {ResolvedConfig} from './config/resolve.js'
-import {type ConfigFileValues, SETTING_KEYS, SETTINGS, type SettingKey} from './config/settings.js'
+import {AtomicFile} from '../atomic-file.js'
+import type {ResolvedConfig} from '../config/resolve.js'
+import {type ConfigFileValues, SETTING_KEYS, SETTINGS, type SettingKey} from '../config/settings.js'
+import {UsageError} from '../errors.js'
+import {parseBrokers, type SaslMechanism} from '../kafka/client.js'
+import {parseBooleanSetting} from '../kafka-settings.js'
 import {checkKafka, type DoctorCheck} from './doctor.js'
-import {UsageError} from './errors.js'
-import {parseBrokers, type SaslMechanism} from './kafka/client.js'
-import {parseBooleanSetting} from './kafka-settings.js'
 
 export const SASL_CHOICES = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const
 export type SaslChoice = (typeof SASL_CHOICES)[number]
