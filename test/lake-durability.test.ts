@@ -5,16 +5,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resultPath} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
 import {resetFailpoints} from '../src/lib/failpoints.js'
+import type {AddAction} from '../src/lib/lake/actions.js'
 import {checkpointFileName} from '../src/lib/lake/checkpoint.js'
 import {compactTable} from '../src/lib/lake/compact.js'
-import {
-  type AddAction,
-  commitFileName,
-  listCommitVersions,
-  logPath,
-  readCommit,
-  readSnapshot,
-} from '../src/lib/lake/delta-log.js'
+import {commitFileName, listCommitVersions, logPath, readCommit, readSnapshot} from '../src/lib/lake/delta-log.js'
 import {appendEvents, EVENTS_TABLE, maybeCheckpoint, tablePath} from '../src/lib/lake/lake.js'
 import {replaceTable} from '../src/lib/lake/result-table.js'
 import {registerTableView} from '../src/lib/lake/views.js'

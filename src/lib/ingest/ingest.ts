@@ -7,8 +7,8 @@ import {EcapError, UsageError} from '../errors.js'
 import {type EventTextVerdict, parseEventText} from '../events/validate.js'
 import {failpoint} from '../failpoints.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import type {AddAction} from '../lake/actions.js'
 import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
-import type {AddAction} from '../lake/delta-log.js'
 import {FRAUD_ALERTS_SPEC} from '../lake/fraud-alerts.js'
 import {
   type AppendResult,

@@ -1,5 +1,6 @@
 import type {Engine} from '../engine/engine.js'
-import {listCommitVersions, readSnapshot, type Snapshot, type TxnAction} from '../lake/delta-log.js'
+import type {TxnAction} from '../lake/actions.js'
+import {listCommitVersions, readSnapshot, type Snapshot} from '../lake/delta-log.js'
 
 /** The Delta `txn` application id that records how far a topic-partition has been written. */
 export function appId(topic: string, partition: number): string {

@@ -18,7 +18,7 @@ import {type Engine, withEngine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
 import {DataError, InterruptedError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
-import type {Action} from './delta-log.js'
+import type {Action} from './actions.js'
 
 /** Commits between checkpoints: readers replay at most this many JSON files after the last checkpoint. */
 export const DEFAULT_CHECKPOINT_INTERVAL = 10

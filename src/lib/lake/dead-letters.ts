@@ -1,6 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
-import type {AddAction} from './delta-log.js'
+import type {AddAction} from './actions.js'
 import {type DeltaStruct, field} from './delta-schema.js'
 import type {TableSpec} from './lake.js'
 import {tablePath} from './lake.js'

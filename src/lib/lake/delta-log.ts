@@ -15,72 +15,12 @@ import {fsyncDirectory, mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {DataError, InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
+import type {Action, AddAction, MetadataAction, ProtocolAction, RemoveAction} from './actions.js'
 import {checkpointVersions, readCheckpoint} from './checkpoint.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
 export const READER_VERSION = 1
 export const WRITER_VERSION = 2
-
-export interface ProtocolAction {
-  minReaderVersion: number
-  minWriterVersion: number
-  /** Table features (reader version 3, writer version 7): ecap writes none and writes to no table that has any. */
-  readerFeatures?: string[]
-  writerFeatures?: string[]
-}
-
-export interface MetadataAction {
-  id: string
-  name?: string
-  format: {provider: 'parquet'; options: Record<string, string>}
-  schemaString: string
-  partitionColumns: string[]
-  configuration: Record<string, string>
-  createdTime: number
-}
-
-export interface AddAction {
-  /** Relative to the table root, URI-encoded. */
-  path: string
-  partitionValues: Record<string, string | null>
-  size: number
-  modificationTime: number
-  dataChange: boolean
-  /** JSON: numRecords, minValues, maxValues, nullCount. */
-  stats?: string
-}
-
-export interface RemoveAction {
-  path: string
-  deletionTimestamp: number
-  dataChange: boolean
-  extendedFileMetadata?: boolean
-  partitionValues?: Record<string, string | null>
-  size?: number
-}
-
-export interface TxnAction {
-  appId: string
-  version: number
-  lastUpdated?: number
-}
-
-export interface CommitInfoAction {
-  timestamp: number
-  operation: string
-  operationParameters?: Record<string, string>
-  engineInfo?: string
-  isBlindAppend?: boolean
-  [key: string]: unknown
-}
-
-export type Action =
-  | {protocol: ProtocolAction}
-  | {metaData: MetadataAction}
-  | {add: AddAction}
-  | {remove: RemoveAction}
-  | {txn: TxnAction}
-  | {commitInfo: CommitInfoAction}
 
 /** The state of a table at one version: what a reader needs to know. */
 export interface Snapshot {

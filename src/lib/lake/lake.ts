@@ -4,21 +4,18 @@ import {join, resolve} from 'node:path'
 import {mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {DataError, UnavailableError} from '../errors.js'
+import type {Action, AddAction, MetadataAction, TxnAction} from './actions.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
 import {
-  type Action,
-  type AddAction,
   assertWritable,
   changesTable,
   checkpointActions,
   commitActions,
   listCommitVersions,
   logPath,
-  type MetadataAction,
   READER_VERSION,
   readSnapshot,
   type Snapshot,
-  type TxnAction,
   WRITER_VERSION,
 } from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'

@@ -7,7 +7,7 @@ import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import {failpoint} from '../failpoints.js'
-import type {AddAction} from './delta-log.js'
+import type {AddAction} from './actions.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
 
 /** DuckDB's read_json column map for the contract, so every value is parsed to its contract type. */

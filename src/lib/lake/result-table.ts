@@ -3,8 +3,8 @@ import {rmSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError} from '../errors.js'
+import type {Action} from './actions.js'
 import {
-  type Action,
   assertWritable,
   commitActions,
   listCommitVersions,

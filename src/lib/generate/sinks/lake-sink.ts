@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {mkdirDurable} from '../../durable.js'
 import type {Engine} from '../../engine/engine.js'
 import type {ShopEvent} from '../../events/types.js'
-import type {AddAction} from '../../lake/delta-log.js'
+import type {AddAction} from '../../lake/actions.js'
 import {
   type AppendResult,
   assertAppendable,
