@@ -65,6 +65,19 @@ export class UnavailableError extends EcapError {
   }
 }
 
+/**
+ * Another writer committed the same stream positions (Delta `txn` app ids) to a table first (exit 4). A writer that
+ * owns those positions no longer re-reads the lake and resumes; it tells this failure from others by class.
+ */
+export class TxnConflictError extends UnavailableError {
+  constructor(table: string) {
+    super('DELTA_TXN_CONFLICT', `Another writer committed the same stream positions to ${table}.`, {
+      hints: ['Another ingest process owns these partitions now; this one must re-read the lake and resume.'],
+    })
+    // `name` stays UnavailableError: it is part of the --json error document, which must not change.
+  }
+}
+
 /** The run was stopped by a signal (exit 130). */
 export class InterruptedError extends EcapError {
   constructor(signal: string) {

@@ -3,7 +3,7 @@ import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
-import {EcapError, UsageError} from '../errors.js'
+import {TxnConflictError, UsageError} from '../errors.js'
 import {type EventTextVerdict, parseEventText} from '../events/validate.js'
 import {failpoint} from '../failpoints.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
@@ -428,7 +428,7 @@ export class IngestState {
     } catch (error) {
       // Another member wrote these partitions meanwhile: its record stands, and the gap (if any is left) is measured
       // again from it.
-      if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
+      if (!(error instanceof TxnConflictError)) throw error
       await this.rewind()
       return
     }
@@ -596,7 +596,7 @@ export class IngestState {
       try {
         await this.write(batch)
       } catch (error) {
-        if (!(error instanceof EcapError && error.code === 'DELTA_TXN_CONFLICT')) throw error
+        if (!(error instanceof TxnConflictError)) throw error
         await this.rewind(batch)
         return
       }

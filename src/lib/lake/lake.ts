@@ -3,7 +3,7 @@ import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
-import {DataError, UnavailableError} from '../errors.js'
+import {DataError, TxnConflictError} from '../errors.js'
 import type {Action, AddAction, MetadataAction, TxnAction} from './actions.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
 import {
@@ -145,13 +145,7 @@ export async function commitAppend(
           })
         }
         if (winner.some((a) => 'txn' in a && ourApps.has(a.txn.appId))) {
-          throw new UnavailableError(
-            'DELTA_TXN_CONFLICT',
-            `Another writer committed the same stream positions to ${table}.`,
-            {
-              hints: ['Another ingest process owns these partitions now; this one must re-read the lake and resume.'],
-            },
-          )
+          throw new TxnConflictError(table)
         }
       },
     },
