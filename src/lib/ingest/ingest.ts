@@ -1,14 +1,13 @@
-import {closeSync, mkdirSync, openSync, rmSync, writeSync} from 'node:fs'
+import {mkdirSync, rmSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import type {Admin, Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
 import {TxnConflictError, UsageError} from '../errors.js'
-import {type EventTextVerdict, parseEventText} from '../events/validate.js'
 import {failpoint} from '../failpoints.js'
 import {createKafka, INGEST_FETCH, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import type {AddAction} from '../lake/actions.js'
-import {DEAD_LETTERS_SPEC, type DeadLetterRow, writeDeadLetterFile} from '../lake/dead-letters.js'
+import {DEAD_LETTERS_SPEC, writeDeadLetterFile} from '../lake/dead-letters.js'
 import {FRAUD_ALERTS_SPEC} from '../lake/fraud-alerts.js'
 import {
   type AppendResult,
@@ -20,8 +19,10 @@ import {
   tablePath,
 } from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
-import {type FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
+import {LiveFraudScorer} from './fraud-scoring.js'
 import {advance, appId, lakeOffsets, movingTxns} from './lake-offsets.js'
+import {PendingFlush} from './pending-flush.js'
+import {copyGroups} from './staging-file.js'
 import {topicPartitions} from './topic.js'
 
 export interface IngestOptions {
@@ -102,10 +103,6 @@ export interface IngestStageSeconds {
 const DEFAULT_FLUSH_BYTES = 128 << 20
 const INGEST_DUCKDB_MEMORY = '192MB'
 const PARTITIONED_WRITE_FLUSH_ROWS = 16_384
-const DATES_PER_COPY = 8
-const ROWS_PER_COPY = 65_536
-
-const UTF8 = new TextDecoder('utf-8', {fatal: true})
 
 /**
  * Streams a topic into the lake exactly once. Each flush writes the valid events to `events` and the rejects to
@@ -784,189 +781,6 @@ export class IngestState {
         },
       }),
     }
-  }
-}
-
-/** Decides one message: a valid event (re-serialised in contract order) or a reason for the dead-letter table. */
-function judge(value: Buffer | null): EventTextVerdict {
-  if (value === null) return {ok: false, reason: 'empty message (null value)'}
-  if (value.length === 0) return {ok: false, reason: 'empty message (zero bytes)'}
-  let text: string
-  try {
-    text = UTF8.decode(value)
-  } catch {
-    return {ok: false, reason: 'not valid UTF-8'}
-  }
-  return parseEventText(text)
-}
-
-/**
- * The messages taken since the last flush, judged and staged: valid events as NDJSON, one file per event_date (written a
- * few dates per COPY, see copyGroups, so DuckDB's memory does not grow with the number of dates a flush spans), rejects
- * in another file (as DeadLetterRow), and per partition the first and last offset taken.
- */
-class PendingFlush {
-  /** Staged events by event_date (YYYY-MM-DD). */
-  readonly eventsByDate = new Map<string, StagingFile>()
-  readonly deadFile: StagingFile
-  /** When the first message was taken: a flush is due one interval after it. */
-  readonly since = Date.now()
-  readonly first = new Map<number, number>()
-  readonly last = new Map<number, number>()
-  /** With live fraud scoring: the new valid events, for the scorer. */
-  readonly fresh: FreshEvent[] = []
-  messages = 0
-  events = 0
-  deadLetters = 0
-  duplicates = 0
-  /** Bytes of message values taken. */
-  bytes = 0
-  /** UTF-16 units of lines not yet written to their files, over all files. */
-  private unwritten = 0
-
-  constructor(
-    private readonly dir: string,
-    private readonly seq: number,
-  ) {
-    this.deadFile = new StagingFile(join(dir, `dead-letters-${seq}.ndjson`))
-  }
-
-  add(
-    topic: string,
-    partition: number,
-    offset: number,
-    message: KafkaMessage,
-    inEvents: boolean,
-    inDead: boolean,
-    fraud: LiveFraudScorer | undefined,
-  ): void {
-    if (!this.first.has(partition)) this.first.set(partition, offset)
-    this.last.set(partition, offset)
-    this.messages++
-    const {value} = message
-    this.bytes += value?.length ?? 0
-    const verdict = judge(value)
-    if (verdict.ok) {
-      if (inEvents) this.duplicates++
-      else {
-        // A valid event_time is ISO 8601 UTC, so its first ten characters are its UTC date: the partition.
-        const date = verdict.event.event_time.slice(0, 10)
-        let file = this.eventsByDate.get(date)
-        if (file === undefined) {
-          file = new StagingFile(join(this.dir, `events-${this.seq}-${date}.ndjson`))
-          this.eventsByDate.set(date, file)
-        }
-        this.stage(file, verdict.line)
-        this.events++
-        if (fraud) this.fresh.push({event: verdict.event, partition, offset})
-      }
-    } else if (inDead) {
-      this.duplicates++
-    } else {
-      const row: DeadLetterRow = {
-        topic,
-        partition,
-        offset,
-        kafka_timestamp: Number(message.timestamp),
-        key_b64: message.key ? message.key.toString('base64') : null,
-        value_b64: value ? value.toString('base64') : null,
-        reason: verdict.reason,
-      }
-      this.stage(this.deadFile, JSON.stringify(row))
-      this.deadLetters++
-    }
-  }
-
-  /** Writes out what is still in memory; the files are then complete for DuckDB. */
-  close(): void {
-    for (const file of this.files()) file.close()
-  }
-
-  discard(): void {
-    for (const file of this.files()) file.remove()
-  }
-
-  private stage(file: StagingFile, line: string): void {
-    file.add(line)
-    this.unwritten += line.length
-    if (this.unwritten >= STAGING_UNWRITTEN_CHARS) {
-      for (const f of this.files()) f.spill()
-      this.unwritten = 0
-    }
-  }
-
-  private files(): StagingFile[] {
-    return [...this.eventsByDate.values(), this.deadFile]
-  }
-}
-
-/**
- * Groups a flush's per-date files into COPY statements. DuckDB keeps every open partition of a partitioned COPY in
- * memory until the partition's file ends or fills a row group (column blocks per partition, per thread), so a COPY
- * over months of dates, or over a few big dates, holds most of a flush. A group is a few dates and a bounded number of
- * rows; a date with more rows than that is a COPY of its own, which DuckDB writes out one row group at a time.
- */
-function copyGroups(files: StagingFile[]): StagingFile[][] {
-  const groups: StagingFile[][] = []
-  let group: StagingFile[] = []
-  let rows = 0
-  for (const file of files) {
-    if (group.length > 0 && (group.length >= DATES_PER_COPY || rows + file.lines > ROWS_PER_COPY)) {
-      groups.push(group)
-      group = []
-      rows = 0
-    }
-    group.push(file)
-    rows += file.lines
-  }
-  if (group.length > 0) groups.push(group)
-  return groups
-}
-
-/** How much staged text a flush keeps in memory before appending it to the staging files. */
-const STAGING_UNWRITTEN_CHARS = 4 << 20
-
-/**
- * NDJSON lines collected in memory and appended to a file by `spill()`, so a flush never holds all its text at once.
- * The file is created by the first spill.
- */
-class StagingFile {
-  private pending: string[] = []
-  private closed = false
-  /** An upper bound of the longest line's UTF-8 size (three bytes per UTF-16 unit at most). */
-  maxLineBytes = 0
-  lines = 0
-
-  constructor(readonly path: string) {}
-
-  add(line: string): void {
-    this.pending.push(line)
-    this.lines++
-    if (line.length * 3 > this.maxLineBytes) this.maxLineBytes = line.length * 3
-  }
-
-  spill(): void {
-    if (this.pending.length === 0) return
-    const fd = openSync(this.path, 'a')
-    try {
-      writeSync(fd, `${this.pending.join('\n')}\n`)
-    } finally {
-      closeSync(fd)
-    }
-    this.pending = []
-  }
-
-  /** Idempotent. */
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.spill()
-  }
-
-  remove(): void {
-    this.pending = []
-    this.closed = true
-    rmSync(this.path, {force: true})
   }
 }
 
