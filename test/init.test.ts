@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {resolveConfig} from '../src/lib/config/resolve.js'
-import {connectionFromConfig} from '../src/lib/kafka-settings.js'
+import {connectionFromConfig} from '../src/lib/kafka/settings.js'
 import {
   askInitAnswers,
   configFromAnswers,

@@ -13,7 +13,7 @@ import {
 import {KafkaSink} from '../lib/generate/sinks/kafka-sink.js'
 import {LakeSink} from '../lib/generate/sinks/lake-sink.js'
 import {PacedSink} from '../lib/generate/sinks/paced-sink.js'
-import {connectionFromConfig} from '../lib/kafka-settings.js'
+import {connectionFromConfig} from '../lib/kafka/settings.js'
 import type {AppendResult} from '../lib/lake/lake.js'
 import {kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
 

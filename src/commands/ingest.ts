@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
 import {DEFAULT_THRESHOLD} from '../lib/analytics/fraud/rules.js'
 import {type IngestResult, ingest} from '../lib/ingest/ingest.js'
-import {connectionFromConfig} from '../lib/kafka-settings.js'
+import {connectionFromConfig} from '../lib/kafka/settings.js'
 import {parseDuration} from '../lib/lake/vacuum.js'
 import {groupFlag, kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, topicFlag} from '../shared-flags.js'
 

@@ -1,7 +1,7 @@
 import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type IngestStatus, ingestStatus} from '../../lib/ingest/status.js'
-import {connectionFromConfig} from '../../lib/kafka-settings.js'
+import {connectionFromConfig} from '../../lib/kafka/settings.js'
 import {groupFlag, kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, topicFlag} from '../../shared-flags.js'
 
 export default class IngestStatusCommand extends EcapCommand<IngestStatus> {

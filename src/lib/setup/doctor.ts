@@ -4,7 +4,7 @@ import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../
 import {Engine} from '../engine/engine.js'
 import {EcapError, ExitCode, toEcapError} from '../errors.js'
 import {createKafka, parseBrokers} from '../kafka/client.js'
-import {connectionFromConfig} from '../kafka-settings.js'
+import {connectionFromConfig} from '../kafka/settings.js'
 import {LOG_DIR, readSnapshot} from '../lake/delta-log.js'
 import {EVENTS_TABLE, rowsOf, STAGING_DIR} from '../lake/lake.js'
 import {findTables} from '../lake/status.js'

@@ -5,7 +5,7 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {type ConfigFileValues, SETTING_KEYS, SETTINGS, type SettingKey} from '../config/settings.js'
 import {UsageError} from '../errors.js'
 import {parseBrokers, type SaslMechanism} from '../kafka/client.js'
-import {parseBooleanSetting} from '../kafka-settings.js'
+import {parseBooleanSetting} from '../kafka/settings.js'
 import {checkKafka, type DoctorCheck} from './doctor.js'
 
 export const SASL_CHOICES = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const

@@ -1,6 +1,6 @@
-import type {ResolvedConfig} from './config/resolve.js'
-import {UsageError} from './errors.js'
-import type {KafkaConnectionOptions, SaslMechanism} from './kafka/client.js'
+import type {ResolvedConfig} from '../config/resolve.js'
+import {UsageError} from '../errors.js'
+import type {KafkaConnectionOptions, SaslMechanism} from './client.js'
 
 const MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
 
