@@ -110,10 +110,12 @@ describe('duplicate event_ids', () => {
     }
     // The report of a saved result says that copies were set aside, and says nothing of them on a clean lake.
     for (const report of ['rfm', 'kpi'] as const) {
-      const withCopies = await runReport({report, format: 'md', color: false, lake: duplicated})
+      const withCopies = await withEngine((engine) =>
+        runReport(engine, {report, format: 'md', color: false, lake: duplicated}),
+      )
       expect(withCopies.text).toContain(`; ${extraRowsToCut.toLocaleString('en-US')} duplicate events set aside)`)
       expect((withCopies.result.data as {run: {duplicateEvents: number}}).run.duplicateEvents).toBe(extraRowsToCut)
-      const without = await runReport({report, format: 'md', color: false, lake: clean})
+      const without = await withEngine((engine) => runReport(engine, {report, format: 'md', color: false, lake: clean}))
       expect(without.text).not.toContain('duplicate')
     }
   }, 300_000)

@@ -2,7 +2,8 @@ import {extname} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
 import {REPORTS} from '../lib/analytics/report-data.js'
-import {REPORT_FORMATS, type ReportFormat, type ReportResult, runReport} from '../lib/analytics/report-run.js'
+import {type ReportResult, runReport} from '../lib/analytics/report-run.js'
+import {REPORT_FORMATS, type ReportFormat} from '../lib/report/render.js'
 import {lakeFlag} from '../shared-flags.js'
 
 const FORMAT_OF_EXTENSION: Record<string, ReportFormat> = {
@@ -59,20 +60,20 @@ Exit codes: 0 ok, 2 bad flag, 3 the analysis was never run (the error names the 
       flags.format ??
       (toFile ? FORMAT_OF_EXTENSION[extname(flags.output as string).toLowerCase()] : undefined) ??
       'table'
-    const {result, text} = await runReport({
-      report,
-      format,
-      output: flags.output,
-      lake: this.resolveConfig({lake: flags.lake}).lake.value,
-      top: flags.top,
-      segment: flags.segment,
-      since: flags.since,
-      color: format === 'table' && !toFile && this.colorEnabled(),
-    })
+    const {result, text} = await this.withEngine((engine) =>
+      runReport(engine, {
+        report,
+        format,
+        output: flags.output,
+        lake: this.resolveConfig({lake: flags.lake}).lake.value,
+        top: flags.top,
+        segment: flags.segment,
+        since: flags.since,
+        color: format === 'table' && !toFile && this.colorEnabled(),
+      }),
+    )
     if (toFile) {
-      if (!this.jsonEnabled() && !this.quiet) {
-        process.stderr.write(`Wrote the ${report} report to ${result.output} (${format}, ${result.bytes} bytes)\n`)
-      }
+      this.note(`Wrote the ${report} report to ${result.output} (${format}, ${result.bytes} bytes)`)
     } else if (!this.jsonEnabled()) {
       this.out(text)
     }

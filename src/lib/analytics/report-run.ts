@@ -1,15 +1,7 @@
-import {AtomicFile} from '../atomic-file.js'
-import {withEngine} from '../engine/engine.js'
-import {renderCsv} from '../report/csv.js'
-import {renderHtml} from '../report/html.js'
-import {renderJson} from '../report/json.js'
-import {renderMarkdown} from '../report/markdown.js'
-import {renderTerminal} from '../report/terminal.js'
+import type {Engine} from '../engine/engine.js'
+import {type ReportFormat, renderReport, writeReportFile} from '../report/render.js'
 import {buildReport, type ReportData, type ReportName, type ReportOptions} from './report-data.js'
 import {reportDocument} from './report-documents.js'
-
-export const REPORT_FORMATS = ['table', 'json', 'csv', 'md', 'html'] as const
-export type ReportFormat = (typeof REPORT_FORMATS)[number]
 
 export interface RunReportOptions extends ReportOptions {
   report: ReportName
@@ -30,19 +22,14 @@ export interface ReportResult {
 }
 
 /** Builds a report from the saved analysis results and renders it; `text` is for stdout when there is no file. */
-export async function runReport(options: RunReportOptions): Promise<{result: ReportResult; text: string}> {
-  const data = await withEngine((engine) => buildReport(engine, options.report, options))
-  const text = render(data, options.format, options.color)
+export async function runReport(
+  engine: Engine,
+  options: RunReportOptions,
+): Promise<{result: ReportResult; text: string}> {
+  const data = await buildReport(engine, options.report, options)
+  const text = renderReport({data, document: reportDocument(data)}, options.format, {color: options.color})
   const toFile = options.output !== undefined && options.output !== '-'
-  if (toFile) {
-    const file = new AtomicFile(options.output as string, '-o')
-    try {
-      file.write(text)
-      file.commit()
-    } finally {
-      file.abort()
-    }
-  }
+  if (toFile) writeReportFile(options.output as string, text)
   return {
     result: {
       report: options.report,
@@ -52,20 +39,5 @@ export async function runReport(options: RunReportOptions): Promise<{result: Rep
       data,
     },
     text,
-  }
-}
-
-function render(data: ReportData, format: ReportFormat, color: boolean): string {
-  switch (format) {
-    case 'json':
-      return renderJson(data)
-    case 'csv':
-      return renderCsv(reportDocument(data))
-    case 'md':
-      return renderMarkdown(reportDocument(data))
-    case 'html':
-      return renderHtml(reportDocument(data), {generatedAt: new Date().toISOString().slice(0, 16).replace('T', ' ')})
-    case 'table':
-      return renderTerminal(reportDocument(data), {color})
   }
 }

@@ -99,8 +99,10 @@ export async function runDemo(options: DemoOptions): Promise<{result: DemoResult
 
   options.onProgress?.('report', report)
   mkdirSync(dirname(report), {recursive: true})
-  await runReport({report: 'summary', format: 'html', output: report, lake, color: false})
-  const {text: summary} = await runReport({report: 'summary', format: 'table', lake, color: options.color})
+  const summary = await withEngine(async (engine) => {
+    await runReport(engine, {report: 'summary', format: 'html', output: report, lake, color: false})
+    return (await runReport(engine, {report: 'summary', format: 'table', lake, color: options.color})).text
+  })
 
   const g = generated
   return {
