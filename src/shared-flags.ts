@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {SETTINGS, type SettingKey} from './lib/config/settings.js'
+import {SASL_MECHANISMS, SETTINGS, type SettingKey} from './lib/config/settings.js'
 import {UsageError} from './lib/errors.js'
 
 /**
@@ -34,7 +34,7 @@ export const kafkaConnectionFlags = {
   }),
   'tls-ca': settingFlag('tls-ca', 'KAFKA'),
   'sasl-mechanism': Flags.option({
-    options: ['plain', 'scram-sha-256', 'scram-sha-512', 'none'] as const,
+    options: [...SASL_MECHANISMS, 'none'] as const,
     description: `${SETTINGS['sasl-mechanism'].description} [env: ${SETTINGS['sasl-mechanism'].env}]`,
     helpGroup: 'KAFKA',
   })(),

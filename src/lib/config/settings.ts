@@ -1,3 +1,6 @@
+/** The SASL mechanisms ecap can authenticate with; every list of them (flags, prompts, validation) is this one. */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
+
 /**
  * The settings a user can configure, each with its env var and default. Flags, env vars, `./ecap.config.json`
  * and the user config file all name settings by these keys; this table is the one place they are declared.
@@ -38,7 +41,7 @@ export const SETTINGS = {
   'sasl-mechanism': {
     env: 'ECAP_KAFKA_SASL_MECHANISM',
     default: '',
-    description: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL).',
+    description: `SASL mechanism: ${SASL_MECHANISMS.slice(0, -1).join(', ')} or ${SASL_MECHANISMS.at(-1)} (empty: no SASL).`,
   },
   'sasl-username': {
     env: 'ECAP_KAFKA_USERNAME',

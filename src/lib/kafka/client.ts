@@ -1,9 +1,10 @@
 import {readFileSync} from 'node:fs'
 import {Kafka, type KafkaConfig, type logCreator, logLevel, type SASLOptions} from 'kafkajs'
+import type {SASL_MECHANISMS} from '../config/settings.js'
 import {EcapError, UnavailableError, UsageError} from '../errors.js'
 import {registerCodecs} from './codecs.js'
 
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
 
 /** How to reach a cluster. Secrets come from the environment or a file, never from a command-line flag. */
 export interface KafkaConnectionOptions {

@@ -1,8 +1,7 @@
 import type {ResolvedConfig} from '../config/resolve.js'
+import {SASL_MECHANISMS} from '../config/settings.js'
 import {UsageError} from '../errors.js'
 import type {KafkaConnectionOptions, SaslMechanism} from './client.js'
-
-const MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
 
 /** Parses a boolean setting written as text (config files and env vars hold strings). */
 export function parseBooleanSetting(key: string, value: string): boolean {
@@ -31,8 +30,8 @@ export function connectionFromConfig(
     tlsCaFile: config['tls-ca'].value || undefined,
   }
   if (mechanism === '' || mechanism === 'none') return connection
-  if (!(MECHANISMS as string[]).includes(mechanism)) {
-    throw new UsageError('INVALID_SETTING', `Setting "sasl-mechanism" must be one of ${MECHANISMS.join(', ')}.`, {
+  if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    throw new UsageError('INVALID_SETTING', `Setting "sasl-mechanism" must be one of ${SASL_MECHANISMS.join(', ')}.`, {
       hints: [
         '--sasl-mechanism scram-sha-512',
         'ECAP_KAFKA_SASL_MECHANISM=plain',

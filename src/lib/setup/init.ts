@@ -2,13 +2,13 @@ import {accessSync, constants, existsSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {AtomicFile} from '../atomic-file.js'
 import type {ResolvedConfig} from '../config/resolve.js'
-import {type ConfigFileValues, SETTING_KEYS, SETTINGS, type SettingKey} from '../config/settings.js'
+import {type ConfigFileValues, SASL_MECHANISMS, SETTING_KEYS, SETTINGS, type SettingKey} from '../config/settings.js'
 import {UsageError} from '../errors.js'
 import {parseBrokers, type SaslMechanism} from '../kafka/client.js'
 import {parseBooleanSetting} from '../kafka/settings.js'
 import {checkKafka, type DoctorCheck} from './doctor.js'
 
-export const SASL_CHOICES = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const
+export const SASL_CHOICES = ['none', ...SASL_MECHANISMS] as const
 export type SaslChoice = (typeof SASL_CHOICES)[number]
 export type PasswordSource = 'env' | 'file'
 
