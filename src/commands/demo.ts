@@ -36,7 +36,7 @@ Exit codes: 0 ok, 2 bad flag or a lake that is not empty, 3 an analysis could no
     const progress = this.progress()
     progress.start('Generating the shop')
     try {
-      const {result, summary} = await runDemo({
+      const {result, summary} = await runDemo((work, options) => this.withEngine(work, options), {
         lake,
         report: flags.report,
         customers: flags.customers,

@@ -127,3 +127,13 @@ export async function withEngine<T>(work: (engine: Engine) => Promise<T>, option
     engine.close()
   }
 }
+
+/**
+ * Opens an engine for `work` and closes it after, as `withEngine` does. A lib service that needs a fresh session
+ * of its own (not the one its caller holds) takes one of these, so the caller still decides how engines are opened
+ * and binds each to its abort signal (`EcapCommand.withEngine`).
+ */
+export type EngineOpener = <T>(
+  work: (engine: Engine) => Promise<T>,
+  options?: Omit<EngineOptions, 'signal'>,
+) => Promise<T>

@@ -1,8 +1,8 @@
 import {existsSync, mkdirSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
-import {type AllResult, type AnalysisName, analyzeAll} from '../analytics/all.js'
+import {type AnalysisName, analyzeAll} from '../analytics/all.js'
 import {runReport} from '../analytics/report-run.js'
-import {withEngine} from '../engine/engine.js'
+import type {EngineOpener} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from '../generate/index.js'
 import {LakeSink} from '../generate/sinks/lake-sink.js'
@@ -69,21 +69,22 @@ export interface DemoResult {
 /**
  * The whole road on one machine, without Kafka: a seeded shop generated into a fresh local lake, every analysis
  * run and saved, the summary report rendered for the terminal and as a self-contained HTML page. A lake that holds
- * data already is left alone unless `force`, and even then only if it looks like an ecap lake.
+ * data already is left alone unless `force`, and even then only if it looks like an ecap lake. `openEngine` opens
+ * the DuckDB sessions (the caller binds them to its abort signal).
  */
-export async function runDemo(options: DemoOptions): Promise<{result: DemoResult; summary: string}> {
+export async function runDemo(
+  openEngine: EngineOpener,
+  options: DemoOptions,
+): Promise<{result: DemoResult; summary: string}> {
   const started = performance.now()
   const lake = resolve(options.lake)
   const report = resolve(options.report)
   prepareLake(lake, options.force)
 
-  let generated: GenerateResult | undefined
-  let lakeVersion = -1
-  let all: AllResult | undefined
-  await withEngine(async (engine) => {
+  const {generated, lakeVersion, all} = await openEngine(async (engine) => {
     options.onProgress?.('generate', `${options.customers.toLocaleString('en-US')} customers over ${options.days} days`)
     const sink = new LakeSink(engine, lake)
-    generated = await generateShop(
+    const generated = await generateShop(
       {...GENERATE_DEFAULTS, seed: options.seed, customers: options.customers, days: options.days},
       {events: sink},
       {
@@ -91,15 +92,17 @@ export async function runDemo(options: DemoOptions): Promise<{result: DemoResult
         onProgress: (p) => options.onProgress?.('generate', `${p.events.toLocaleString('en-US')} events`),
       },
     )
-    lakeVersion = sink.result?.version ?? -1
-    all = await analyzeAll(engine, {lake, onProgress: (analysis) => options.onProgress?.('analyze', analysis)})
+    const lakeVersion = sink.result?.version ?? -1
+    const all = await analyzeAll(engine, {lake, onProgress: (analysis) => options.onProgress?.('analyze', analysis)})
+    return {generated, lakeVersion, all}
   })
-  if (!generated || !all) throw new Error('demo: generation or analysis returned nothing')
   if (options.signal?.aborted) throw options.signal.reason
 
   options.onProgress?.('report', report)
   mkdirSync(dirname(report), {recursive: true})
-  const summary = await withEngine(async (engine) => {
+  // A session of its own: the report reads the saved results as `ecap report` does, and the analyses leave working
+  // tables under the names of those results.
+  const summary = await openEngine(async (engine) => {
     await runReport(engine, {report: 'summary', format: 'html', output: report, lake, color: false})
     return (await runReport(engine, {report: 'summary', format: 'table', lake, color: options.color})).text
   })
