@@ -308,7 +308,7 @@ describe('a crash at each write point of an import (failpoint sweep)', () => {
     } finally {
       engine.close()
     }
-    expect(listCommitVersions(join(base, 'events'))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(await listCommitVersions(join(base, 'events'))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   })
 
   for (const point of POINTS) {
@@ -320,7 +320,7 @@ describe('a crash at each write point of an import (failpoint sweep)', () => {
       expect(crashed.signal, crashed.stderr).toBe('SIGKILL')
       expect(crashed.stderr).toContain(`failpoint ${point} crashed the process`)
       const landed = LANDED.includes(point)
-      expect(listCommitVersions(join(lake, 'events')).at(-1)).toBe(landed ? 10 : 9)
+      expect((await listCommitVersions(join(lake, 'events'))).at(-1)).toBe(landed ? 10 : 9)
       await expectExactlyOnce(lake, landed ? [...baseIds, ...idsOf([1, 20])] : baseIds)
 
       const rerun = cliImport(file, lake)

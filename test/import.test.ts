@@ -185,7 +185,7 @@ describe('ecap import of UCI Online Retail (--preset online-retail)', {timeout: 
     expect(delta.partitions.at(-1)).toBe('2011-12-09')
   })
 
-  it('does not import the same file twice', () => {
+  it('does not import the same file twice', async () => {
     const run = ecap(['import', ONLINE_RETAIL, '--preset', 'online-retail', '--lake', lake, '--json'], SLOW)
     expect(run.status, run.stderr).toBe(0)
     const again = json<ImportResult>(run).result
@@ -193,7 +193,7 @@ describe('ecap import of UCI Online Retail (--preset online-retail)', {timeout: 
     expect(again.eventsWritten).toBe(0)
     expect(again.eventsAlreadyInLake).toBe(first.eventsWritten)
     expect(again.sha256).toBe(first.sha256)
-    expect(listCommitVersions(join(lake, 'events'))).toEqual([0])
+    expect(await listCommitVersions(join(lake, 'events'))).toEqual([0])
   })
 
   it('feeds RFM and CLV', () => {
@@ -322,7 +322,7 @@ describe('ecap import of a hand-made file', () => {
     }
   })
 
-  it('rejects a map naming a column the file lacks (exit 2, naming it and the available ones)', () => {
+  it('rejects a map naming a column the file lacks (exit 2, naming it and the available ones)', async () => {
     const run = ecap(['import', file, '--lake', lake, '--map', map.replace('Buyer', 'Customer'), '--currency', 'EUR'])
     expect(run.status).toBe(2)
     expect(run.stderr).toContain('Column "Customer" (mapped to customer) is not in the file')
@@ -331,15 +331,15 @@ describe('ecap import of a hand-made file', () => {
     const missing = ecap(['import', file, '--lake', lake, '--map', 'order=Order No', '--currency', 'EUR', '--json'])
     expect(missing.status).toBe(2)
     expect(json<unknown>(missing)).toMatchObject({status: 2, error: {code: 'IMPORT_MAP_MISSING'}})
-    expect(listCommitVersions(join(lake, 'events'))).toEqual([0])
+    expect(await listCommitVersions(join(lake, 'events'))).toEqual([0])
   })
 
-  it('writes nothing on --dry-run', () => {
+  it('writes nothing on --dry-run', async () => {
     const dryLake = join(dir, 'dry-lake')
     // Without --date-format the day-first times do not parse: only A2 (ISO times) becomes an order.
     const run = ecap(['import', file, '--lake', dryLake, '--map', map, '--currency', 'EUR', '--dry-run', '--json'])
     expect(run.status, run.stderr).toBe(0)
     expect(json<ImportResult>(run).result).toMatchObject({status: 'dry-run', orders: 1, eventsWritten: 0})
-    expect(listCommitVersions(join(dryLake, 'events'))).toEqual([])
+    expect(await listCommitVersions(join(dryLake, 'events'))).toEqual([])
   })
 })

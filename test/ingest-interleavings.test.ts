@@ -236,11 +236,11 @@ async function counts(lake: string, table: string, column: string): Promise<Map<
   return new Map(rows.map((r) => [String(r.k), Number(r.n)]))
 }
 
-function txnsGoForward(lake: string, table: string): boolean {
+async function txnsGoForward(lake: string, table: string): Promise<boolean> {
   const path = tablePath(lake, table)
   const last = new Map<string, number>()
-  for (const v of listCommitVersions(path)) {
-    for (const action of readCommit(path, v)) {
+  for (const v of await listCommitVersions(path)) {
+    for (const action of await readCommit(path, v)) {
       if (!('txn' in action)) continue
       if (action.txn.version < (last.get(action.txn.appId) ?? -1)) return false
       last.set(action.txn.appId, action.txn.version)
@@ -293,7 +293,7 @@ describe('ingest members under seeded random interleavings, crashes and failpoin
     expect(await counts(world.lake, DEAD_LETTERS_TABLE, `"partition" || ':' || "offset"`), history).toEqual(dead)
     expect(await counts(world.lake, FRAUD_ALERTS_TABLE, 'order_id'), history).toEqual(events)
     for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE, FRAUD_ALERTS_TABLE]) {
-      expect(txnsGoForward(world.lake, table), `${table}: ${history}`).toBe(true)
+      expect(await txnsGoForward(world.lake, table), `${table}: ${history}`).toBe(true)
     }
   })
 })

@@ -90,9 +90,12 @@ describe('ecap ingest and Kafka retention', () => {
 
     // The gap is in the log too, for whoever reads the table's history.
     const table = tablePath(lake, EVENTS_TABLE)
-    const gaps = listCommitVersions(table).flatMap((v) =>
-      readCommit(table, v).flatMap((a) => ('commitInfo' in a && a.commitInfo.ecapRetentionGaps) || []),
-    )
+    const gaps = []
+    for (const v of await listCommitVersions(table)) {
+      gaps.push(
+        ...(await readCommit(table, v)).flatMap((a) => ('commitInfo' in a && a.commitInfo.ecapRetentionGaps) || []),
+      )
+    }
     expect(gaps).toEqual([{topic, partition: 0, firstOffset: 100, lastOffset: 149}])
 
     // A rerun finds nothing new and no new gap.

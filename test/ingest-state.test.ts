@@ -132,11 +132,11 @@ function expectedIds(ranges: [number, number, number][], bad: Set<string> = new 
 }
 
 /** Each partition's txn versions in commit order, over the whole log of a table. */
-function txnHistory(lake: string, table: string): Map<number, number[]> {
+async function txnHistory(lake: string, table: string): Promise<Map<number, number[]>> {
   const history = new Map<number, number[]>()
   const path = tablePath(lake, table)
-  for (const v of listCommitVersions(path)) {
-    for (const action of readCommit(path, v)) {
+  for (const v of await listCommitVersions(path)) {
+    for (const action of await readCommit(path, v)) {
       if (!('txn' in action)) continue
       const partition = Number(action.txn.appId.split(':').pop())
       history.set(partition, [...(history.get(partition) ?? []), action.txn.version])
@@ -193,7 +193,8 @@ describe('IngestState interleavings', () => {
     expect(await counts(lake, DEAD_LETTERS_TABLE, `"partition" || ':' || "offset"`)).toEqual(
       new Map([...badKeys].map((k) => [k, 1])),
     )
-    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE, FRAUD_ALERTS_TABLE]) expectMonotonic(txnHistory(lake, table))
+    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE, FRAUD_ALERTS_TABLE])
+      expectMonotonic(await txnHistory(lake, table))
   })
 
   it('a crash between the dead-letters and events commits does not write a dead letter twice on the replay', async () => {
@@ -235,7 +236,7 @@ describe('IngestState interleavings', () => {
         badKeys,
       ),
     )
-    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE]) expectMonotonic(txnHistory(lake, table))
+    for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE]) expectMonotonic(await txnHistory(lake, table))
   })
 
   it('resumes a partition another member wrote past from the lake, not from where it had fetched', async () => {

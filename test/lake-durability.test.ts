@@ -75,7 +75,7 @@ describe('a commit that has landed keeps its files', () => {
     expect(run.stderr).toContain('Warning: The compaction landed, but its checkpoint failed')
     expect(run.status).toBe(0)
     expect(run.stdout).toContain('Version 10:')
-    expect(readCommit(table, 10).filter((a) => 'add' in a).length).toBe(shop.dates.size)
+    expect((await readCommit(table, 10)).filter((a) => 'add' in a).length).toBe(shop.dates.size)
     expect(existsSync(join(logPath(table), checkpointFileName(10)))).toBe(false)
     await expectIntact(table, 10, 10 * shop.lines)
 
@@ -158,7 +158,7 @@ describe('crashes at the write points of compaction, checkpoints and data files'
       const again = ecap([...args, '--lake', lake, '-q'])
       expect(again.status).toBe(0)
       const rows = 10 * shop.lines + (args[0] === 'generate' ? 500 : 0)
-      await expectIntact(table, listCommitVersions(table).at(-1) as number, rows)
+      await expectIntact(table, (await listCommitVersions(table)).at(-1) as number, rows)
     })
   }
 })
@@ -213,12 +213,16 @@ describe('what reaches the disk, in order (watched with strace)', () => {
    * the table (new partition folders are entries of the table's); the log folder was fsynced after the link.
    * Returns how many files and folders it checked, so that a trace with nothing in it cannot pass.
    */
-  function expectDurableCommit(calls: Syscall[], table: string, version: number): {files: number; folders: number} {
+  async function expectDurableCommit(
+    calls: Syscall[],
+    table: string,
+    version: number,
+  ): Promise<{files: number; folders: number}> {
     const log = logPath(table)
     const link = calls.find((c) => c.name === 'link' && c.ok && c.to === join(log, commitFileName(version)))
     expect(link, `link() of commit ${version} of ${table}`).toBeDefined()
     const at = link as Syscall
-    const adds = readCommit(table, version).flatMap((a) => ('add' in a ? [a.add] : ([] as AddAction[])))
+    const adds = (await readCommit(table, version)).flatMap((a) => ('add' in a ? [a.add] : ([] as AddAction[])))
     const folders = new Set<string>()
     for (const add of adds) {
       const file = join(table, decodeURIComponent(add.path))
@@ -265,7 +269,7 @@ describe('what reaches the disk, in order (watched with strace)', () => {
     )
     expect(generate.stderr).toBe('')
     expect(generate.status).toBe(0)
-    const appended = expectDurableCommit(generate.calls, table, 10)
+    const appended = await expectDurableCommit(generate.calls, table, 10)
     expect(appended.files).toBeGreaterThanOrEqual(3)
     expect(appended.folders).toBe(appended.files + 1)
     expectDurableCheckpoint(generate.calls, table, 10)
@@ -273,12 +277,12 @@ describe('what reaches the disk, in order (watched with strace)', () => {
     // A compaction (version 11): a rewritten file for each partition of the ten small runs.
     const compact = straceEcap(['lake', 'compact', '--lake', lake], join(dir, 'compact.trace'))
     expect(compact.status).toBe(0)
-    expect(expectDurableCommit(compact.calls, table, 11).files).toBe(shop.dates.size)
+    expect((await expectDurableCommit(compact.calls, table, 11)).files).toBe(shop.dates.size)
 
     // A result table's first commit: the file that writeQueryFile writes (as for dead letters and alerts).
     const analyze = straceEcap(['analyze', 'funnel', '--lake', lake, '-q'], join(dir, 'analyze.trace'))
     expect(analyze.status).toBe(0)
-    expect(expectDurableCommit(analyze.calls, resultPath(lake, 'funnel'), 0).files).toBe(1)
+    expect((await expectDurableCommit(analyze.calls, resultPath(lake, 'funnel'), 0)).files).toBe(1)
     expect(readdirSync(logPath(resultPath(lake, 'funnel')))).toContain(commitFileName(0))
   })
 })

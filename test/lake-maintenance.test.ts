@@ -85,7 +85,7 @@ describe('compaction', () => {
     expect(result.filesAdded).toBe(shop.dates.size)
     const after = await readSnapshot(table, {engine})
     expect(after.files.size).toBe(shop.dates.size)
-    const commit = readCommit(table, 4)
+    const commit = await readCommit(table, 4)
     for (const action of commit) {
       if ('add' in action) expect(action.add.dataChange).toBe(false)
       if ('remove' in action) expect(action.remove.dataChange).toBe(false)

@@ -132,8 +132,8 @@ describe('a table delta-rs upgraded to writer version 7 (appendOnly)', () => {
     })
 
     // Written all the same, a checkpoint holds the features, for ecap and for delta-rs (which then reads no commit up to it).
-    await writeCheckpoint(logPath(table), 2, checkpointActions(snapshot), engine)
-    const protocol = (await readCheckpoint(logPath(table), 2, engine)).find((a) => 'protocol' in a)
+    await writeCheckpoint(engine, table, 2, checkpointActions(snapshot))
+    const protocol = (await readCheckpoint(engine, table, 2)).find((a) => 'protocol' in a)
     expect(protocol).toEqual({protocol: {minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly']}})
     // Readers start from checkpoint 2 and read no commit up to it (the commits before it are gone, to be sure).
     for (let v = 0; v < 2; v++) rmSync(join(logPath(table), commitFileName(v)))

@@ -86,13 +86,13 @@ describe('a lake with two appends', () => {
   it('commits versions 0 and 1 whose files and rows add up to the input', async () => {
     expect(appended.map((a) => a.version)).toEqual([0, 1])
     expect(appended.map((a) => a.rows)).toEqual([first.lines, second.lines])
-    expect(listCommitVersions(table)).toEqual([0, 1])
+    expect(await listCommitVersions(table)).toEqual([0, 1])
     expect(snapshot.version).toBe(1)
     expect(snapshot.metadata.partitionColumns).toEqual(['event_date'])
 
-    const addsOf = (version: number) =>
-      readCommit(table, version).flatMap((a) => ('add' in a ? [a.add] : ([] as AddAction[])))
-    const [adds0, adds1] = [addsOf(0), addsOf(1)]
+    const addsOf = async (version: number) =>
+      (await readCommit(table, version)).flatMap((a) => ('add' in a ? [a.add] : ([] as AddAction[])))
+    const [adds0, adds1] = [await addsOf(0), await addsOf(1)]
     expect(adds0).toHaveLength(appended[0]?.files as number)
     expect(adds1).toHaveLength(appended[1]?.files as number)
     expect(adds0.reduce((s, a) => s + rowsOf(a), 0)).toBe(first.lines)
@@ -348,12 +348,12 @@ describe('concurrent writers', () => {
     expect([...(versionsA as number[]), ...(versionsB as number[])].sort((a, b) => a - b)).toEqual([
       0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
     ])
-    expect(listCommitVersions(table)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(await listCommitVersions(table)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 
     const paths: string[] = []
     const headers: number[] = []
-    for (const version of listCommitVersions(table)) {
-      const actions = readCommit(table, version)
+    for (const version of await listCommitVersions(table)) {
+      const actions = await readCommit(table, version)
       if (actions.some((a) => 'protocol' in a || 'metaData' in a)) headers.push(version)
       paths.push(...actions.flatMap((a) => ('add' in a ? [a.add.path] : [])))
     }
@@ -390,7 +390,7 @@ describe('LakeSink', () => {
       expect(sink.result).toMatchObject({version: 0, rows: truth.lines})
       // At least one file per chunk and day: more files than partitions shows the chunks were all kept.
       expect(sink.result?.files).toBeGreaterThan(truth.dates.size)
-      expect(listCommitVersions(table)).toEqual([0])
+      expect(await listCommitVersions(table)).toEqual([0])
       await registerTableView(engine, 'events', table)
       const [row] = await engine.rows(
         'SELECT count(*) AS n, CAST(sum(total) * 100 AS BIGINT)::VARCHAR AS total_cents FROM events',
@@ -420,7 +420,7 @@ describe('LakeSink', () => {
     })
     // The chunks converted before the interrupt were never committed, so the sink deletes them itself.
     expect((await filesUnder(table)).filter((f) => f.endsWith('.parquet'))).toEqual([])
-    expect(listCommitVersions(table)).toEqual([])
+    expect(await listCommitVersions(table)).toEqual([])
     expect(await filesUnder(join(lake, STAGING_DIR))).toEqual([])
   })
 })

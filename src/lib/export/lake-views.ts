@@ -53,7 +53,8 @@ export async function registerLakeViews(
   const skipped: LakeViews['skipped'] = []
   let asOf: string | null = null
   let duplicateEvents = 0
-  const tables = findTables(root).filter((path) => listCommitVersions(path).length > 0)
+  const tables: string[] = []
+  for (const path of await findTables(root)) if ((await listCommitVersions(path)).length > 0) tables.push(path)
   const taken = new Set<string>()
   const hasEvents = tables.some((path) => relative(root, path) === EVENTS_TABLE)
   if (hasEvents && options.shopViews === false) {

@@ -37,7 +37,7 @@ export interface LakeComparison {
  * landed after what the comparison saw.
  */
 export async function compareWithLake(engine: Engine, table: string, appId: string): Promise<LakeComparison> {
-  if (listCommitVersions(table).length === 0) {
+  if ((await listCommitVersions(table)).length === 0) {
     await engine.run('CREATE OR REPLACE TEMP TABLE __imp_known AS SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false')
     return {version: -1, snapshot: undefined, alreadyImported: false, known: 0}
   }

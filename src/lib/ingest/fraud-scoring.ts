@@ -93,7 +93,7 @@ export class LiveFraudScorer {
     const state = new FraudState()
     this.state = state
     const events = tablePath(lake, EVENTS_TABLE)
-    if (listCommitVersions(events).length === 0) return
+    if ((await listCommitVersions(events)).length === 0) return
     await registerShopViews(engine, lake)
     const [latest] = await engine.rows('SELECT epoch_ms(max(event_time)) AS t FROM events')
     if (latest?.t === null || latest?.t === undefined) return
@@ -356,7 +356,7 @@ export class LiveFraudScorer {
    */
   async resendUnconfirmed(engine: Engine, partitions?: number[]): Promise<void> {
     const table = tablePath(this.options.lake, FRAUD_ALERTS_TABLE)
-    if (!this.producer || partitions?.length === 0 || listCommitVersions(table).length === 0) return
+    if (!this.producer || partitions?.length === 0 || (await listCommitVersions(table)).length === 0) return
     const kafka = createKafka({...this.options.connection, clientId: 'ecap-ingest-alerts'})
     const admin = kafka.admin()
     const confirmed = new Map<number, number>()

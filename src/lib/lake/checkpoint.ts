@@ -1,29 +1,20 @@
 import {randomUUID} from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {fsyncDirectory, fsyncFile} from '../durable.js'
-import {type Engine, withEngine} from '../engine/engine.js'
+import type {Engine} from '../engine/engine.js'
 import {sqlString} from '../engine/sql.js'
 import {DataError, InterruptedError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {Action} from './actions.js'
+import {storageAt, storagePath} from './storage.js'
 
 /** Commits between checkpoints: readers replay at most this many JSON files after the last checkpoint. */
 export const DEFAULT_CHECKPOINT_INTERVAL = 10
 
 const LAST_CHECKPOINT = '_last_checkpoint'
+/** The log folder, as delta-log.ts names it (not imported from there: that module imports this one). */
+const LOG_DIR = '_delta_log'
 
 /** The Parquet schema of a Delta checkpoint (PROTOCOL.md, "Checkpoint Schema"), as DuckDB types. */
 const CHECKPOINT_COLUMNS: Record<string, string> = {
@@ -47,21 +38,21 @@ export function checkpointFileName(version: number): string {
  * `*.checkpoint.parquet` in the log, newest first. Delta treats `_last_checkpoint` as a hint, not as the truth: it may
  * be missing or damaged, or name a checkpoint that is (see readSnapshot).
  */
-export function checkpointVersions(logDir: string): number[] {
-  const hinted = hintedCheckpoint(logDir)
-  const listed = readdirSync(logDir)
-    .map((name) => /^(\d{20})\.checkpoint\.parquet$/.exec(name)?.[1])
+export async function checkpointVersions(tablePath: string): Promise<number[]> {
+  const storage = storageAt(tablePath)
+  const hinted = hintedCheckpoint(await storage.readText(storagePath(LOG_DIR, LAST_CHECKPOINT)))
+  const listed = (await storage.list(LOG_DIR))
+    .map(({name, folder}) => (folder ? undefined : /^(\d{20})\.checkpoint\.parquet$/.exec(name)?.[1]))
     .filter((v): v is string => v !== undefined)
     .map(Number)
     .sort((a, b) => b - a)
   return [...new Set([...(hinted === undefined ? [] : [hinted]), ...listed])]
 }
 
-function hintedCheckpoint(logDir: string): number | undefined {
-  const file = join(logDir, LAST_CHECKPOINT)
-  if (!existsSync(file)) return undefined
+function hintedCheckpoint(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as {version?: unknown}
+    const parsed = JSON.parse(text) as {version?: unknown}
     if (typeof parsed.version === 'number' && Number.isInteger(parsed.version)) return parsed.version
   } catch {
     // A torn or foreign hint: the listing stands in for it.
@@ -71,61 +62,45 @@ function hintedCheckpoint(logDir: string): number | undefined {
 
 /**
  * Writes the state at `version` (the actions a reader needs: protocol, metadata, live files, tombstones, txns) as a
- * single-part Parquet checkpoint, then points `_last_checkpoint` at it. Each is written to a temp file, fsynced,
- * renamed into place and the log folder fsynced, so a crash or power cut leaves either the old pointer or the new,
+ * single-part Parquet checkpoint, then points `_last_checkpoint` at it. DuckDB writes the Parquet to a scratch file;
+ * each is then put in place with an atomic replace, so a crash or power cut leaves either the old pointer or the new,
  * complete checkpoint, never a name for half a file.
  */
 export async function writeCheckpoint(
-  logDir: string,
+  engine: Engine,
+  tablePath: string,
   version: number,
   actions: Action[],
-  engine?: Engine,
 ): Promise<void> {
+  const storage = storageAt(tablePath)
   const staged = join(tmpdir(), `ecap-checkpoint-${randomUUID()}.ndjson`)
-  const temp = join(logDir, `.tmp-${randomUUID()}.checkpoint.parquet`)
-  const pointer = join(logDir, `.tmp-${randomUUID()}${LAST_CHECKPOINT}`)
+  const parquet = join(tmpdir(), `ecap-checkpoint-${randomUUID()}.parquet`)
   try {
     writeFileSync(staged, `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`)
     const columns = `{${Object.entries(CHECKPOINT_COLUMNS)
       .map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`)
       .join(', ')}}`
-    const write = (e: Engine) =>
-      e.run(
-        `COPY (SELECT * FROM read_json(${sqlString(staged)}, format = 'newline_delimited', columns = ${columns}))
-         TO ${sqlString(temp)} (FORMAT parquet)`,
-      )
-    if (engine) await write(engine)
-    else await withEngine(write)
-    fsyncFile(temp)
-    renameSync(temp, join(logDir, checkpointFileName(version)))
-    fsyncDirectory(logDir)
+    await engine.run(
+      `COPY (SELECT * FROM read_json(${sqlString(staged)}, format = 'newline_delimited', columns = ${columns}))
+       TO ${sqlString(parquet)} (FORMAT parquet)`,
+    )
+    await storage.replace(storagePath(LOG_DIR, checkpointFileName(version)), readFileSync(parquet))
     failpoint('lake.checkpoint.write')
-    writeDurably(pointer, JSON.stringify({version, size: actions.length}))
+    const pointer = Buffer.from(JSON.stringify({version, size: actions.length}))
     failpoint('lake.checkpoint.pointer')
-    renameSync(pointer, join(logDir, LAST_CHECKPOINT))
-    fsyncDirectory(logDir)
+    await storage.replace(storagePath(LOG_DIR, LAST_CHECKPOINT), pointer)
   } finally {
     rmSync(staged, {force: true})
-    rmSync(temp, {force: true})
-    rmSync(pointer, {force: true})
-  }
-}
-
-function writeDurably(path: string, text: string): void {
-  const fd = openSync(path, 'wx')
-  try {
-    const bytes = Buffer.from(text)
-    for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
+    rmSync(parquet, {force: true})
   }
 }
 
 /** Reads the actions of a checkpoint back as log actions; fails with a data error if it is missing or damaged. */
-export async function readCheckpoint(logDir: string, version: number, engine?: Engine): Promise<Action[]> {
-  const file = join(logDir, checkpointFileName(version))
-  if (!existsSync(file)) {
+export async function readCheckpoint(engine: Engine, tablePath: string, version: number): Promise<Action[]> {
+  const storage = storageAt(tablePath)
+  const path = storagePath(LOG_DIR, checkpointFileName(version))
+  const file = storage.locate(path)
+  if ((await storage.stat(path)) === undefined) {
     throw new DataError(
       'DELTA_CHECKPOINT_MISSING',
       `_last_checkpoint names checkpoint ${version}, but ${file} is missing.`,
@@ -134,8 +109,8 @@ export async function readCheckpoint(logDir: string, version: number, engine?: E
       },
     )
   }
-  const read = (e: Engine) =>
-    e.rows(
+  const read = () =>
+    engine.rows(
       `SELECT ${Object.keys(CHECKPOINT_COLUMNS)
         .map((c) => `to_json(${c}) AS ${c}`)
         .join(', ')} FROM read_parquet(?)`,
@@ -143,7 +118,7 @@ export async function readCheckpoint(logDir: string, version: number, engine?: E
     )
   let rows: Awaited<ReturnType<typeof read>>
   try {
-    rows = engine ? await read(engine) : await withEngine(read)
+    rows = await read()
   } catch (error) {
     if (error instanceof InterruptedError) throw error
     throw unreadable(file, (error as Error).message, error)

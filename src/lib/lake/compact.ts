@@ -1,6 +1,4 @@
 import {randomUUID} from 'node:crypto'
-import {rmSync, statSync} from 'node:fs'
-import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlString, sqlStringList} from '../engine/sql.js'
@@ -10,8 +8,9 @@ import type {Action, AddAction} from './actions.js'
 import {assertWritable, changesTable, commitActions, readSnapshot} from './delta-log.js'
 import type {DeltaStruct} from './delta-schema.js'
 import {maybeCheckpoint} from './lake.js'
-import {statKinds, statsFromCopy, syncDataFiles} from './parquet-files.js'
+import {persistDataFiles, statKinds, statsFromCopy, writtenFile} from './parquet-files.js'
 import {SMALL_FILE_BYTES} from './status.js'
+import {storageAt} from './storage.js'
 
 export interface CompactOptions {
   /** Files under this size are rewritten. */
@@ -45,6 +44,7 @@ export async function compactTable(
 ): Promise<CompactResult> {
   const smallFileBytes = options.smallFileBytes ?? SMALL_FILE_BYTES
   const minFiles = options.minFiles ?? 2
+  const storage = storageAt(tablePath)
   const snapshot = await readSnapshot(tablePath, {engine})
   assertWritable(snapshot, 'compact')
   const kinds = statKinds(JSON.parse(snapshot.metadata.schemaString) as DeltaStruct)
@@ -64,19 +64,20 @@ export async function compactTable(
       const first = files[0] as AddAction
       const dir = first.path.includes('/') ? first.path.slice(0, first.path.lastIndexOf('/')) : ''
       const relativePath = `${dir ? `${dir}/` : ''}part-${randomUUID()}-compacted.parquet`
-      const target = join(tablePath, decodeURIComponent(relativePath))
-      const sources = files.map((f) => join(tablePath, decodeURIComponent(f.path)))
+      const target = decodeURIComponent(relativePath)
+      const sources = files.map((f) => storage.locate(decodeURIComponent(f.path)))
       const [row] = await engine.rows(
         // hive_partitioning off: DuckDB would otherwise read event_date from the folder names and write it into the
         // file, where no Delta data file carries its partition columns.
         `COPY (SELECT * FROM read_parquet(${sqlStringList(sources)}, union_by_name = true, hive_partitioning = false))
-         TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true, ROW_GROUP_SIZE 122880)`,
+         TO ${sqlString(storage.locate(target))} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true, ROW_GROUP_SIZE 122880)`,
       )
+      const written = await writtenFile(storage, target)
       added.push({
         path: relativePath,
         partitionValues: first.partitionValues,
-        size: statSync(target).size,
-        modificationTime: Math.floor(statSync(target).mtimeMs),
+        size: written.size,
+        modificationTime: Math.floor(written.modificationTime),
         dataChange: false,
         stats: statsFromCopy(row as Record<string, Json>, kinds),
       })
@@ -85,9 +86,9 @@ export async function compactTable(
     if (added.length === 0) {
       return emptyResult(tablePath)
     }
-    await syncDataFiles(
-      tablePath,
-      added.map((add) => join(tablePath, decodeURIComponent(add.path))),
+    await persistDataFiles(
+      storage,
+      added.map((add) => decodeURIComponent(add.path)),
     )
     const now = Date.now()
     const removedPaths = new Set(removed.map((f) => f.path))
@@ -116,7 +117,7 @@ export async function compactTable(
       ...added.map((add): Action => ({add})),
     ]
     failpoint('lake.compact.before-commit')
-    version = commitActions(tablePath, () => actions, {
+    version = await commitActions(tablePath, () => actions, {
       readVersion: snapshot.version,
       onLanded: () => {
         landed = true
@@ -143,7 +144,7 @@ export async function compactTable(
     })
   } catch (error) {
     // Uncommitted files would be invisible anyway; removing them now saves vacuum the work. Committed ones are data.
-    if (!landed) for (const add of added) rmSync(join(tablePath, decodeURIComponent(add.path)), {force: true})
+    if (!landed) for (const add of added) await storage.delete(decodeURIComponent(add.path))
     throw error
   }
   let checkpointError: string | undefined

@@ -1,22 +1,10 @@
-import {randomUUID} from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs'
-import {dirname, join, resolve} from 'node:path'
-import {fsyncDirectory, mkdirDurable} from '../durable.js'
-import type {Engine} from '../engine/engine.js'
+import {join} from 'node:path'
+import {type Engine, withEngine} from '../engine/engine.js'
 import {DataError, InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {Action, AddAction, MetadataAction, ProtocolAction, RemoveAction} from './actions.js'
 import {checkpointVersions, readCheckpoint} from './checkpoint.js'
+import {storageAt, storagePath} from './storage.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
 export const READER_VERSION = 1
@@ -50,31 +38,35 @@ export function commitFileName(version: number): string {
 
 const COMMIT_FILE = /^(\d{20})\.json$/
 
+/** A commit's path within its table: `_delta_log/00000000000000000042.json`. */
+export function commitPath(version: number): string {
+  return storagePath(LOG_DIR, commitFileName(version))
+}
+
 /** Versions of all commit files present, ascending. */
-export function listCommitVersions(tablePath: string): number[] {
-  let names: string[]
-  try {
-    names = readdirSync(logPath(tablePath))
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw error
-  }
+export async function listCommitVersions(tablePath: string): Promise<number[]> {
   const versions: number[] = []
-  for (const name of names) {
-    const match = COMMIT_FILE.exec(name)
+  for (const {name, folder} of await storageAt(tablePath).list(LOG_DIR)) {
+    const match = folder ? null : COMMIT_FILE.exec(name)
     if (match) versions.push(Number(match[1]))
   }
   return versions.sort((a, b) => a - b)
 }
 
-export function tableExists(tablePath: string): boolean {
-  return existsSync(join(logPath(tablePath), commitFileName(0))) || listCommitVersions(tablePath).length > 0
+export async function tableExists(tablePath: string): Promise<boolean> {
+  return (await listCommitVersions(tablePath)).length > 0
 }
 
 /** Parses one commit file; a line that is not a JSON action means a torn or foreign write, never something to skip. */
-export function readCommit(tablePath: string, version: number): Action[] {
-  const file = join(logPath(tablePath), commitFileName(version))
-  const text = readFileSync(file, 'utf8')
+export async function readCommit(tablePath: string, version: number): Promise<Action[]> {
+  const storage = storageAt(tablePath)
+  const text = await storage.readText(commitPath(version))
+  const file = storage.locate(commitPath(version))
+  if (text === undefined) {
+    throw new DataError('DELTA_LOG_GAP', `Delta log file ${file} is missing.`, {
+      hints: ['Log files were deleted by hand; restore them from a backup.'],
+    })
+  }
   const actions: Action[] = []
   for (const [i, line] of text.split('\n').entries()) {
     if (line.trim() === '') continue
@@ -100,14 +92,14 @@ export function readCommit(tablePath: string, version: number): Action[] {
  */
 export async function readSnapshot(tablePath: string, options: {engine?: Engine} = {}): Promise<Snapshot> {
   const logDir = logPath(tablePath)
-  const versions = listCommitVersions(tablePath)
+  const versions = await listCommitVersions(tablePath)
   if (versions.length === 0) {
     throw new DataError('DELTA_TABLE_MISSING', `No Delta table at ${tablePath}: ${logDir} has no commits.`, {
       hints: ['Create it with: ecap generate --to lake', 'Check --lake (or ECAP_LAKE) points at the lake folder.'],
     })
   }
   let firstFailure: Error | undefined
-  for (const checkpoint of [...checkpointVersions(logDir), undefined]) {
+  for (const checkpoint of [...(await checkpointVersions(tablePath)), undefined]) {
     const start = checkpoint === undefined ? 0 : checkpoint + 1
     const replay = versions.filter((v) => v >= start)
     const missing = replay.findIndex((v, i) => v !== start + i)
@@ -122,17 +114,20 @@ export async function readSnapshot(tablePath: string, options: {engine?: Engine}
     const state = new SnapshotBuilder()
     if (checkpoint !== undefined) {
       try {
-        for (const action of await readCheckpoint(logDir, checkpoint, options.engine)) state.apply(action)
+        // Callers without an engine of their own (lake status, doctor) get one for the checkpoint alone.
+        const read = (engine: Engine) => readCheckpoint(engine, tablePath, checkpoint)
+        const actions = options.engine ? await read(options.engine) : await withEngine(read)
+        for (const action of actions) state.apply(action)
       } catch (error) {
         if (error instanceof InterruptedError) throw error
         firstFailure ??= error as Error
         continue
       }
     }
-    for (const v of replay) for (const action of readCommit(tablePath, v)) state.apply(action)
+    for (const v of replay) for (const action of await readCommit(tablePath, v)) state.apply(action)
     const version = start + replay.length - 1
     if (state.lastCommitTimestamp === undefined && versions.includes(version)) {
-      for (const action of readCommit(tablePath, version)) state.apply(action, true)
+      for (const action of await readCommit(tablePath, version)) state.apply(action, true)
     }
     return state.build(tablePath, version)
   }
@@ -261,48 +256,35 @@ export interface CommitOptions {
 }
 
 /**
- * Writes one commit atomically with put-if-absent: the JSON goes to a temp file that is hard-linked to the version's
- * name, which fails if another writer took that version first; the writer then retries on the next version.
- * `build` makes the actions for the version being tried (a table's first commit carries protocol and metadata, a
- * writer that lost the race to create the table must not). Returns the version committed.
+ * Writes one commit atomically with put-if-absent (see LakeStorage.putIfAbsent), which fails if another writer took
+ * that version first; the writer then retries on the next version. `build` makes the actions for the version being
+ * tried (a table's first commit carries protocol and metadata, a writer that lost the race to create the table must
+ * not). Returns the version committed.
  */
-export function commitActions(tablePath: string, build: (version: number) => Action[], options: CommitOptions): number {
-  const dir = logPath(tablePath)
-  mkdirDurable(dir)
-  // A new table: its own folder's entry in the lake must survive too (a writer may have created it with plain mkdir).
-  if (options.readVersion < 0) fsyncDirectory(dirname(resolve(tablePath)))
+export async function commitActions(
+  tablePath: string,
+  build: (version: number) => Action[],
+  options: CommitOptions,
+): Promise<number> {
+  const storage = storageAt(tablePath)
+  if (options.readVersion < 0) await storage.prepare({creating: true})
   const maxAttempts = options.maxAttempts ?? 1000
   let version = options.readVersion + 1
   for (let attempt = 0; attempt < maxAttempts; attempt++, version++) {
-    const temp = join(dir, `.tmp-${randomUUID()}.json`)
-    // Durable before it becomes visible: a power loss must not leave a version file with half its actions.
-    const fd = openSync(temp, 'wx')
-    try {
-      const bytes = Buffer.from(
-        `${build(version)
-          .map((a) => JSON.stringify(a))
-          .join('\n')}\n`,
-      )
-      // writeSync may write less than asked; a commit cut short would be a torn version file.
-      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    try {
-      failpoint('lake.commit.before')
-      linkSync(temp, join(dir, commitFileName(version)))
-      options.onLanded?.(version)
-      // The link is a new directory entry: durable only once the log folder is.
-      fsyncDirectory(dir)
+    const bytes = Buffer.from(
+      `${build(version)
+        .map((a) => JSON.stringify(a))
+        .join('\n')}\n`,
+    )
+    failpoint('lake.commit.before')
+    const landed = await storage.putIfAbsent(commitPath(version), bytes, {
+      onLanded: () => options.onLanded?.(version),
+    })
+    if (landed) {
       failpoint('lake.commit.after')
       return version
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      options.onConflict?.(readCommit(tablePath, version), version)
-    } finally {
-      unlinkSync(temp)
     }
+    options.onConflict?.(await readCommit(tablePath, version), version)
   }
   throw new UnavailableError(
     'DELTA_COMMIT_CONTENDED',

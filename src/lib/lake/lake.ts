@@ -1,8 +1,7 @@
 import {randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
-import {mkdirDurable} from '../durable.js'
-import type {Engine} from '../engine/engine.js'
+import {type Engine, withEngine} from '../engine/engine.js'
 import {DataError, TxnConflictError} from '../errors.js'
 import type {Action, AddAction, MetadataAction, TxnAction} from './actions.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
@@ -12,7 +11,6 @@ import {
   checkpointActions,
   commitActions,
   listCommitVersions,
-  logPath,
   READER_VERSION,
   readSnapshot,
   type Snapshot,
@@ -20,6 +18,7 @@ import {
 } from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
 import {writeEventFiles} from './parquet-files.js'
+import {storageAt} from './storage.js'
 
 export const EVENTS_TABLE = 'events'
 /** Where writers stage input before it becomes Parquet; not part of any table. */
@@ -57,7 +56,7 @@ export async function appendEvents(
 ): Promise<AppendResult> {
   const table = tablePath(lake, EVENTS_TABLE)
   await assertAppendable(lake, EVENTS_SPEC, engine)
-  mkdirDurable(table)
+  await storageAt(table).prepare()
   const adds = await writeEventFiles(engine, ndjsonPath, table)
   return commitAppend(lake, adds, options.txns, {engine})
 }
@@ -105,14 +104,14 @@ export async function commitAppend(
   const spec = options.table ?? EVENTS_SPEC
   const table = tablePath(lake, spec.name)
   let readVersion = -1
-  if (listCommitVersions(table).length > 0) {
+  if ((await listCommitVersions(table)).length > 0) {
     const snapshot = await readSnapshot(table, {engine: options.engine})
     assertSameTable(snapshot, spec)
     readVersion = options.readVersion ?? snapshot.version
   }
   const ourApps = new Set(txns.map((t) => t.appId))
   const now = Date.now()
-  const version = commitActions(
+  const version = await commitActions(
     table,
     (v) => [
       {
@@ -178,7 +177,9 @@ export async function maybeCheckpoint(
   // Another writer may have committed since; checkpointing its newer state is just as valid, unless that writer
   // upgraded the protocol to features ecap cannot carry into a checkpoint.
   assertWritable(snapshot, 'checkpoint')
-  await writeCheckpoint(logPath(table), snapshot.version, checkpointActions(snapshot), options.engine)
+  const write = (engine: Engine) => writeCheckpoint(engine, table, snapshot.version, checkpointActions(snapshot))
+  // A caller without an engine of its own (ecap's writers all pass theirs) gets one for the checkpoint alone.
+  await (options.engine ? write(options.engine) : withEngine(write))
 }
 
 /**
@@ -187,7 +188,7 @@ export async function maybeCheckpoint(
  */
 export async function assertAppendable(lake: string, spec: TableSpec, engine?: Engine): Promise<void> {
   const table = tablePath(lake, spec.name)
-  if (listCommitVersions(table).length === 0) return
+  if ((await listCommitVersions(table)).length === 0) return
   assertSameTable(await readSnapshot(table, {engine}), spec)
 }
 

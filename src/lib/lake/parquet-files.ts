@@ -1,14 +1,13 @@
 import {randomUUID} from 'node:crypto'
-import {rmSync, statSync} from 'node:fs'
-import {dirname, join, relative, resolve, sep} from 'node:path'
+import {relative, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
-import {fsyncDirectories, fsyncFiles, mkdirDurable} from '../durable.js'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import {failpoint} from '../failpoints.js'
 import type {AddAction} from './actions.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
+import {type LakeStorage, type StoredFile, storageAt} from './storage.js'
 
 /** DuckDB's read_json column map for the contract, so every value is parsed to its contract type. */
 function jsonColumns(): string {
@@ -74,10 +73,11 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
   const columns = EVENT_COLUMNS.map(
     (c) => `CAST(${sqlIdentifier(c.name)} AS ${c.duckdbType}) AS ${sqlIdentifier(c.name)}`,
   )
+  const storage = storageAt(tablePath)
   const sql = `COPY (
       SELECT ${columns.join(', ')}, ${utcDate('CAST(event_time AS TIMESTAMPTZ)')} AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
       FROM (${query})
-    ) TO ${sqlString(tablePath)} (
+    ) TO ${sqlString(storage.locate(''))} (
       FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdentifier(EVENTS_PARTITION_COLUMN)}),
       FILENAME_PATTERN 'part-{uuid}', APPEND true, RETURN_STATS true, ROW_GROUP_SIZE 122880
     )`
@@ -85,11 +85,9 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
   await engine.run('SET preserve_insertion_order = false')
   try {
     const rows = await engine.rows(sql)
-    await syncDataFiles(
-      tablePath,
-      rows.map((row) => String(row.filename)),
-    )
-    return rows.map((row) => toAddAction(row, tablePath))
+    const paths = rows.map((row) => storagePathOf(storage.root, String(row.filename)))
+    await persistDataFiles(storage, paths)
+    return await Promise.all(rows.map((row, i) => toAddAction(row, storage, paths[i] as string)))
   } finally {
     await engine.run('RESET preserve_insertion_order')
   }
@@ -106,61 +104,60 @@ export async function writeQueryFile(
   tablePath: string,
   schema: DeltaStruct,
 ): Promise<{add: AddAction; rows: number}> {
-  mkdirDurable(tablePath)
+  const storage = storageAt(tablePath)
+  await storage.prepare()
   const name = `part-${randomUUID()}.parquet`
-  const file = join(tablePath, name)
   try {
     const [row] = await engine.rows(
-      `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
+      `COPY (${query}) TO ${sqlString(storage.locate(name))} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
     )
-    await syncDataFiles(tablePath, [file])
-    const stat = statSync(file)
+    await persistDataFiles(storage, [name])
+    const stat = await writtenFile(storage, name)
     const add: AddAction = {
       path: name,
       partitionValues: {},
       size: stat.size,
-      modificationTime: Math.floor(stat.mtimeMs),
+      modificationTime: Math.floor(stat.modificationTime),
       dataChange: true,
       stats: statsFromCopy(row as Record<string, Json>, statKinds(schema)),
     }
     return {add, rows: Number((row as Record<string, Json>).count)}
   } catch (error) {
-    rmSync(file, {force: true})
+    await storage.delete(name)
     throw error
   }
 }
 
 /**
- * Makes data files DuckDB's COPY wrote durable before any commit names them: each file, then every folder between
- * it and the table (COPY creates partition folders), so that a commit surviving a power cut never names a file that
- * did not. DuckDB itself syncs nothing it COPYs.
+ * Makes data files DuckDB's COPY wrote (`paths` within the table's storage) durable before any commit names them, so
+ * that a commit surviving a power cut never names a file that did not. DuckDB itself syncs nothing it COPYs.
  */
-export async function syncDataFiles(tablePath: string, files: readonly string[]): Promise<void> {
-  await fsyncFiles(files)
-  const table = resolve(tablePath)
-  const dirs = new Set<string>()
-  for (const file of files) {
-    for (let dir = dirname(resolve(file)); dir.startsWith(table); dir = dirname(dir)) {
-      if (dirs.has(dir)) break
-      dirs.add(dir)
-      if (dir === table) break
-    }
-  }
-  dirs.add(table)
-  await fsyncDirectories([...dirs])
+export async function persistDataFiles(storage: LakeStorage, paths: readonly string[]): Promise<void> {
+  await storage.persist(paths)
   failpoint('lake.datafiles.after')
 }
 
-function toAddAction(row: Record<string, Json>, tablePath: string): AddAction {
-  const file = String(row.filename)
-  const path = relative(tablePath, file).split(sep).map(encodePathSegment).join('/')
+/** The storage path of a file DuckDB wrote under the table's folder (it reports the paths it wrote). */
+function storagePathOf(root: string, file: string): string {
+  return relative(root, file).split(sep).join('/')
+}
+
+/** The size and time of a data file just written; it must be there. */
+export async function writtenFile(storage: LakeStorage, path: string): Promise<StoredFile> {
+  const stat = await storage.stat(path)
+  if (!stat) throw new Error(`DuckDB reported writing ${storage.locate(path)}, which is not there.`)
+  return stat
+}
+
+async function toAddAction(row: Record<string, Json>, storage: LakeStorage, file: string): Promise<AddAction> {
+  const path = file.split('/').map(encodePathSegment).join('/')
   const partitionValues: Record<string, string | null> = {}
   for (const {key, value} of (row.partition_keys ?? []) as {key: string; value: string}[]) partitionValues[key] = value
   return {
     path,
     partitionValues,
     size: Number(row.file_size_bytes),
-    modificationTime: Math.floor(statSync(file).mtimeMs),
+    modificationTime: Math.floor((await writtenFile(storage, file)).modificationTime),
     dataChange: true,
     stats: statsFromCopy(row, EVENT_STAT_KINDS),
   }

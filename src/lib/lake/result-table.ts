@@ -1,6 +1,4 @@
 import {randomUUID} from 'node:crypto'
-import {rmSync} from 'node:fs'
-import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError} from '../errors.js'
 import type {Action} from './actions.js'
@@ -15,6 +13,7 @@ import {
 import {type DeltaStruct, field} from './delta-schema.js'
 import {maybeCheckpoint} from './lake.js'
 import {writeQueryFile} from './parquet-files.js'
+import {storageAt} from './storage.js'
 
 /** Table property holding the run description (JSON) of the result a table holds. */
 export const RUN_PROPERTY = 'ecap.run'
@@ -43,17 +42,16 @@ export async function replaceTable(
   run: Record<string, unknown>,
 ): Promise<ReplaceResult> {
   // Checked before the query runs and its file is written, so a refusal changes nothing on disk.
-  if (listCommitVersions(tablePath).length > 0) {
+  if ((await listCommitVersions(tablePath)).length > 0) {
     assertWritable(await readSnapshot(tablePath, {engine}), OPERATION, {removesData: true})
   }
   const schema = await schemaOf(engine, query)
   const {add, rows} = await writeQueryFile(engine, query, tablePath, schema)
-  const file = join(tablePath, add.path)
   let landed = false
   let version: number
   try {
     for (let attempt = 0; ; attempt++) {
-      const exists = listCommitVersions(tablePath).length > 0
+      const exists = (await listCommitVersions(tablePath)).length > 0
       const snapshot = exists ? await readSnapshot(tablePath, {engine}) : undefined
       if (snapshot) assertWritable(snapshot, OPERATION, {removesData: true})
       const now = Date.now()
@@ -94,7 +92,7 @@ export async function replaceTable(
         {add},
       ]
       try {
-        version = commitActions(tablePath, () => actions, {
+        version = await commitActions(tablePath, () => actions, {
           readVersion: snapshot?.version ?? -1,
           onLanded: () => {
             landed = true
@@ -111,7 +109,7 @@ export async function replaceTable(
     }
   } catch (error) {
     // Once the commit landed the file is the table's, whatever failed after it.
-    if (!landed) rmSync(file, {force: true})
+    if (!landed) await storageAt(tablePath).delete(add.path)
     throw error
   }
   let checkpointError: string | undefined
@@ -128,7 +126,7 @@ class LostRace extends Error {}
 
 /** The run description stored with a result table, or undefined when the table does not exist. */
 export async function readRun(tablePath: string, engine?: Engine): Promise<Record<string, unknown> | undefined> {
-  if (listCommitVersions(tablePath).length === 0) return undefined
+  if ((await listCommitVersions(tablePath)).length === 0) return undefined
   const snapshot = await readSnapshot(tablePath, {engine})
   const text = snapshot.metadata.configuration?.[RUN_PROPERTY]
   if (text === undefined) {

@@ -1,8 +1,8 @@
-import {existsSync, readdirSync, statSync} from 'node:fs'
-import {join, relative, resolve} from 'node:path'
+import {basename, dirname, relative, resolve} from 'node:path'
 import {UsageError} from '../errors.js'
 import {LOG_DIR, readSnapshot} from './delta-log.js'
 import {rowsOf} from './lake.js'
+import {storageAt, storagePath} from './storage.js'
 
 /** Files under this size count as small: candidates for `ecap lake compact`. */
 export const SMALL_FILE_BYTES = 8 * 2 ** 20
@@ -25,35 +25,37 @@ export interface LakeStatus {
 }
 
 /** Finds the Delta tables of a lake: folders holding a `_delta_log`, at most two levels down (analytics/<name>). */
-export function findTables(lake: string): string[] {
+export async function findTables(lake: string): Promise<string[]> {
   const root = resolve(lake)
+  const storage = storageAt(root)
   const tables: string[] = []
-  const visit = (dir: string, depth: number) => {
-    if (existsSync(join(dir, LOG_DIR))) {
-      tables.push(dir)
+  const visit = async (dir: string, depth: number) => {
+    const entries = await storage.list(dir)
+    if (entries.some((e) => e.folder && e.name === LOG_DIR)) {
+      tables.push(storage.locate(dir))
       return
     }
     if (depth === 0) return
-    for (const entry of readdirSync(dir, {withFileTypes: true})) {
-      if (entry.isDirectory() && !entry.name.startsWith('_') && !entry.name.startsWith('.')) {
-        visit(join(dir, entry.name), depth - 1)
+    for (const entry of entries) {
+      if (entry.folder && !entry.name.startsWith('_') && !entry.name.startsWith('.')) {
+        await visit(storagePath(dir, entry.name), depth - 1)
       }
     }
   }
-  visit(root, 2)
+  await visit('', 2)
   return tables.sort()
 }
 
 /** Summarises every table of the lake from its Delta log (no data file is read). */
 export async function lakeStatus(lake: string): Promise<LakeStatus> {
   const root = resolve(lake)
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
+  if (!(await isFolder(root))) {
     throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
       hints: ['Create one with: ecap generate --to lake', 'Point at an existing lake with --lake PATH or ECAP_LAKE.'],
     })
   }
   const tables: TableStatus[] = []
-  for (const path of findTables(root)) {
+  for (const path of await findTables(root)) {
     const snapshot = await readSnapshot(path)
     const files = [...snapshot.files.values()]
     const partitions = new Set(files.map((f) => JSON.stringify(f.partitionValues)))
@@ -71,4 +73,11 @@ export async function lakeStatus(lake: string): Promise<LakeStatus> {
     })
   }
   return {lake: root, tables}
+}
+
+/** Whether `path` is a folder (an empty one too: a lake with no table yet), as its parent lists it. */
+async function isFolder(path: string): Promise<boolean> {
+  if (dirname(path) === path) return true
+  const entries = await storageAt(dirname(path)).list('')
+  return entries.some((e) => e.folder && e.name === basename(path))
 }

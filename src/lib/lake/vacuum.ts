@@ -1,8 +1,7 @@
-import {readdirSync, rmSync, statSync} from 'node:fs'
-import {join, relative, sep} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {assertWritable, LOG_DIR, readSnapshot} from './delta-log.js'
+import {type LakeStorage, storageAt, storagePath} from './storage.js'
 
 export const DEFAULT_RETAIN_MS = 7 * 24 * 3_600_000
 /** Below this, vacuum could delete files a running writer has not committed yet: it needs `--yes`. */
@@ -51,25 +50,25 @@ export async function vacuumTable(tablePath: string, options: VacuumOptions, eng
   }
   const doomed: string[] = []
   let bytes = 0
-  for (const file of dataFiles(tablePath)) {
-    const rel = relative(tablePath, file).split(sep).join('/')
+  const storage = storageAt(tablePath)
+  for await (const rel of dataFiles(storage, '')) {
     if (keep.has(rel)) continue
-    const stat = statSync(file)
-    if (stat.mtimeMs > cutoff) continue
+    const stat = await storage.stat(rel)
+    if (!stat || stat.modificationTime > cutoff) continue
     doomed.push(rel)
     bytes += stat.size
   }
-  if (!options.dryRun) for (const rel of doomed) rmSync(join(tablePath, rel), {force: true})
+  if (!options.dryRun) for (const rel of doomed) await storage.delete(rel)
   return {table: tablePath, dryRun: options.dryRun, files: doomed.sort(), bytes}
 }
 
 /** Every file under the table except the log and hidden or underscore-prefixed folders (as Delta readers skip). */
-function* dataFiles(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+async function* dataFiles(storage: LakeStorage, dir: string): AsyncGenerator<string> {
+  for (const entry of await storage.list(dir)) {
     if (entry.name === LOG_DIR || entry.name.startsWith('.') || entry.name.startsWith('_')) continue
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) yield* dataFiles(path)
-    else if (entry.isFile()) yield path
+    const path = storagePath(dir, entry.name)
+    if (entry.folder) yield* dataFiles(storage, path)
+    else yield path
   }
 }
 

@@ -1,9 +1,8 @@
-import {existsSync} from 'node:fs'
-import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlStringList} from '../engine/sql.js'
 import {DataError} from '../errors.js'
 import {readSnapshot, type Snapshot} from './delta-log.js'
+import {storageAt} from './storage.js'
 
 /** The column registerTableView adds with `rowIds`: where a row lies in the snapshot (file and row in it). */
 export const ROW_ID_COLUMN = '__row_id'
@@ -26,12 +25,13 @@ export async function registerTableView(
   tablePath: string,
   options: TableViewOptions = {},
 ): Promise<Snapshot> {
+  const storage = storageAt(tablePath)
   const snapshot = await readSnapshot(tablePath, {engine})
   const partitionColumns = snapshot.metadata.partitionColumns
   const files = [...snapshot.files.values()]
   for (const add of files) {
-    const file = join(tablePath, decodeURIComponent(add.path))
-    if (!existsSync(file)) {
+    const file = storage.locate(decodeURIComponent(add.path))
+    if ((await storage.stat(decodeURIComponent(add.path))) === undefined) {
       throw new DataError(
         'DELTA_FILE_MISSING',
         `Data file ${file} of table ${tablePath} is listed in the log but missing.`,
@@ -59,12 +59,12 @@ export async function registerTableView(
     const batch = files.slice(i, i + 500)
     const values = batch.flatMap((add, j) => [
       i + j,
-      join(tablePath, decodeURIComponent(add.path)),
+      storage.locate(decodeURIComponent(add.path)),
       ...partitionColumns.map((c) => add.partitionValues[c] ?? null),
     ])
     await engine.run(`INSERT INTO ${mapName} VALUES ${batch.map(() => placeholders).join(', ')}`, values)
   }
-  const paths = files.map((add) => join(tablePath, decodeURIComponent(add.path)))
+  const paths = files.map((add) => storage.locate(decodeURIComponent(add.path)))
   const partitionSelect = partitionColumns
     .map((c) => `TRY_CAST(f.${sqlIdentifier(c)} AS ${partitionType(snapshot, c)}) AS ${sqlIdentifier(c)}`)
     .join(', ')

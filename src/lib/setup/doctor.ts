@@ -224,7 +224,7 @@ async function checkLake(lake: string): Promise<DoctorCheck[]> {
   }
   let tables: string[]
   try {
-    tables = findTables(root)
+    tables = await findTables(root)
   } catch (error) {
     return [failure('lake', error, ExitCode.data)]
   }

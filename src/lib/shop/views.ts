@@ -33,7 +33,7 @@ export async function registerShopViews(
   options: {asOf?: string} = {},
 ): Promise<ShopViews> {
   const events = tablePath(lake, EVENTS_TABLE)
-  if (!existsSync(events) || listCommitVersions(events).length === 0) {
+  if (!existsSync(events) || (await listCommitVersions(events)).length === 0) {
     throw new DataError('LAKE_EMPTY', `The lake at ${lake} has no events table yet.`, {
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up', 'ecap import orders.csv'],
     })
@@ -90,7 +90,7 @@ export async function registerShopViews(
            count(*) AS orders, sum(net_total) AS net_revenue, sum(refunded) AS refunded
     FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`)
   const deadLetters = tablePath(lake, DEAD_LETTERS_TABLE)
-  if (existsSync(deadLetters) && listCommitVersions(deadLetters).length > 0) {
+  if (existsSync(deadLetters) && (await listCommitVersions(deadLetters)).length > 0) {
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
   return {asOf, eventsVersion: snapshot.version, duplicateEvents}
