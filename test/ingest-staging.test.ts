@@ -1,9 +1,11 @@
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import type {KafkaMessage} from 'kafkajs'
+import type {EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import type {Engine} from '../src/lib/engine/engine.js'
 import {LiveFraudScorer} from '../src/lib/ingest/fraud-scoring.js'
+import {IngestState} from '../src/lib/ingest/ingest-state.js'
 import {judge} from '../src/lib/ingest/judge.js'
 import {PendingFlush} from '../src/lib/ingest/pending-flush.js'
 import {copyGroups, StagingFile} from '../src/lib/ingest/staging-file.js'
@@ -137,6 +139,41 @@ describe('PendingFlush', () => {
     pending.add('t', 2, 10, message(Buffer.from(JSON.stringify(makeEvent('purchase')))), true, false, scorer)
     expect(pending.fresh.map((f) => [f.event.event_id, f.partition, f.offset])).toEqual([[event.event_id, 2, 9]])
     pending.discard()
+  })
+})
+
+describe('the byte cap', () => {
+  function batch(partition: number, values: Buffer[], firstOffset: number): EachBatchPayload {
+    const messages = values.map((value, i) => ({...message(value), offset: String(firstOffset + i)}))
+    return {
+      batch: {topic: 't', partition, messages},
+      heartbeat: async () => {},
+      isRunning: () => true,
+      isStale: () => false,
+      resolveOffset: () => {},
+    } as unknown as EachBatchPayload
+  }
+
+  it('makes the buffer full at --flush-bytes of message values, whatever --flush-rows says', () => {
+    const value = Buffer.from(JSON.stringify(makeEvent('page_view')))
+    const options = {
+      connection: {brokers: '127.0.0.1:1'},
+      topic: 't',
+      group: 'g',
+      lake: dir,
+      flushRows: 1000,
+      flushIntervalMs: 60_000,
+      flushBytes: 2 * value.length,
+      from: 'earliest',
+      untilCaughtUp: false,
+    }
+    // Taking messages judges and stages them on disk; the lake and its engine are not touched before a flush.
+    const state = new IngestState(options, {} as Engine, dir)
+    state.take(batch(0, [value], 0))
+    expect(state.bufferFull()).toBe(false)
+    state.take(batch(1, [value], 0))
+    expect(state.bufferFull()).toBe(true)
+    expect(state.flushDue()).toBe(false)
   })
 })
 
