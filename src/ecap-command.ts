@@ -161,7 +161,13 @@ export abstract class EcapCommand<T> extends Command {
 
 /** Maps anything thrown (oclif parse errors included) to an EcapError with the right exit code. */
 function normalizeError(error: unknown): EcapError {
-  if (error instanceof EcapError) return error
+  if (error instanceof EcapError) {
+    // oclif rewrites the message of what a flag's parse function throws ("Parsing --x \n\t…\nSee more help with
+    // --help"); ecap's flag types (duration, number) name the flag in their own message already.
+    const parsed = /^Parsing --[\w-]+ \n\t([\s\S]*)\nSee more help with --help$/.exec(error.message)
+    if (parsed) error.message = parsed[1] as string
+    return error
+  }
   if (error instanceof Errors.CLIError && (error as Errors.CLIError).oclif?.exit === 2) {
     return new UsageError('INVALID_ARGUMENTS', stripAnsi(error.message), {
       cause: error,

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {parseDuration} from './lib/config/duration.js'
 import {SASL_MECHANISMS, SETTINGS, type SettingKey} from './lib/config/settings.js'
 import {UsageError} from './lib/errors.js'
 
@@ -85,3 +86,25 @@ export const number = Flags.custom<number>({
     return value
   },
 })
+
+const durationType = Flags.custom<number, {tryValues: string[]}>({
+  parse: async (input, _context, opts) =>
+    parseDuration(
+      input,
+      opts.tryValues.map((value) => `--${opts.name} ${value}`),
+    ),
+})
+
+/**
+ * A duration flag (7d, 24h, 30m, 90s, 0.5s; a bare number is seconds) whose value is milliseconds, so the parser
+ * rejects a bad one (exit 2) before the command starts. The default is written as a person would, and --help shows
+ * it so; `tryValues` are the values a usage error suggests.
+ */
+export function duration(options: {default: string; description: string; tryValues: string[]}) {
+  return durationType({
+    description: options.description,
+    tryValues: options.tryValues,
+    default: parseDuration(options.default),
+    defaultHelp: async () => options.default,
+  })
+}

@@ -3,8 +3,14 @@ import {EcapCommand} from '../ecap-command.js'
 import {DEFAULT_THRESHOLD} from '../lib/analytics/fraud/rules.js'
 import {type IngestResult, ingest} from '../lib/ingest/ingest.js'
 import {connectionFromConfig} from '../lib/kafka/settings.js'
-import {parseDuration} from '../lib/lake/vacuum.js'
-import {groupFlag, kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, topicFlag} from '../shared-flags.js'
+import {
+  duration,
+  groupFlag,
+  kafkaConnectionFlags,
+  kafkaSettingsFromFlags,
+  lakeFlag,
+  topicFlag,
+} from '../shared-flags.js'
 
 export default class Ingest extends EcapCommand<IngestResult> {
   static override summary = 'Stream events from Kafka into the lake, exactly once.'
@@ -26,7 +32,11 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
     ...kafkaConnectionFlags,
     group: groupFlag,
     'flush-rows': Flags.integer({default: 100_000, min: 1, description: 'Flush when this many messages are buffered.'}),
-    'flush-interval': Flags.string({default: '5s', description: 'Flush at least this often: 5s, 1s, 0.5s.'}),
+    'flush-interval': duration({
+      default: '5s',
+      description: 'Flush at least this often: 5s, 1s, 0.5s.',
+      tryValues: ['5s', '1s'],
+    }),
     from: Flags.string({
       default: 'earliest',
       description: 'Where a new group starts: earliest, latest, or an ISO time.',
@@ -68,7 +78,7 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
           group: config.group.value,
           lake: config.lake.value,
           flushRows: flags['flush-rows'],
-          flushIntervalMs: parseDuration(flags['flush-interval']),
+          flushIntervalMs: flags['flush-interval'],
           from: flags.from,
           untilCaughtUp: flags['until-caught-up'],
           fraud: flags['score-fraud']

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {EVENTS_TABLE, tablePath} from '../../lib/lake/lake.js'
-import {parseDuration, type VacuumResult, vacuumTable} from '../../lib/lake/vacuum.js'
-import {lakeFlag} from '../../shared-flags.js'
+import {type VacuumResult, vacuumTable} from '../../lib/lake/vacuum.js'
+import {duration, lakeFlag} from '../../shared-flags.js'
 
 export default class LakeVacuum extends EcapCommand<VacuumResult> {
   static override summary = 'Delete data files that no snapshot within the retention period references.'
@@ -19,9 +19,10 @@ export default class LakeVacuum extends EcapCommand<VacuumResult> {
   static override flags = {
     lake: lakeFlag,
     table: Flags.string({default: EVENTS_TABLE, description: 'Table to vacuum, relative to the lake.'}),
-    retain: Flags.string({
+    retain: duration({
       default: '7d',
       description: 'Keep files needed by snapshots this recent (e.g. 7d, 24h, 30m).',
+      tryValues: ['7d', '24h'],
     }),
     'dry-run': Flags.boolean({description: 'List what would be deleted, delete nothing.'}),
     yes: Flags.boolean({char: 'y', description: 'Allow a retention under 1 hour.'}),
@@ -31,7 +32,7 @@ export default class LakeVacuum extends EcapCommand<VacuumResult> {
     const {flags} = await this.parse(LakeVacuum)
     const table = tablePath(this.resolveConfig({lake: flags.lake}).lake.value, flags.table)
     const result = await vacuumTable(table, {
-      retainMs: parseDuration(flags.retain),
+      retainMs: flags.retain,
       dryRun: flags['dry-run'],
       force: flags.yes,
     })

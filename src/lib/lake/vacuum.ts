@@ -71,13 +71,3 @@ async function* dataFiles(storage: LakeStorage, dir: string): AsyncGenerator<str
     else yield path
   }
 }
-
-/** Parses a retention such as 7d, 24h, 30m, 90s or 0. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(d|h|m|s)?$/.exec(text.trim())
-  if (!match) {
-    throw new UsageError('INVALID_DURATION', `"${text}" is not a duration.`, {hints: ['--retain 7d', '--retain 24h']})
-  }
-  const unit = {d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000}[(match[2] ?? 's') as 'd' | 'h' | 'm' | 's']
-  return Number(match[1]) * unit
-}
