@@ -445,10 +445,13 @@ describe('analytics-fraud through the CLI', () => {
     await withEngine((engine) => appendEvents(engine, lake, shopFile))
     const human = ecap(['analyze', 'fraud', '--lake', lake, '--labels', labels, '--limit', '5', '--top-k-per-day', '3'])
     expect(human.status, human.stderr).toBe(0)
-    expect(human.stdout).toMatch(/orders scored, [\d,]+ flagged/)
-    expect(human.stdout).toContain('Top 5 flagged orders')
-    expect(human.stdout).toContain('PR-AUC (average precision)')
+    // The fraud report of the run: its key figures, the 5 top flagged orders (--limit) and the label metrics.
+    expect(human.stdout).toMatch(/orders [\d,]+ · flagged [\d,]+ · flagged share/)
+    expect(human.stdout).toContain('Flagged orders')
+    expect(human.stdout).toContain('top reasons')
+    expect(human.stdout).toContain('PR-AUC')
     expect(human.stdout).toContain('precision of top 3 per day')
+    expect(human.stderr).toContain(`Saved ${lake}/analytics/fraud`)
 
     const badThreshold = ecap(['analyze', 'fraud', '--lake', lake, '--threshold', '101', '--json'])
     expect(badThreshold.status).toBe(2)

@@ -1,15 +1,15 @@
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {COHORT_RESULT, type CohortResult, computeCohorts, runCohorts} from '../src/lib/analytics/cohort.js'
+import {COHORT_RESULT, type CohortResult, computeCohorts, runCohorts} from '../src/lib/analytics/cohort/cohort.js'
 import {
   computeFunnel,
   FUNNEL_RESULT,
   type FunnelGroup,
   type FunnelResult,
   runFunnel,
-} from '../src/lib/analytics/funnel.js'
-import {computeKpis, KPI_RESULTS, type KpiPeriod, type KpiResult, runKpis} from '../src/lib/analytics/kpi.js'
-import {type RfmResult, runRfm} from '../src/lib/analytics/rfm.js'
+} from '../src/lib/analytics/funnel/funnel.js'
+import {computeKpis, KPI_RESULTS, type KpiPeriod, type KpiResult, runKpis} from '../src/lib/analytics/kpi/kpi.js'
+import {type RfmResult, runRfm} from '../src/lib/analytics/rfm/rfm.js'
 import {buildSessions, SESSIONS_TABLE} from '../src/lib/analytics/sessions.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
@@ -522,7 +522,8 @@ describe('on a generated shop', {timeout: 600_000}, () => {
   it('runs through the CLI: tables for people, the typed result under --json', () => {
     const human = ecap(['analyze', 'kpi', '--lake', lake, '--top', '3'], SLOW)
     expect(human.status, human.stderr).toBe(0)
-    expect(human.stdout).toContain(`KPIs from ${kpi.from} to ${kpi.asOf}`)
+    expect(human.stdout).toContain('Key performance indicators')
+    expect(human.stdout).toContain(`Totals, ${kpi.from} to ${kpi.asOf}`)
     const funnelJson = ecap(['analyze', 'funnel', '--lake', lake, '--json'], SLOW)
     expect(funnelJson.status, funnelJson.stderr).toBe(0)
     const envelope = JSON.parse(funnelJson.stdout)

@@ -1,7 +1,7 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {computeRfm, RFM_CUSTOMERS_TABLE, RFM_RESULT, RFM_SEGMENTS_RESULT, runRfm} from '../src/lib/analytics/rfm.js'
+import {computeRfm, RFM_CUSTOMERS_TABLE, RFM_RESULT, RFM_SEGMENTS_RESULT, runRfm} from '../src/lib/analytics/rfm/rfm.js'
 import {
   cellName,
   DEFAULT_SEGMENT_MAP,
@@ -11,7 +11,7 @@ import {
   segmentCells,
   segmentOf,
   validateSegmentMap,
-} from '../src/lib/analytics/rfm-segments.js'
+} from '../src/lib/analytics/rfm/segments.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import {EcapError} from '../src/lib/errors.js'
@@ -380,11 +380,17 @@ describe('ecap analyze rfm (the CLI)', {timeout: 600_000}, () => {
     lake = await lakeOf(shop.events, dir)
   })
 
-  it('prints the segment table, and the typed result with --json', () => {
+  it('prints the rfm report of the run, and the typed result with --json', () => {
     const human = ecap(['analyze', 'rfm', '--lake', lake, '--as-of', '2026-02-28'], SLOW)
     expect(human.status, human.stderr).toBe(0)
-    expect(human.stdout).toContain('RFM of 10 customers as of 2026-02-28')
+    expect(human.stdout).toContain('RFM segments')
+    expect(human.stdout).toContain('10 customers as of 2026-02-28 (events version')
     expect(human.stdout).toContain('champions')
+    // The same document as ecap report rfm, read from the result just saved.
+    const report = ecap(['report', 'rfm', '--lake', lake], SLOW)
+    expect(report.status, report.stderr).toBe(0)
+    expect(human.stdout).toBe(report.stdout)
+    expect(human.stderr).toContain(`Saved ${lake}/analytics/rfm and ${lake}/analytics/rfm_segments`)
     const json = ecap(['analyze', 'rfm', '--lake', lake, '--json'], SLOW)
     expect(json.status, json.stderr).toBe(0)
     const envelope = JSON.parse(json.stdout)

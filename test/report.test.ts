@@ -13,7 +13,7 @@ import type {
   KpiReportData,
   RfmReportData,
   SummaryReportData,
-} from '../src/lib/analytics/report-data.js'
+} from '../src/lib/analytics/reports.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {withEngine} from '../src/lib/engine/engine.js'
 import {ensureChromium} from './helpers/chromium.js'

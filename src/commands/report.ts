@@ -1,8 +1,7 @@
 import {extname} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
-import {REPORTS} from '../lib/analytics/report-data.js'
-import {type ReportResult, runReport} from '../lib/analytics/report-run.js'
+import {REPORTS, type ReportResult, runReport} from '../lib/analytics/reports.js'
 import {REPORT_FORMATS, type ReportFormat} from '../lib/report/render.js'
 import {lakeFlag} from '../shared-flags.js'
 

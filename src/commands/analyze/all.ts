@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
 import {type AllResult, analyzeAll} from '../../lib/analytics/all.js'
-import {withEngine} from '../../lib/engine/engine.js'
+import {buildSummaryReport, summaryDocument} from '../../lib/analytics/summary/report.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -33,30 +33,26 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
     const progress = this.progress()
     progress.start('Analysing')
     try {
-      const result = await withEngine(
-        (engine) =>
-          analyzeAll(engine, {
+      const {result, report} = await this.withEngine(
+        async (engine) => {
+          const result = await analyzeAll(engine, {
             lake,
             asOf: flags['as-of'],
             onProgress: (analysis) => progress.update(`Analysing: ${analysis}`),
             onWarning: (analysis, message) => this.warn(`${analysis}: ${message}`),
             signal: this.signal,
-          }),
-        {memoryLimit: flags['memory-limit'], signal: this.signal},
+          })
+          // The summary of the results just saved, read back as `ecap report summary` reads it.
+          const report = this.jsonEnabled() ? null : await buildSummaryReport(engine, {lake, since: null})
+          return {result, report}
+        },
+        {memoryLimit: flags['memory-limit']},
       )
       progress.succeed(`Ran ${result.runs.length} analyses in ${result.seconds.toFixed(1)} s`)
       const duplicates = duplicatesWarning(result.duplicateEvents)
       if (duplicates) this.warn(duplicates)
-      if (!this.jsonEnabled()) {
-        this.out(`Lake ${result.lake}, events version ${result.eventsVersion}, as of ${result.asOf}`)
-        const table = new Table({
-          head: ['analysis', 'seconds', 'result'],
-          style: this.colorEnabled() ? undefined : {head: [], border: []},
-        })
-        for (const r of result.runs) table.push([r.analysis, r.seconds.toFixed(2), r.summary])
-        this.out(table.toString())
-        this.out('Show a result with: ecap report <analysis>')
-      }
+      if (report) this.out(renderTerminal(summaryDocument(report), {color: this.colorEnabled()}))
+      this.note(`Events version ${result.eventsVersion}; each result in full: ecap report <analysis>`)
       return result
     } catch (error) {
       progress.fail('Analysis stopped.')

@@ -1,13 +1,13 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import type {PurchaseModelName} from '../../lib/analytics/clv/clv.js'
+import {CLV_CUSTOMERS_TABLE, type PurchaseModelName} from '../../lib/analytics/clv/clv.js'
 import type {TimeUnit} from '../../lib/analytics/clv/lifetime-value.js'
-import {type RunClvResult, runClv} from '../../lib/analytics/clv/run.js'
+import {buildClvReport, clvDocument} from '../../lib/analytics/clv/report.js'
+import {clvRunInfo, type RunClvResult, runClv} from '../../lib/analytics/clv/run.js'
 import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
-import {withEngine} from '../../lib/engine/engine.js'
 import {UsageError} from '../../lib/errors.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
 
@@ -93,91 +93,37 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
       model: flags.model,
     }
     const progress = this.progress()
-    let result: ClvCommandResult
-    try {
-      result = await withEngine(
-        (engine) =>
-          runClv(engine, {
-            source,
-            asOf: flags['as-of'],
-            timeUnit: flags['time-unit'] as TimeUnit,
-            horizonMonths: flags.horizon,
-            discountRate: flags['discount-rate'],
-            holdoutDays: flags.holdout,
-            model: flags.model as PurchaseModelName,
-            top: flags.top,
-            saveTo: lake,
-            parameters,
-            signal: this.signal,
-            onProgress: (stage) => progress.start(stage),
-          }),
-        {signal: this.signal},
-      )
-    } finally {
-      progress.stop()
-    }
+    const {result, report} = await this.withEngine(async (engine) => {
+      try {
+        const result = await runClv(engine, {
+          source,
+          asOf: flags['as-of'],
+          timeUnit: flags['time-unit'] as TimeUnit,
+          horizonMonths: flags.horizon,
+          discountRate: flags['discount-rate'],
+          holdoutDays: flags.holdout,
+          model: flags.model as PurchaseModelName,
+          top: flags.top,
+          saveTo: lake,
+          parameters,
+          signal: this.signal,
+          onProgress: (stage) => progress.start(stage),
+        })
+        if (this.jsonEnabled()) return {result, report: null}
+        // The report of the run just saved, read back as `ecap report clv` reads it; a fit that wrote no lake is
+        // read from the engine's table of the same rows.
+        const top = flags.top === 0 ? Math.max(1, result.customers.total) : flags.top
+        const unsaved = result.saved ? undefined : {table: CLV_CUSTOMERS_TABLE, run: clvRunInfo(result, parameters)}
+        return {result, report: await buildClvReport(engine, {lake: lake ?? '', top, unsaved})}
+      } finally {
+        progress.stop()
+      }
+    })
     const duplicates = result.source.kind === 'lake' ? duplicatesWarning(result.source.duplicateEvents) : undefined
     if (duplicates) this.warn(duplicates)
     for (const warning of result.warnings) this.warn(warning)
-    if (!this.jsonEnabled()) this.render(result)
+    if (report) this.out(renderTerminal(clvDocument(report), {color: this.colorEnabled()}))
+    if (result.saved) this.note(`Saved ${result.saved}`)
     return result
-  }
-
-  private render(r: ClvCommandResult): void {
-    const style = this.colorEnabled() ? undefined : {head: [], border: []}
-    const fixed = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits))
-    const source = r.source.kind === 'lake' ? `lake ${r.source.lake}` : r.source.path
-    this.out(`CLV of ${r.customers.total.toLocaleString('en-US')} customers from ${source}`)
-    this.out(
-      `Calibration to ${r.calibrationEnd} (as of ${r.asOf}); time unit ${r.timeUnit}; ${r.customers.withRepeatPurchases.toLocaleString('en-US')} customers bought again, ${r.customers.usedForSpendModel.toLocaleString('en-US')} with positive spend fit Gamma-Gamma.`,
-    )
-    const params = new Table({head: ['model', 'parameter', 'estimate', 'std. error'], style})
-    for (const fit of [r.purchaseModel, r.spendModel]) {
-      const estimates = fit.parameters as Record<string, number>
-      const errors = fit.standardErrors as Record<string, number | null>
-      for (const name of Object.keys(estimates)) {
-        params.push([fit.model, name, fixed(estimates[name] ?? null, 4), fixed(errors[name] ?? null, 4)])
-      }
-      params.push([fit.model, 'log-likelihood', fixed(fit.logLikelihood, 2), ''])
-    }
-    this.out(params.toString())
-    const expected = r.fit.expectedRepeatPurchases
-    this.out(
-      `Fit: ${r.fit.actualRepeatPurchases.toLocaleString('en-US')} repeat purchases in calibration${expected === null ? '' : `, ${expected.toFixed(1)} expected by the model`}.`,
-    )
-    if (r.holdout) {
-      const h = r.holdout
-      this.out(
-        `Holdout (${h.days} days): ${h.actualRepeatPurchases} repeat purchases, ${h.predictedRepeatPurchases.toFixed(1)} predicted.`,
-      )
-      const holdout = new Table({head: ['repeats in calibration', 'customers', 'actual mean', 'predicted mean'], style})
-      for (const b of h.byCalibrationFrequency) {
-        holdout.push([b.frequency, b.customers, b.actualMean.toFixed(3), b.predictedMean.toFixed(3)])
-      }
-      this.out(holdout.toString())
-    }
-    this.out(
-      `CLV over ${r.horizonMonths} months at ${r.discountRate} per month: total ${r.totalClv.toFixed(2)}${r.saved ? `; saved to ${r.saved}` : ''}.`,
-    )
-    if (r.topCustomers.length > 0) {
-      const top = new Table({
-        head: ['customer', 'frequency', 'recency', 'T', 'monetary', 'P(alive)', 'exp. purchases', 'exp. value', 'CLV'],
-        style,
-      })
-      for (const c of r.topCustomers) {
-        top.push([
-          c.customerId,
-          c.frequency,
-          c.recency.toFixed(2),
-          c.T.toFixed(2),
-          c.monetary.toFixed(2),
-          c.probabilityAlive.toFixed(3),
-          c.expectedPurchases.toFixed(2),
-          c.expectedOrderValue.toFixed(2),
-          c.clv.toFixed(2),
-        ])
-      }
-      this.out(top.toString())
-    }
   }
 }

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {type CohortResult, runCohorts} from '../../lib/analytics/cohort.js'
-import {withEngine} from '../../lib/engine/engine.js'
+import {type CohortResult, runCohorts} from '../../lib/analytics/cohort/cohort.js'
+import {buildCohortReport, cohortDocument} from '../../lib/analytics/cohort/report.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -28,43 +28,31 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     metric: Flags.option({
       options: ['retention', 'revenue'] as const,
       default: 'retention' as const,
-      description: 'What the table shows: retention, or cumulative net revenue per cohort customer.',
+      // The report shows both now (retention in the heat map, cumulative revenue per customer in the table).
+      description: 'Ignored: the report shows retention and cumulative net revenue per cohort customer.',
+      deprecated: {message: 'the report shows retention and revenue per customer both; --metric does nothing.'},
     })(),
-    months: Flags.integer({min: 1, default: 12, description: 'Months since the first purchase shown as columns.'}),
+    months: Flags.integer({
+      min: 1,
+      default: 12,
+      description: 'Months since the first purchase shown in the retention heat map (the table lists all).',
+    }),
   }
 
   public async run(): Promise<CohortResult> {
     const {flags} = await this.parse(AnalyzeCohortCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runCohorts(engine, {lake, asOf: flags['as-of']}), {
-      signal: this.signal,
+    const {result, report} = await this.withEngine(async (engine) => {
+      const result = await runCohorts(engine, {lake, asOf: flags['as-of']})
+      // The report of the run just saved (every cohort of it), read back as `ecap report cohort` reads it.
+      const top = Math.max(1, result.cohorts.length)
+      const report = this.jsonEnabled() ? null : await buildCohortReport(engine, {lake, top, since: null})
+      return {result, report}
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (!this.jsonEnabled()) this.render(result, flags.metric, flags.months)
+    if (report) this.out(renderTerminal(cohortDocument(report, flags.months), {color: this.colorEnabled()}))
+    this.note(`Saved ${result.saved}`)
     return result
-  }
-
-  private render(r: CohortResult, metric: 'retention' | 'revenue', months: number): void {
-    // compact: no rule between rows, so a table fits a terminal.
-    const style = this.colorEnabled() ? {compact: true} : {head: [], border: [], compact: true}
-    const shown = Math.min(months, Math.max(0, ...r.cohorts.map((c) => c.periods.length)))
-    const what = metric === 'retention' ? 'share of the cohort ordering' : 'cumulative net revenue per customer'
-    this.out(
-      `${r.cohorts.length} monthly cohorts, ${r.customers.toLocaleString('en-US')} customers, as of ${r.asOf} (${what}; * month not over)`,
-    )
-    const table = new Table({head: ['cohort', 'customers', ...Array.from({length: shown}, (_, i) => `M${i}`)], style})
-    for (const c of r.cohorts) {
-      const cells = Array.from({length: shown}, (_, i) => {
-        const p = c.periods[i]
-        if (!p) return ''
-        const value =
-          metric === 'retention' ? `${(100 * p.retention).toFixed(1)}%` : p.cumulativeRevenuePerCustomer.toFixed(2)
-        return p.complete ? value : `${value}*`
-      })
-      table.push([c.cohortMonth.slice(0, 7), c.size.toLocaleString('en-US'), ...cells])
-    }
-    this.out(table.toString())
-    this.out(`Saved ${r.saved}`)
   }
 }

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {type FunnelGroup, type FunnelResult, runFunnel} from '../../lib/analytics/funnel.js'
-import {withEngine} from '../../lib/engine/engine.js'
+import {type FunnelResult, runFunnel} from '../../lib/analytics/funnel/funnel.js'
+import {buildFunnelReport, funnelDocument} from '../../lib/analytics/funnel/report.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -36,38 +36,16 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
   public async run(): Promise<FunnelResult> {
     const {flags} = await this.parse(AnalyzeFunnelCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runFunnel(engine, {lake, asOf: flags['as-of']}), {
-      signal: this.signal,
+    const {result, report} = await this.withEngine(async (engine) => {
+      const result = await runFunnel(engine, {lake, asOf: flags['as-of']})
+      // The report of the run just saved, read back as `ecap report funnel` reads it.
+      const report = this.jsonEnabled() ? null : await buildFunnelReport(engine, {lake, top: flags.countries})
+      return {result, report}
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (!this.jsonEnabled()) this.render(result, flags.countries)
+    if (report) this.out(renderTerminal(funnelDocument(report), {color: this.colorEnabled()}))
+    this.note(`Saved ${result.saved}`)
     return result
-  }
-
-  private render(r: FunnelResult, countries: number): void {
-    // compact: no rule between rows, so a table fits a terminal.
-    const style = this.colorEnabled() ? {compact: true} : {head: [], border: [], compact: true}
-    const n = (x: number) => x.toLocaleString('en-US')
-    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`)
-    this.out(`Session funnel as of ${r.asOf}`)
-    const steps = new Table({head: ['step', 'sessions', 'step conv.', 'overall', 'drop-off'], style})
-    for (const s of r.overall.steps) {
-      steps.push([s.step, n(s.sessions), pct(s.stepConversion), pct(s.overallConversion), n(s.dropOff)])
-    }
-    this.out(steps.toString())
-    const byGroup = (title: string, groups: FunnelGroup[]) => {
-      if (groups.length === 0) return
-      const table = new Table({head: [title, ...r.overall.steps.map((s) => s.step), 'conversion'], style})
-      for (const g of groups) {
-        table.push([g.value, ...g.steps.map((s) => n(s.sessions)), pct(g.steps.at(-1)?.overallConversion ?? null)])
-      }
-      this.out(table.toString())
-    }
-    byGroup('device', r.byDevice)
-    byGroup('country', r.byCountry.slice(0, countries))
-    if (r.byCountry.length > countries)
-      this.out(`${r.byCountry.length - countries} more countries in --json and the saved table.`)
-    this.out(`Saved ${r.saved}`)
   }
 }

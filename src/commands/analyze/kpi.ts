@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {KPI_DEFAULTS, type KpiPeriod, type KpiResult, runKpis} from '../../lib/analytics/kpi.js'
-import {withEngine} from '../../lib/engine/engine.js'
+import {KPI_DEFAULTS, type KpiResult, runKpis} from '../../lib/analytics/kpi/kpi.js'
+import {buildKpiReport, kpiDocument} from '../../lib/analytics/kpi/report.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -42,59 +42,19 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
   public async run(): Promise<KpiResult> {
     const {flags} = await this.parse(AnalyzeKpiCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine((engine) => runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top}), {
-      signal: this.signal,
+    const {result, report} = await this.withEngine(async (engine) => {
+      const result = await runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top})
+      // The report of the run just saved, read back as `ecap report kpi` reads it.
+      const report = this.jsonEnabled() ? null : await buildKpiReport(engine, {lake, top: flags.top, since: null})
+      return {result, report}
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (!this.jsonEnabled()) this.render(result, flags.days, flags.weeks)
+    if (report) {
+      const document = kpiDocument(report, {days: flags.days, weeks: flags.weeks})
+      this.out(renderTerminal(document, {color: this.colorEnabled()}))
+    }
+    this.note(`Saved ${Object.values(result.saved).join(', ')}`)
     return result
-  }
-
-  private render(r: KpiResult, days: number, weeks: number): void {
-    // compact: no rule between rows, so a table fits a terminal.
-    const style = this.colorEnabled() ? {compact: true} : {head: [], border: [], compact: true}
-    const n = (x: number) => x.toLocaleString('en-US')
-    const money = (x: number | null) =>
-      x === null ? '-' : x.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2})
-    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`)
-    const periods = (title: string, rows: KpiPeriod[], label: (p: KpiPeriod) => string) => {
-      const table = new Table({
-        head: [title, 'revenue', 'orders', 'units', 'AOV', 'sessions', 'conv.', 'refunds', 'new', 'returning'],
-        style,
-      })
-      for (const p of rows) {
-        table.push([
-          label(p),
-          money(p.revenue),
-          n(p.orders),
-          n(p.units),
-          money(p.aov),
-          n(p.sessions),
-          pct(p.conversionRate),
-          pct(p.refundRate),
-          n(p.newCustomers),
-          n(p.returningCustomers),
-        ])
-      }
-      return table.toString()
-    }
-    this.out(`KPIs from ${r.from} to ${r.asOf}`)
-    this.out(periods('period', [r.totals], () => `${r.from} to ${r.asOf}`))
-    // A week cut by the start of the data or the as-of day says how many of its days it holds.
-    const weekLabel = (p: KpiPeriod) => (p.days < 7 ? `${p.period} (${p.days}d)` : p.period)
-    if (weeks > 0) this.out(periods('week of', r.weekly.slice(-weeks), weekLabel))
-    if (days > 0) this.out(periods('day', r.daily.slice(-days), (p) => p.period))
-    const products = new Table({head: ['#', 'product', 'category', 'orders', 'units', 'revenue'], style})
-    for (const p of r.topProducts) {
-      products.push([p.rank, p.productId, p.category, n(p.orders), n(p.units), money(p.revenue)])
-    }
-    const categories = new Table({head: ['#', 'category', 'products', 'orders', 'units', 'revenue'], style})
-    for (const c of r.topCategories) {
-      categories.push([c.rank, c.category, n(c.products), n(c.orders), n(c.units), money(c.revenue)])
-    }
-    this.out(products.toString())
-    this.out(categories.toString())
-    this.out(`Saved ${Object.values(r.saved).join(', ')}`)
   }
 }

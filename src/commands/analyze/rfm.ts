@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 import {EcapCommand} from '../../ecap-command.js'
-import {type RfmResult, runRfm} from '../../lib/analytics/rfm.js'
-import {withEngine} from '../../lib/engine/engine.js'
+import {buildRfmReport, rfmDocument} from '../../lib/analytics/rfm/report.js'
+import {type RfmResult, runRfm} from '../../lib/analytics/rfm/rfm.js'
+import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -34,45 +34,16 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
   public async run(): Promise<RfmResult> {
     const {flags} = await this.parse(AnalyzeRfmCommand)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const result = await withEngine(
-      (engine) => runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments}),
-      {signal: this.signal},
-    )
+    const {result, report} = await this.withEngine(async (engine) => {
+      const result = await runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments})
+      // The report of the run just saved, read back as `ecap report rfm` reads it.
+      const report = this.jsonEnabled() ? null : await buildRfmReport(engine, {lake, top: 1})
+      return {result, report}
+    })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (!this.jsonEnabled()) this.render(result)
+    if (report) this.out(renderTerminal(rfmDocument(report), {color: this.colorEnabled()}))
+    this.note(`Saved ${result.saved.customers} and ${result.saved.segments}`)
     return result
-  }
-
-  private render(r: RfmResult): void {
-    // compact: no rule between rows, so a table fits a terminal.
-    const style = this.colorEnabled() ? {compact: true} : {head: [], border: [], compact: true}
-    const n = (x: number) => x.toLocaleString('en-US')
-    const money = (x: number) => x.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2})
-    const pct = (x: number) => `${(100 * x).toFixed(1)}%`
-    const fixed = (x: number | null, digits = 1) => (x === null ? '-' : x.toFixed(digits))
-    this.out(
-      `RFM of ${n(r.customers)} customers as of ${r.asOf} (net revenue ${money(r.revenue)}; segment map ${r.segmentMap})`,
-    )
-    const table = new Table({
-      head: ['segment', 'customers', 'share', 'revenue', 'rev. share', 'mean R', 'mean F', 'mean M', 'days', 'orders'],
-      style,
-    })
-    for (const s of r.segments) {
-      table.push([
-        s.segment,
-        n(s.customers),
-        pct(s.customerShare),
-        money(s.revenue),
-        pct(s.revenueShare),
-        fixed(s.meanR),
-        fixed(s.meanF),
-        fixed(s.meanM),
-        fixed(s.meanRecencyDays, 0),
-        fixed(s.meanFrequency),
-      ])
-    }
-    this.out(table.toString())
-    this.out(`Saved ${r.saved.customers} and ${r.saved.segments}`)
   }
 }

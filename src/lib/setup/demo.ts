@@ -1,7 +1,7 @@
 import {existsSync, mkdirSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {type AnalysisName, analyzeAll} from '../analytics/all.js'
-import {runReport} from '../analytics/report-run.js'
+import {runReport} from '../analytics/reports.js'
 import type {EngineOpener} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from '../generate/index.js'

@@ -1,4 +1,5 @@
 import type {Engine} from '../../engine/engine.js'
+import type {RunInfo} from '../store.js'
 import {analyzeClv, type ClvOptions, type ClvResult} from './clv.js'
 import {CLV_RESULT, saveClvRows} from './save.js'
 
@@ -20,9 +21,15 @@ export async function runClv(engine: Engine, options: RunClvOptions): Promise<Ru
   if (options.saveTo === null) return {...result, saved: null}
   // Interrupted after the fit: nothing is saved. An interruption during the save removes its file before the commit.
   options.signal?.throwIfAborted()
-  await saveClvRows(engine, options.saveTo, {
+  await saveClvRows(engine, options.saveTo, clvRunInfo(result, options.parameters))
+  return {...result, saved: `${options.saveTo}/analytics/${CLV_RESULT}`}
+}
+
+/** What a saved clv result records of its run: the fitted models ride along, for the report. */
+export function clvRunInfo(result: ClvResult, parameters: Record<string, unknown>): RunInfo {
+  return {
     analysis: 'clv',
-    parameters: options.parameters,
+    parameters,
     asOf: result.asOf,
     eventsVersion: result.source.kind === 'lake' ? result.source.eventsVersion : -1,
     ...(result.source.kind === 'lake' && {duplicateEvents: result.source.duplicateEvents}),
@@ -35,6 +42,5 @@ export async function runClv(engine: Engine, options: RunClvOptions): Promise<Ru
       customers: result.customers,
       holdout: result.holdout,
     },
-  })
-  return {...result, saved: `${options.saveTo}/analytics/${CLV_RESULT}`}
+  }
 }

@@ -1,7 +1,7 @@
-import type {Engine} from '../engine/engine.js'
-import {registerShopViews, type ShopViews} from '../shop/views.js'
-import {buildSessions, FUNNEL_STEPS, type FunnelStepName, SESSIONS_TABLE} from './sessions.js'
-import {type RunInfo, resultPath, saveResult} from './store.js'
+import type {Engine} from '../../engine/engine.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
+import {buildSessions, FUNNEL_STEPS, type FunnelStepName, SESSIONS_TABLE} from '../sessions.js'
+import {type RunInfo, resultPath, saveResult} from '../store.js'
 
 /** Saved result: `<lake>/analytics/funnel`, one row per (dimension, value, step). */
 export const FUNNEL_RESULT = 'funnel'
@@ -47,7 +47,8 @@ export interface FunnelResult extends FunnelComputation {
   saved: string
 }
 
-const FUNNEL_TABLE = 'funnel'
+// Not the result's name: the report registers the saved result as a view of that name in the same engine.
+const FUNNEL_TABLE = 'funnel_rows'
 
 /** Session funnel overall, by device and by country, over the shop views (registerShopViews). */
 export async function computeFunnel(engine: Engine, asOf: string): Promise<FunnelComputation> {

@@ -1,9 +1,9 @@
-import type {Engine} from '../engine/engine.js'
-import {utcDate} from '../engine/sql.js'
-import {registerShopViews, type ShopViews} from '../shop/views.js'
-import {DEFAULT_SEGMENT_MAP, readSegmentMap, type SegmentMap, segmentCells, validateSegmentMap} from './rfm-segments.js'
-import {cacheOrders} from './sessions.js'
-import {type RunInfo, resultPath, saveResult} from './store.js'
+import type {Engine} from '../../engine/engine.js'
+import {utcDate} from '../../engine/sql.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
+import {cacheOrders} from '../sessions.js'
+import {type RunInfo, resultPath, saveResult} from '../store.js'
+import {DEFAULT_SEGMENT_MAP, readSegmentMap, type SegmentMap, segmentCells, validateSegmentMap} from './segments.js'
 
 /** Saved results: `<lake>/analytics/rfm` (one row per customer) and `<lake>/analytics/rfm_segments`. */
 export const RFM_RESULT = 'rfm'

@@ -1,10 +1,10 @@
 import type {Json} from '@duckdb/node-api'
-import type {Engine} from '../engine/engine.js'
-import {utcDate} from '../engine/sql.js'
-import {UsageError} from '../errors.js'
-import {registerShopViews, type ShopViews} from '../shop/views.js'
-import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from './sessions.js'
-import {type RunInfo, resultPath, saveResult} from './store.js'
+import type {Engine} from '../../engine/engine.js'
+import {utcDate} from '../../engine/sql.js'
+import {UsageError} from '../../errors.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
+import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from '../sessions.js'
+import {type RunInfo, resultPath, saveResult} from '../store.js'
 
 /** Saved results under `<lake>/analytics/`. */
 export const KPI_RESULTS = {
@@ -95,13 +95,14 @@ export interface KpiResult extends KpiComputation {
   saved: Record<keyof typeof KPI_RESULTS, string>
 }
 
+// Not the results' names: the report registers the saved results as views of those names in the same engine.
 const TABLES = {
-  daily: 'kpi_daily',
-  weekly: 'kpi_weekly',
-  total: 'kpi_total',
-  items: 'kpi_items',
-  topProducts: 'kpi_top_products',
-  topCategories: 'kpi_top_categories',
+  daily: 'kpi_run_daily',
+  weekly: 'kpi_run_weekly',
+  total: 'kpi_run_total',
+  items: 'kpi_run_items',
+  topProducts: 'kpi_run_top_products',
+  topCategories: 'kpi_run_top_categories',
 } as const
 
 /** The first day of the period a DATE expression falls in; constants chosen by code, never user text. */
@@ -160,7 +161,7 @@ function periodTableSql(kind: keyof typeof PERIOD): string {
 
 /**
  * KPIs per day, per week and for the whole range, and the top products and categories by net revenue, over the shop
- * views (registerShopViews). Leaves the tables kpi_daily, kpi_weekly, kpi_top_products and kpi_top_categories.
+ * views (registerShopViews). Leaves its working tables for runKpis to save.
  */
 export async function computeKpis(engine: Engine, asOf: string, options: KpiOptions = {}): Promise<KpiComputation> {
   const top = options.top ?? KPI_DEFAULTS.top

@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import {UsageError} from '../errors.js'
+import {UsageError} from '../../errors.js'
 
 /** A score range, both ends included: R or F from `min` to `max`, each 1 to 5. */
 export interface ScoreRange {

@@ -1,8 +1,8 @@
-import type {Engine} from '../engine/engine.js'
-import {utcMonth} from '../engine/sql.js'
-import {registerShopViews, type ShopViews} from '../shop/views.js'
-import {cacheOrders} from './sessions.js'
-import {type RunInfo, resultPath, saveResult} from './store.js'
+import type {Engine} from '../../engine/engine.js'
+import {utcMonth} from '../../engine/sql.js'
+import {registerShopViews, type ShopViews} from '../../shop/views.js'
+import {cacheOrders} from '../sessions.js'
+import {type RunInfo, resultPath, saveResult} from '../store.js'
 
 /** Saved result: `<lake>/analytics/cohort`, one row per (cohort month, months since first purchase). */
 export const COHORT_RESULT = 'cohort'
@@ -47,7 +47,8 @@ export interface CohortResult extends CohortComputation {
   saved: string
 }
 
-const COHORT_TABLE = 'cohort'
+// Not the result's name: the report registers the saved result as a view of that name in the same engine.
+const COHORT_TABLE = 'cohort_rows'
 
 /**
  * Monthly acquisition cohorts of signed-in customers (month of the first purchase) by months since the first purchase:

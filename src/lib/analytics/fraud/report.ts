@@ -1,0 +1,191 @@
+import type {Engine} from '../../engine/engine.js'
+import type {ReportDocument, ReportSection, TableBlock} from '../../report/document.js'
+import {col, meta, num, type RunMeta, runLine, table} from '../report-common.js'
+import {loadResult} from '../store.js'
+import {FRAUD_RESULT} from './analyze.js'
+import type {FraudMetrics} from './metrics.js'
+
+export interface FraudOrderRow {
+  orderId: string
+  customerId: string | null
+  orderTime: string
+  total: number
+  score: number
+  reasons: string[]
+}
+
+export interface FraudReportData {
+  report: 'fraud'
+  run: RunMeta
+  threshold: number
+  since: string | null
+  orders: number
+  flagged: number
+  flaggedShare: number | null
+  flaggedAmount: number
+  scoreBands: {band: string; orders: number}[]
+  reasons: {reason: string; orders: number}[]
+  daily: {day: string; orders: number; flagged: number}[]
+  flaggedOrders: FraudOrderRow[]
+  /** Against labels, when the run had them; they cover the whole run, whatever --since. */
+  metrics: FraudMetrics | null
+}
+
+export interface FraudReportOptions {
+  lake: string
+  /** Flagged orders listed, highest score first. */
+  top: number
+  /** First day shown (YYYY-MM-DD), or null for all. */
+  since: string | null
+}
+
+/** The fraud report from the saved scores of every order. */
+export async function buildFraudReport(
+  engine: Engine,
+  {lake, top, since}: FraudReportOptions,
+): Promise<FraudReportData> {
+  const run = await loadResult(engine, lake, FRAUD_RESULT, 'fraud')
+  // Every query reads the orders from --since on; with no --since the bound is the earliest day there can be.
+  const day = since ?? '0001-01-01'
+  await engine.run(
+    `CREATE OR REPLACE TEMP TABLE fraud_shown AS SELECT * FROM ${FRAUD_RESULT} WHERE order_date >= CAST($1 AS DATE)`,
+    [day],
+  )
+  const [c] =
+    await engine.rows(`SELECT count(*)::INTEGER AS orders, count(*) FILTER (WHERE flagged)::INTEGER AS flagged,
+            coalesce(sum(total) FILTER (WHERE flagged), 0) AS flagged_amount FROM fraud_shown`)
+  const bands = await engine.rows(`SELECT band, count(risk_score)::INTEGER AS orders
+     FROM (VALUES (0, '0-10', 0, 10), (1, '10-30', 10, 30), (2, '30-50', 30, 50), (3, '50-70', 50, 70),
+                  (4, '70-90', 70, 90), (5, '90-100', 90, 101)) b(i, band, lo, hi)
+     LEFT JOIN fraud_shown ON risk_score >= lo AND risk_score < hi
+     GROUP BY i, band ORDER BY i`)
+  const reasons =
+    await engine.rows(`SELECT reason, count(*)::INTEGER AS orders FROM (SELECT unnest(reasons) AS reason FROM fraud_shown WHERE flagged)
+     GROUP BY reason ORDER BY orders DESC, reason`)
+  const daily =
+    await engine.rows(`SELECT CAST(order_date AS VARCHAR) AS day, count(*)::INTEGER AS orders, count(*) FILTER (WHERE flagged)::INTEGER AS flagged
+     FROM fraud_shown GROUP BY order_date ORDER BY order_date`)
+  const flaggedOrders = await engine.rows(
+    `SELECT order_id, customer_id, strftime(order_time, '%Y-%m-%dT%H:%M:%SZ') AS order_time, total, risk_score, reasons
+     FROM fraud_shown WHERE flagged ORDER BY risk_score DESC, order_time, order_id LIMIT $1`,
+    [top],
+  )
+  const orders = num(c?.orders)
+  const flagged = num(c?.flagged)
+  const summary = (run.summary ?? {}) as {metrics?: FraudMetrics | null}
+  return {
+    report: 'fraud',
+    run: meta(run),
+    threshold: Number((run.parameters as {threshold?: number}).threshold ?? 0),
+    since,
+    orders,
+    flagged,
+    flaggedShare: orders > 0 ? flagged / orders : null,
+    flaggedAmount: num(c?.flagged_amount),
+    scoreBands: bands.map((b) => ({band: String(b.band), orders: num(b.orders)})),
+    reasons: reasons.map((r) => ({reason: String(r.reason), orders: num(r.orders)})),
+    daily: daily.map((d) => ({day: String(d.day), orders: num(d.orders), flagged: num(d.flagged)})),
+    flaggedOrders: flaggedOrders.map((o) => ({
+      orderId: String(o.order_id),
+      customerId: o.customer_id === null ? null : String(o.customer_id),
+      orderTime: String(o.order_time),
+      total: num(o.total),
+      score: num(o.risk_score),
+      reasons: Array.isArray(o.reasons) ? o.reasons.map(String) : [],
+    })),
+    metrics: summary.metrics ?? null,
+  }
+}
+
+function metricsTable(m: NonNullable<FraudReportData['metrics']>): TableBlock {
+  return table(
+    'metrics',
+    [col('metric', 'metric'), col('value', 'value', 'fixed3')],
+    [
+      ['fraud orders (labels)', m.fraudOrders],
+      [`precision at ${m.threshold}`, m.precision],
+      [`recall at ${m.threshold}`, m.recall],
+      [`F1 at ${m.threshold}`, m.f1],
+      ['PR-AUC', m.prAuc],
+      ['ROC-AUC', m.rocAuc],
+      [`precision of top ${m.topKPerDay.k} per day`, m.topKPerDay.precision],
+    ],
+  )
+}
+
+export function fraudDocument(d: FraudReportData): ReportDocument {
+  const sections: ReportSection[] = [
+    {
+      title: 'Flagged orders',
+      blocks: [
+        {
+          kind: 'metrics',
+          items: [
+            {label: 'orders', value: d.orders, format: 'int'},
+            {label: 'flagged', value: d.flagged, format: 'int'},
+            {label: 'flagged share', value: d.flaggedShare, format: 'pct'},
+            {label: 'flagged amount', value: d.flaggedAmount, format: 'money'},
+            {label: 'threshold', value: d.threshold, format: 'fixed1'},
+          ],
+        },
+        {
+          kind: 'sparkline',
+          title: 'Flagged orders per day',
+          format: 'int',
+          points: d.daily.map((x) => ({label: x.day, value: x.flagged})),
+        },
+        {
+          kind: 'bars',
+          title: 'Orders by risk score',
+          series: ['orders'],
+          format: 'int',
+          groups: d.scoreBands.map((b) => ({label: b.band, values: [b.orders]})),
+        },
+        table(
+          'flagged',
+          [
+            col('order_id', 'order'),
+            col('customer_id', 'customer'),
+            col('order_time', 'time'),
+            col('total', 'total', 'money'),
+            col('risk_score', 'score', 'fixed1'),
+            col('reasons', 'top reasons'),
+          ],
+          d.flaggedOrders.map((o) => [o.orderId, o.customerId, o.orderTime, o.total, o.score, o.reasons.join(' ')]),
+          true,
+        ),
+      ],
+    },
+  ]
+  if (d.reasons.length > 0) {
+    sections.push({
+      title: 'Reasons among flagged orders',
+      blocks: [
+        table(
+          'reasons',
+          [col('reason', 'reason'), col('orders', 'flagged orders', 'int')],
+          d.reasons.map((r) => [r.reason, r.orders]),
+        ),
+      ],
+    })
+  }
+  sections.push({
+    title: 'Against labels',
+    blocks: d.metrics
+      ? [
+          metricsTable(d.metrics),
+          ...(d.since
+            ? [{kind: 'text', tone: 'note', text: 'Metrics cover the whole run, not only --since.'} as const]
+            : []),
+        ]
+      : [{kind: 'text', tone: 'note', text: 'No labels: run ecap analyze fraud --labels FILE to measure the scores.'}],
+  })
+  return {
+    title: 'Fraud scores',
+    subtitle: [
+      runLine(d.run, `${d.orders.toLocaleString('en-US')} orders`),
+      ...(d.since ? [`Orders from ${d.since}`] : []),
+    ],
+    sections,
+  }
+}
