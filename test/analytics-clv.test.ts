@@ -132,6 +132,25 @@ describe('ecap analyze clv on CDNOW (published figures)', () => {
   })
 })
 
+describe('ecap analyze clv without --json', () => {
+  it('prints the clv report of a fit on a file, which saves nothing, with the figures of --json', () => {
+    const r = clv(['--transactions', transactions, ...CDNOW_FLAGS, '--top', '3'])
+    const run = ecap(['analyze', 'clv', '--transactions', transactions, ...CDNOW_FLAGS, '--top', '3'], {
+      cwd: dir,
+      xdgHome: dir,
+      timeoutMs: 120_000,
+    })
+    expect(run.status, run.stderr).toBe(0)
+    expect(run.stdout).toContain('Customer lifetime value')
+    expect(run.stdout).toMatch(/[\d,]+ customers as of 1997-09-30 \(a transactions file\)/)
+    expect(run.stdout).toContain('Top 3 customers by CLV')
+    const money = (x: number) => x.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2})
+    for (const c of r.topCustomers) expect(run.stdout).toContain(money(c.clv))
+    expect(run.stdout).toContain(money(r.totalClv))
+    expect(run.stderr).not.toContain('Saved')
+  })
+})
+
 describe('CLV of CDNOW customers 1 and 6 (lifetimes documentation)', () => {
   // The published 140.10 and 1003.87 come from lifetimes' docs: BG/NBD fitted in weeks on this summary file (zbar
   // rounded to cents), then customer_lifetime_value(time=12, discount_rate=0.01) with its default freq='D', which steps
