@@ -7,7 +7,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 import {withEngine} from '../src/lib/engine/engine.js'
 import {commitFileName, LOG_DIR} from '../src/lib/lake/delta-log.js'
 import {appendEvents, EVENTS_TABLE, STAGING_DIR} from '../src/lib/lake/lake.js'
-import {checkNode, type DoctorCheck, runDoctor} from '../src/lib/setup/doctor.js'
+import {checkDuckDb, checkNode, type DoctorCheck, runDoctor} from '../src/lib/setup/doctor.js'
 import {ecap} from './helpers/cli.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 import {shopNdjson} from './helpers/lake.js'
@@ -189,12 +189,22 @@ describe('runDoctor (lib)', () => {
     expect(checkNode('22.11.0').status).toBe('ok')
   })
 
+  it('checks DuckDB with a session from the opener it is given, and fails it (exit 1) when none opens', async () => {
+    expect(await checkDuckDb(withEngine)).toMatchObject({name: 'duckdb', status: 'ok'})
+    const broken = await checkDuckDb(async () => {
+      throw new Error('libduckdb.so: cannot open shared object file')
+    })
+    expect(broken).toMatchObject({name: 'duckdb', status: 'fail', exitCode: 1})
+    expect(broken.detail).toContain('libduckdb.so')
+  })
+
   it('reports each check as it completes, in order', async () => {
     const seen: string[] = []
     const result = await runDoctor({
       config: {flags: {lake: join(cwd, 'lake'), brokers: UNREACHABLE}, env: {}, cwd},
       kafkaTimeoutMs: 500,
       onCheck: (check) => seen.push(check.name),
+      openEngine: withEngine,
     })
     expect(seen).toEqual(result.checks.map((c) => c.name))
     expect(result.exitCode).toBe(4)

@@ -44,6 +44,7 @@ Exit codes: 0 nothing needed is broken (warnings included); 2 the config is inva
       onCheck: (check) => {
         if (!this.jsonEnabled()) this.out(renderCheck(check, width, color))
       },
+      openEngine: (work, options) => this.withEngine(work, options),
     })
     // The checks are the result whatever they found; the exit code carries the verdict for scripts.
     process.exitCode = result.exitCode

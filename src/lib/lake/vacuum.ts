@@ -62,8 +62,11 @@ export async function vacuumTable(tablePath: string, options: VacuumOptions, eng
   return {table: tablePath, dryRun: options.dryRun, files: doomed.sort(), bytes}
 }
 
-/** Every file under the table except the log and hidden or underscore-prefixed folders (as Delta readers skip). */
-async function* dataFiles(storage: LakeStorage, dir: string): AsyncGenerator<string> {
+/**
+ * Every file under the table except the log and hidden or underscore-prefixed folders (as Delta readers skip), as
+ * paths relative to the table: what vacuum and `ecap doctor` compare with the files commits reference.
+ */
+export async function* dataFiles(storage: LakeStorage, dir: string): AsyncGenerator<string> {
   for (const entry of await storage.list(dir)) {
     if (entry.name === LOG_DIR || entry.name.startsWith('.') || entry.name.startsWith('_')) continue
     const path = storagePath(dir, entry.name)

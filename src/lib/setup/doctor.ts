@@ -1,13 +1,15 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
 import {join, relative, resolve, sep} from 'node:path'
 import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
-import {Engine} from '../engine/engine.js'
+import type {EngineOpener} from '../engine/engine.js'
 import {EcapError, ExitCode, toEcapError} from '../errors.js'
 import {createKafka, parseBrokers} from '../kafka/client.js'
 import {connectionFromConfig} from '../kafka/settings.js'
-import {LOG_DIR, readSnapshot} from '../lake/delta-log.js'
+import {readSnapshot} from '../lake/delta-log.js'
 import {EVENTS_TABLE, rowsOf, STAGING_DIR} from '../lake/lake.js'
 import {findTables} from '../lake/status.js'
+import {storageAt} from '../lake/storage.js'
+import {dataFiles} from '../lake/vacuum.js'
 
 export const MIN_NODE_MAJOR = 20
 
@@ -41,6 +43,8 @@ export interface DoctorOptions {
   nodeVersion?: string
   /** Called as each check completes, so a command can print lines as they come. */
   onCheck?: (check: DoctorCheck) => void
+  /** Opens the DuckDB session of the `duckdb` check (the caller binds it to its abort signal). */
+  openEngine: EngineOpener
 }
 
 /** A failed check's exit code, the most urgent for a person first: a config to fix, data to repair, then retry. */
@@ -72,7 +76,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
     for (const name of ['kafka', 'topic', 'lake']) add({name, status: 'skip', detail: skipped, hints: []})
   }
 
-  add(await checkDuckDb())
+  add(await checkDuckDb(options.openEngine))
 
   const failed = new Set(checks.filter((c) => c.status === 'fail').map((c) => c.exitCode ?? ExitCode.unexpected))
   const exitCode = EXIT_PRIORITY.find((code) => failed.has(code)) ?? ExitCode.ok
@@ -239,7 +243,8 @@ async function checkLake(lake: string): Promise<DoctorCheck[]> {
       const known = new Set<string>()
       for (const path of snapshot.files.keys()) known.add(decodeURIComponent(path))
       for (const path of snapshot.tombstones.keys()) known.add(decodeURIComponent(path))
-      const orphans = [...dataFiles(table)].filter((file) => !known.has(relative(table, file).split(sep).join('/')))
+      const orphans: string[] = []
+      for await (const file of dataFiles(storageAt(table), '')) if (!known.has(file)) orphans.push(file)
       const health: TableHealth = {
         table: name,
         version: snapshot.version,
@@ -304,16 +309,16 @@ interface TableHealth {
   orphanFiles: number
 }
 
-async function checkDuckDb(): Promise<DoctorCheck> {
-  let engine: Engine | undefined
+/** Opens a small session through the caller's opener: the check is that opening one works. */
+export async function checkDuckDb(openEngine: EngineOpener): Promise<DoctorCheck> {
   try {
-    engine = await Engine.open({threads: 1, memoryLimit: '256MB'})
-    const [row] = await engine.rows('SELECT version() AS version')
+    const [row] = await openEngine((engine) => engine.rows('SELECT version() AS version'), {
+      threads: 1,
+      memoryLimit: '256MB',
+    })
     return {name: 'duckdb', status: 'ok', detail: `DuckDB ${row?.version ?? '?'} loads`, hints: []}
   } catch (error) {
     return failure('duckdb', error, ExitCode.unexpected)
-  } finally {
-    engine?.close()
   }
 }
 
@@ -337,16 +342,6 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     // EPERM: it exists, under another user.
     return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** Data files of a table, skipping the log and hidden or underscore-prefixed folders (as Delta readers do). */
-function* dataFiles(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, {withFileTypes: true})) {
-    if (entry.name === LOG_DIR || entry.name.startsWith('.') || entry.name.startsWith('_')) continue
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) yield* dataFiles(path)
-    else if (entry.isFile()) yield path
   }
 }
 
