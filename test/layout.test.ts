@@ -1,0 +1,134 @@
+import {readdirSync, readFileSync} from 'node:fs'
+import {dirname, join, relative, resolve} from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+/**
+ * The layout of ../DESIGN.md's table, checked on every run: which folder of src/lib may import which, that lib code
+ * never reaches for the command layer or a terminal library, and that no two modules import each other (directly or
+ * round a longer loop). A new import that breaks the shape fails here with the file and the import named.
+ */
+
+const ROOT = resolve(import.meta.dirname, '..')
+const LIB = join(ROOT, 'src', 'lib')
+
+/** Modules at the top of src/lib that every part may use: typed errors, failpoints, durable and atomic file writes. */
+const COMMON = new Set(['errors', 'failpoints', 'durable', 'atomic-file'])
+
+/** For each folder of src/lib, the other folders it may import (the table "may import" column). */
+const MAY_IMPORT: Record<string, string[] | 'all'> = {
+  events: [],
+  config: [],
+  engine: [],
+  report: [],
+  lake: ['engine'],
+  shop: ['lake', 'engine'],
+  // The lake sink hands Parquet writing to DuckDB, so generate reaches the engine too.
+  generate: ['events', 'lake', 'kafka', 'engine'],
+  kafka: ['events', 'config'],
+  ingest: ['kafka', 'lake', 'shop', 'events', 'analytics', 'engine'],
+  analytics: ['shop', 'lake', 'engine', 'report', 'events'],
+  export: ['lake', 'shop', 'engine', 'report'],
+  import: ['lake', 'engine', 'events'],
+  setup: 'all',
+}
+
+/** Packages that print, prompt or parse a command line: they belong to src/commands, never to src/lib. */
+const COMMAND_LAYER_PACKAGES = ['@oclif/core', 'ora', '@inquirer/prompts']
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(path)
+    return entry.name.endsWith('.ts') ? [path] : []
+  })
+}
+
+/** The import specifiers of a TypeScript file (static imports and re-exports; type-only ones too). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'/gms)].map((m) => m[1] as string)
+}
+
+/** The part of src/lib a file belongs to: its folder, or its own name for a file at the top. */
+function partOf(file: string): string {
+  const [first, second] = relative(LIB, file).split('/')
+  return second === undefined ? (first as string).replace(/\.ts$/, '') : (first as string)
+}
+
+function resolveLocal(from: string, specifier: string): string {
+  return resolve(dirname(from), specifier).replace(/\.js$/, '.ts')
+}
+
+const libFiles = sourceFiles(LIB)
+
+describe('the source layout of DESIGN.md', () => {
+  it('every folder of src/lib is named in the layout, and every file at its top is a common module', () => {
+    const parts = new Set(libFiles.map(partOf))
+    const unknown = [...parts].filter((part) => !(part in MAY_IMPORT) && !COMMON.has(part))
+    expect(unknown, 'parts of src/lib the layout does not name').toEqual([])
+  })
+
+  it('each part imports only the parts it may', () => {
+    const breaches: string[] = []
+    for (const file of libFiles) {
+      const part = partOf(file)
+      const allowed = COMMON.has(part) ? [] : MAY_IMPORT[part]
+      for (const specifier of importsOf(file)) {
+        if (!specifier.startsWith('.')) continue
+        const target = resolveLocal(file, specifier)
+        if (!target.startsWith(LIB)) {
+          breaches.push(`${relative(ROOT, file)} imports ${specifier}: lib code never imports outside src/lib`)
+          continue
+        }
+        const other = partOf(target)
+        if (other === part || COMMON.has(other) || allowed === 'all' || allowed?.includes(other)) continue
+        breaches.push(`${relative(ROOT, file)} (${part}) imports ${other}: ${specifier}`)
+      }
+    }
+    expect(breaches).toEqual([])
+  })
+
+  it('lib code never uses the command layer (oclif, spinners, prompts)', () => {
+    const breaches = libFiles.flatMap((file) =>
+      importsOf(file)
+        .filter((specifier) => COMMAND_LAYER_PACKAGES.includes(specifier))
+        .map((specifier) => `${relative(ROOT, file)} imports ${specifier}`),
+    )
+    expect(breaches).toEqual([])
+  })
+
+  it('no module of src/lib imports itself round a loop', () => {
+    const graph = new Map(
+      libFiles.map((file) => [
+        file,
+        importsOf(file)
+          .filter((s) => s.startsWith('.'))
+          .map((s) => resolveLocal(file, s)),
+      ]),
+    )
+    const loops: string[] = []
+    const state = new Map<string, 'open' | 'done'>()
+    const path: string[] = []
+    const visit = (file: string): void => {
+      state.set(file, 'open')
+      path.push(file)
+      for (const next of graph.get(file) ?? []) {
+        if (state.get(next) === 'open') {
+          loops.push(
+            path
+              .slice(path.indexOf(next))
+              .concat(next)
+              .map((f) => relative(LIB, f))
+              .join(' -> '),
+          )
+        } else if (!state.has(next)) {
+          visit(next)
+        }
+      }
+      path.pop()
+      state.set(file, 'done')
+    }
+    for (const file of libFiles) if (!state.has(file)) visit(file)
+    expect(loops).toEqual([])
+  })
+})
