@@ -4,7 +4,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
-import {Engine} from '../src/lib/engine/engine.js'
+import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {type EcapError, UnavailableError} from '../src/lib/errors.js'
 import {type FailpointName, resetFailpoints} from '../src/lib/failpoints.js'
 import {IMPORT_UUID_NAMESPACE, type ImportResult, importOrders, resolveImportOptions} from '../src/lib/import/import.js'
@@ -133,7 +133,8 @@ async function expectExactlyOnce(lake: string, expected: string[]): Promise<void
 /** Parquet files under the table that no commit names: what a losing import left behind. */
 async function orphans(lake: string): Promise<string[]> {
   const table = join(lake, 'events')
-  const named = new Set([...(await readSnapshot(table)).files.keys()].map((p) => decodeURIComponent(p)))
+  const snapshot = await withEngine((engine) => readSnapshot(table, {engine}))
+  const named = new Set([...snapshot.files.keys()].map((p) => decodeURIComponent(p)))
   const files = readdirSync(table, {recursive: true, encoding: 'utf8'})
     .filter((f) => f.endsWith('.parquet') && !f.startsWith('_delta_log'))
     .map((f) => relative(table, join(table, f)))

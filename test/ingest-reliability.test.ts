@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Kafka, logLevel, Partitioners} from 'kafkajs'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
-import {Engine} from '../src/lib/engine/engine.js'
+import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {lakeOffsets} from '../src/lib/ingest/lake-offsets.js'
 import {type LocalBroker, startLocalBroker} from '../src/lib/kafka/local-broker.js'
 import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
@@ -108,7 +108,7 @@ async function lakeHasAll(brokers: string, topic: string, lake: string): Promise
   await admin.connect()
   try {
     const high = await admin.fetchTopicOffsets(topic)
-    const {offsets} = await lakeOffsets(tablePath(lake, EVENTS_TABLE), topic)
+    const {offsets} = await withEngine((engine) => lakeOffsets(tablePath(lake, EVENTS_TABLE), topic, engine))
     return high.every((p) => Number(p.high) === 0 || (offsets.get(p.partition) ?? -1) >= Number(p.high) - 1)
   } finally {
     await admin.disconnect()

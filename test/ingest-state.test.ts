@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type {Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
-import {Engine} from '../src/lib/engine/engine.js'
+import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {resetFailpoints} from '../src/lib/failpoints.js'
 import {LiveFraudScorer} from '../src/lib/ingest/fraud-scoring.js'
 import {IngestState} from '../src/lib/ingest/ingest-state.js'
@@ -424,15 +424,19 @@ describe('IngestState interleavings', () => {
 
   it('reads only partitions from the txns of a topic named like another writer’s app id (import)', async () => {
     const lake = join(dir, 'topic-named-import')
-    await commitAppend(
-      lake,
-      [],
-      [
-        {appId: 'ecap:import:9f86d081884c7d65', version: 1},
-        {appId: 'ecap:import:2', version: 7},
-      ],
-    )
-    expect((await lakeOffsets(tablePath(lake, EVENTS_TABLE), 'import')).offsets).toEqual(new Map([[2, 7]]))
+    const offsets = await withEngine(async (engine) => {
+      await commitAppend(
+        lake,
+        [],
+        [
+          {appId: 'ecap:import:9f86d081884c7d65', version: 1},
+          {appId: 'ecap:import:2', version: 7},
+        ],
+        {engine},
+      )
+      return (await lakeOffsets(tablePath(lake, EVENTS_TABLE), 'import', engine)).offsets
+    })
+    expect(offsets).toEqual(new Map([[2, 7]]))
   })
 })
 

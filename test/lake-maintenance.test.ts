@@ -166,20 +166,20 @@ describe('vacuum', () => {
     expect(readWithDeltaRs(table).rows).toBe(2 * shop.lines)
 
     // Young orphans survive a normal vacuum: a running writer may be about to commit them.
-    const kept = await vacuumTable(table, {retainMs: 7 * 86_400_000, dryRun: false, force: false})
+    const kept = await vacuumTable(table, {retainMs: 7 * 86_400_000, dryRun: false, force: false}, engine)
     expect(kept.files).toEqual([])
-    await expect(vacuumTable(table, {retainMs: 0, dryRun: false, force: false})).rejects.toMatchObject({
+    await expect(vacuumTable(table, {retainMs: 0, dryRun: false, force: false}, engine)).rejects.toMatchObject({
       code: 'VACUUM_RETENTION_TOO_SHORT',
       exitCode: 2,
     })
 
     await compactTable(engine, table)
     const tombstones = [...(await readSnapshot(table, {engine})).tombstones.keys()]
-    const dry = await vacuumTable(table, {retainMs: 0, dryRun: true, force: true})
+    const dry = await vacuumTable(table, {retainMs: 0, dryRun: true, force: true}, engine)
     expect(dry.files.sort()).toEqual([...orphans, ...tombstones].sort())
     for (const p of orphans) expect(existsSync(join(table, p))).toBe(true)
 
-    const done = await vacuumTable(table, {retainMs: 0, dryRun: false, force: true})
+    const done = await vacuumTable(table, {retainMs: 0, dryRun: false, force: true}, engine)
     expect(done.files.length).toBe(orphans.length + tombstones.length)
     for (const p of [...orphans, ...tombstones]) expect(existsSync(join(table, p))).toBe(false)
     expect((await viewCount(table)).rows).toBe(2 * shop.lines)

@@ -281,7 +281,7 @@ describe('what readers never see', () => {
     const input = await shopNdjson(dir, 'in.ndjson', {seed: 5, days: 5, customers: 100})
     await withEngine(async (engine) => {
       await appendEvents(engine, lake, input.path)
-      const [victim] = (await readSnapshot(table)).files.values()
+      const [victim] = (await readSnapshot(table, {engine})).files.values()
       await rm(filePath(table, victim as AddAction))
       const error = await registerTableView(engine, 'events', table).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(EcapError)
@@ -361,7 +361,7 @@ describe('concurrent writers', () => {
     expect(new Set(paths).size).toBe(paths.length)
 
     const expectedRows = perWorker * (inputs[0]!.lines + inputs[1]!.lines)
-    const snapshot = await readSnapshot(table)
+    const snapshot = await withEngine((engine) => readSnapshot(table, {engine}))
     expect(snapshot.version).toBe(9)
     expect(snapshot.files.size).toBe(paths.length)
     expect([...snapshot.files.values()].reduce((sum, add) => sum + rowsOf(add), 0)).toBe(expectedRows)

@@ -30,12 +30,14 @@ export default class IngestStatusCommand extends EcapCommand<IngestStatus> {
       topic: flags.topic,
       group: flags.group,
     })
-    const status = await ingestStatus({
-      connection: connectionFromConfig(config),
-      topic: config.topic.value,
-      group: config.group.value,
-      lake: config.lake.value,
-    })
+    const status = await this.withEngine((engine) =>
+      ingestStatus(engine, {
+        connection: connectionFromConfig(config),
+        topic: config.topic.value,
+        group: config.group.value,
+        lake: config.lake.value,
+      }),
+    )
     if (!this.jsonEnabled()) {
       const n = (x: number | null) => (x === null ? '-' : x.toLocaleString('en-US'))
       const table = new Table({

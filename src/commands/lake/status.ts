@@ -20,7 +20,8 @@ export default class LakeStatusCommand extends EcapCommand<LakeStatus> {
 
   public async run(): Promise<LakeStatus> {
     const {flags} = await this.parse(LakeStatusCommand)
-    const status = await lakeStatus(this.resolveConfig({lake: flags.lake}).lake.value)
+    const lake = this.resolveConfig({lake: flags.lake}).lake.value
+    const status = await this.withEngine((engine) => lakeStatus(engine, lake))
     if (!this.jsonEnabled()) {
       this.out(`Lake ${status.lake}`)
       if (status.tables.length === 0) {

@@ -31,11 +31,9 @@ export default class LakeVacuum extends EcapCommand<VacuumResult> {
   public async run(): Promise<VacuumResult> {
     const {flags} = await this.parse(LakeVacuum)
     const table = tablePath(this.resolveConfig({lake: flags.lake}).lake.value, flags.table)
-    const result = await vacuumTable(table, {
-      retainMs: flags.retain,
-      dryRun: flags['dry-run'],
-      force: flags.yes,
-    })
+    const result = await this.withEngine((engine) =>
+      vacuumTable(table, {retainMs: flags.retain, dryRun: flags['dry-run'], force: flags.yes}, engine),
+    )
     if (!this.jsonEnabled()) {
       for (const file of result.files) this.out(file)
       this.note(

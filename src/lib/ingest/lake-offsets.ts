@@ -16,7 +16,7 @@ export interface LakeOffsets {
 }
 
 /** How far a table holds each partition of a topic, from the `txn` actions of its current snapshot. */
-export async function lakeOffsets(table: string, topic: string, engine?: Engine): Promise<LakeOffsets> {
+export async function lakeOffsets(table: string, topic: string, engine: Engine): Promise<LakeOffsets> {
   const offsets = new Map<number, number>()
   if ((await listCommitVersions(table)).length === 0) return {offsets, version: -1, snapshot: undefined}
   const snapshot = await readSnapshot(table, {engine})

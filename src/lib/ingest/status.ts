@@ -1,4 +1,5 @@
 import type {Admin} from 'kafkajs'
+import type {Engine} from '../engine/engine.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {lakeOffsets} from './lake-offsets.js'
@@ -42,7 +43,11 @@ export interface IngestStatusOptions {
  * the offsets of record (the lake's), with the group's Kafka offsets beside them; and how fresh the lake is.
  * Nothing is consumed: it only asks the brokers for offsets, and reads the lake's log (no data file).
  */
-export async function ingestStatus(options: IngestStatusOptions, now = Date.now()): Promise<IngestStatus> {
+export async function ingestStatus(
+  engine: Engine,
+  options: IngestStatusOptions,
+  now = Date.now(),
+): Promise<IngestStatus> {
   const admin = createKafka({...options.connection, clientId: 'ecap-ingest-status'}).admin()
   try {
     try {
@@ -54,7 +59,7 @@ export async function ingestStatus(options: IngestStatusOptions, now = Date.now(
     const [log, committed, lake] = await Promise.all([
       admin.fetchTopicOffsets(options.topic),
       admin.fetchOffsets({groupId: options.group, topics: [options.topic]}),
-      lakeOffsets(tablePath(options.lake, EVENTS_TABLE), options.topic),
+      lakeOffsets(tablePath(options.lake, EVENTS_TABLE), options.topic, engine),
     ])
     const groupNext = new Map(
       (committed[0]?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]),

@@ -1,5 +1,5 @@
 import {join} from 'node:path'
-import {type Engine, withEngine} from '../engine/engine.js'
+import type {Engine} from '../engine/engine.js'
 import {DataError, InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {Action, AddAction, MetadataAction, ProtocolAction, RemoveAction} from './actions.js'
@@ -90,7 +90,7 @@ export async function readCommit(tablePath: string, version: number): Promise<Ac
  * is missing or unreadable (torn by a power cut, half-copied), an older checkpoint or the JSON log from version 0
  * gives the same snapshot, provided the commits after it are all there.
  */
-export async function readSnapshot(tablePath: string, options: {engine?: Engine} = {}): Promise<Snapshot> {
+export async function readSnapshot(tablePath: string, options: {engine: Engine}): Promise<Snapshot> {
   const logDir = logPath(tablePath)
   const versions = await listCommitVersions(tablePath)
   if (versions.length === 0) {
@@ -114,9 +114,8 @@ export async function readSnapshot(tablePath: string, options: {engine?: Engine}
     const state = new SnapshotBuilder()
     if (checkpoint !== undefined) {
       try {
-        // Callers without an engine of their own (lake status, doctor) get one for the checkpoint alone.
-        const read = (engine: Engine) => readCheckpoint(engine, tablePath, checkpoint)
-        const actions = options.engine ? await read(options.engine) : await withEngine(read)
+        // The caller's engine reads the Parquet checkpoint: one session per command, bound to its abort signal.
+        const actions = await readCheckpoint(options.engine, tablePath, checkpoint)
         for (const action of actions) state.apply(action)
       } catch (error) {
         if (error instanceof InterruptedError) throw error

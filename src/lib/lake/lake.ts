@@ -1,7 +1,7 @@
 import {randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import {join, resolve} from 'node:path'
-import {type Engine, withEngine} from '../engine/engine.js'
+import type {Engine} from '../engine/engine.js'
 import {DataError, TxnConflictError} from '../errors.js'
 import type {Action, AddAction, MetadataAction, TxnAction} from './actions.js'
 import {DEFAULT_CHECKPOINT_INTERVAL, writeCheckpoint} from './checkpoint.js'
@@ -75,7 +75,8 @@ export const EVENTS_SPEC: TableSpec = {
 }
 
 export interface CommitAppendOptions {
-  engine?: Engine
+  /** The caller's session: it reads a checkpoint of the snapshot and writes the next one. */
+  engine: Engine
   /** The table appended to; the events table unless said otherwise. */
   table?: TableSpec
   /** Write a checkpoint every this many commits. */
@@ -99,7 +100,7 @@ export async function commitAppend(
   lake: string,
   adds: AddAction[],
   txns: TxnAction[] = [],
-  options: CommitAppendOptions = {},
+  options: CommitAppendOptions,
 ): Promise<AppendResult> {
   const spec = options.table ?? EVENTS_SPEC
   const table = tablePath(lake, spec.name)
@@ -166,27 +167,21 @@ export async function commitAppend(
 }
 
 /** Checkpoints at every interval-th version, so readers replay at most that many JSON commits. */
-export async function maybeCheckpoint(
-  table: string,
-  version: number,
-  options: CommitAppendOptions = {},
-): Promise<void> {
+export async function maybeCheckpoint(table: string, version: number, options: CommitAppendOptions): Promise<void> {
   const interval = options.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL
   if (version === 0 || version % interval !== 0) return
   const snapshot = await readSnapshot(table, {engine: options.engine})
   // Another writer may have committed since; checkpointing its newer state is just as valid, unless that writer
   // upgraded the protocol to features ecap cannot carry into a checkpoint.
   assertWritable(snapshot, 'checkpoint')
-  const write = (engine: Engine) => writeCheckpoint(engine, table, snapshot.version, checkpointActions(snapshot))
-  // A caller without an engine of its own (ecap's writers all pass theirs) gets one for the checkpoint alone.
-  await (options.engine ? write(options.engine) : withEngine(write))
+  await writeCheckpoint(options.engine, table, snapshot.version, checkpointActions(snapshot))
 }
 
 /**
  * Refuses, before any data file is written, to append to a table ecap cannot write safely: a newer protocol or table
  * features, another schema. A table that does not exist yet is fine (the commit creates it).
  */
-export async function assertAppendable(lake: string, spec: TableSpec, engine?: Engine): Promise<void> {
+export async function assertAppendable(lake: string, spec: TableSpec, engine: Engine): Promise<void> {
   const table = tablePath(lake, spec.name)
   if ((await listCommitVersions(table)).length === 0) return
   assertSameTable(await readSnapshot(table, {engine}), spec)

@@ -125,7 +125,7 @@ export async function replaceTable(
 class LostRace extends Error {}
 
 /** The run description stored with a result table, or undefined when the table does not exist. */
-export async function readRun(tablePath: string, engine?: Engine): Promise<Record<string, unknown> | undefined> {
+export async function readRun(tablePath: string, engine: Engine): Promise<Record<string, unknown> | undefined> {
   if ((await listCommitVersions(tablePath)).length === 0) return undefined
   const snapshot = await readSnapshot(tablePath, {engine})
   const text = snapshot.metadata.configuration?.[RUN_PROPERTY]

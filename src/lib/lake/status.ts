@@ -1,4 +1,5 @@
 import {basename, dirname, relative, resolve} from 'node:path'
+import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {LOG_DIR, readSnapshot} from './delta-log.js'
 import {rowsOf} from './lake.js'
@@ -47,7 +48,7 @@ export async function findTables(lake: string): Promise<string[]> {
 }
 
 /** Summarises every table of the lake from its Delta log (no data file is read). */
-export async function lakeStatus(lake: string): Promise<LakeStatus> {
+export async function lakeStatus(engine: Engine, lake: string): Promise<LakeStatus> {
   const root = resolve(lake)
   if (!(await isFolder(root))) {
     throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
@@ -56,7 +57,7 @@ export async function lakeStatus(lake: string): Promise<LakeStatus> {
   }
   const tables: TableStatus[] = []
   for (const path of await findTables(root)) {
-    const snapshot = await readSnapshot(path)
+    const snapshot = await readSnapshot(path, {engine})
     const files = [...snapshot.files.values()]
     const partitions = new Set(files.map((f) => JSON.stringify(f.partitionValues)))
     tables.push({

@@ -28,7 +28,7 @@ export interface VacuumResult {
  * than `retainMs` ago, and files no commit ever referenced (a crashed writer's) once they are older than `retainMs`.
  * The age test on unreferenced files keeps vacuum from deleting what a running writer is about to commit.
  */
-export async function vacuumTable(tablePath: string, options: VacuumOptions, engine?: Engine): Promise<VacuumResult> {
+export async function vacuumTable(tablePath: string, options: VacuumOptions, engine: Engine): Promise<VacuumResult> {
   if (options.retainMs < MIN_SAFE_RETAIN_MS && !options.force) {
     throw new UsageError(
       'VACUUM_RETENTION_TOO_SHORT',

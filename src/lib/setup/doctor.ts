@@ -70,7 +70,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
 
   if (config) {
     for (const check of await checkKafka(config, env, options.kafkaTimeoutMs ?? 3000)) add(check)
-    for (const check of await checkLake(config.lake.value)) add(check)
+    for (const check of await checkLake(config.lake.value, options.openEngine)) add(check)
   } else {
     const skipped = 'not checked: fix the config first'
     for (const name of ['kafka', 'topic', 'lake']) add({name, status: 'skip', detail: skipped, hints: []})
@@ -199,7 +199,7 @@ export async function checkKafka(
   }
 }
 
-async function checkLake(lake: string): Promise<DoctorCheck[]> {
+async function checkLake(lake: string, openEngine: EngineOpener): Promise<DoctorCheck[]> {
   const root = resolve(lake)
   if (!existsSync(root)) {
     return [
@@ -238,7 +238,8 @@ async function checkLake(lake: string): Promise<DoctorCheck[]> {
   for (const table of tables) {
     const name = relative(root, table).split(sep).join('/')
     try {
-      const snapshot = await readSnapshot(table)
+      // A table with a checkpoint needs DuckDB to read it; a session of its own per table keeps one failure to one line.
+      const snapshot = await openEngine((engine) => readSnapshot(table, {engine}), {threads: 1, memoryLimit: '256MB'})
       const live = [...snapshot.files.values()]
       const known = new Set<string>()
       for (const path of snapshot.files.keys()) known.add(decodeURIComponent(path))
