@@ -32,6 +32,19 @@ const MAY_IMPORT: Record<string, string[] | 'all'> = {
   setup: 'all',
 }
 
+/**
+ * Imports that break the folder rules, each known and named with its reason. The list only shrinks: a new breach
+ * fails the test instead of joining it.
+ */
+const KNOWN_BREACHES: Record<string, string> = {
+  // ecap's events table is still specified in lake/ (its Delta schema and the contract's column types for Parquet);
+  // it belongs with the shop's tables, which would leave lake/ the table format alone.
+  'src/lib/lake/delta-schema.ts -> events': "the events table's Delta schema comes from the contract",
+  'src/lib/lake/parquet-files.ts -> events': "event files are cast to the contract's column types",
+  // Exports list saved analysis results by the folder analyses save them in.
+  'src/lib/export/lake-views.ts -> analytics': 'the folder of saved analysis results',
+}
+
 /** Packages that print, prompt or parse a command line: they belong to src/commands, never to src/lib. */
 const COMMAND_LAYER_PACKAGES = ['@oclif/core', 'ora', '@inquirer/prompts']
 
@@ -75,6 +88,7 @@ describe('the source layout of DESIGN.md', () => {
 
   it('each part imports only the parts it may', () => {
     const breaches: string[] = []
+    const known = new Set<string>()
     for (const file of libFiles) {
       const part = partOf(file)
       const allowed = COMMON.has(part) ? [] : MAY_IMPORT[part]
@@ -87,10 +101,17 @@ describe('the source layout of DESIGN.md', () => {
         }
         const other = partOf(target)
         if (other === part || COMMON.has(other) || allowed === 'all' || allowed?.includes(other)) continue
+        const key = `${relative(ROOT, file)} -> ${other}`
+        if (key in KNOWN_BREACHES) {
+          known.add(key)
+          continue
+        }
         breaches.push(`${relative(ROOT, file)} (${part}) imports ${other}: ${specifier}`)
       }
     }
     expect(breaches).toEqual([])
+    // A breach that was fixed leaves the list, so it cannot come back unnoticed.
+    expect(Object.keys(KNOWN_BREACHES).filter((key) => !known.has(key))).toEqual([])
   })
 
   it('lib code never uses the command layer (oclif, spinners, prompts)', () => {
