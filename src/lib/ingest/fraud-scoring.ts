@@ -10,11 +10,11 @@ import {failpoint} from '../failpoints.js'
 import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {FRAUD_ALERTS_SPEC, FRAUD_ALERTS_TABLE, type FraudAlertRow, writeFraudAlertFile} from '../lake/fraud-alerts.js'
-import {commitAppend, EVENTS_TABLE, tablePath} from '../lake/lake.js'
+import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {registerTableView} from '../lake/views.js'
 import {registerShopViews} from '../shop/views.js'
 import {FraudState, LATE_MARGIN_MS, LONGEST_WINDOW_MS, SESSION_IDLE_MS} from './fraud-state.js'
-import {advance, lakeOffsets, movingTxns} from './lake-offsets.js'
+import {TablePositions} from './table-positions.js'
 
 export interface LiveFraudOptions {
   lake: string
@@ -70,8 +70,8 @@ export class LiveFraudScorer {
   published = 0
   /** Alerts produced again at start because no committed Kafka offset confirmed them. */
   resent = 0
-  private alertsTxn = new Map<number, number>()
-  private alertsVersion = -1
+  /** How far the alerts table holds the topic. */
+  private readonly alertsTable: TablePositions
   private alertsRead = false
   private readonly movedByOthers = new Set<number>()
   /** The events table version the state matches; undefined when it must be restored. */
@@ -82,6 +82,7 @@ export class LiveFraudScorer {
   constructor(private readonly options: LiveFraudOptions) {
     this.threshold = options.threshold ?? DEFAULT_THRESHOLD
     checkFraudThreshold(this.threshold)
+    this.alertsTable = new TablePositions(options.lake, options.topic, FRAUD_ALERTS_SPEC)
   }
 
   /**
@@ -214,20 +215,15 @@ export class LiveFraudScorer {
   }
 
   private async readAlertOffsets(engine: Engine): Promise<void> {
-    const {offsets, version} = await lakeOffsets(
-      tablePath(this.options.lake, FRAUD_ALERTS_TABLE),
-      this.options.topic,
-      engine,
-    )
+    const before = this.alertsTable.offsets
+    await this.alertsTable.read(engine)
     // This member's own commits are recorded before it reads, so whatever moved was written by another.
     if (this.alertsRead) {
-      for (const [partition, last] of offsets) {
-        if (last > (this.alertsTxn.get(partition) ?? -1)) this.movedByOthers.add(partition)
+      for (const [partition, last] of this.alertsTable.offsets) {
+        if (last > (before.get(partition) ?? -1)) this.movedByOthers.add(partition)
       }
     }
     this.alertsRead = true
-    this.alertsTxn = offsets
-    this.alertsVersion = version
   }
 
   /** The partitions whose alerts another member committed since they were last read (then forgotten). */
@@ -254,7 +250,7 @@ export class LiveFraudScorer {
       for (const {item, result} of scored) {
         if (result.score < this.threshold) continue
         // Written before a crash that came ahead of the events commit: the replay must not write it again.
-        if (item.offset <= (this.alertsTxn.get(item.partition) ?? -1)) continue
+        if (item.offset <= (this.alertsTable.offsets.get(item.partition) ?? -1)) continue
         const order = item.event as PurchaseEvent
         rows.push({
           order_id: order.order_id,
@@ -272,21 +268,14 @@ export class LiveFraudScorer {
       const file = join(staging, 'fraud-alerts.ndjson')
       writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`)
       const add = await writeFraudAlertFile(engine, file, this.options.lake)
-      const txns = movingTxns(this.options.topic, last, this.alertsTxn)
-      const committed = await commitAppend(this.options.lake, [add], txns, {
-        engine,
-        table: FRAUD_ALERTS_SPEC,
-        readVersion: this.alertsVersion,
-      })
+      const txns = this.alertsTable.moving(last)
+      const committed = await this.alertsTable.commit(engine, [add], txns)
       if (committed.checkpointError !== undefined) {
         this.warnings.push(
           `The ${FRAUD_ALERTS_TABLE} table's checkpoint after version ${committed.version} failed (${committed.checkpointError}); the commit stands.`,
         )
       }
-      advance(this.alertsTxn, txns)
-      if (committed.version === this.alertsVersion + 1) {
-        this.alertsVersion = committed.version
-      } else {
+      if (committed.jumped) {
         // Another member committed alerts between our read and our commit (of other partitions, or the commit would
         // have failed): read their txns rather than jump over them, or a partition that moves here later would be
         // judged against a stale record and its alerts written twice.

@@ -5,12 +5,13 @@ import {TxnConflictError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {AddAction} from '../lake/actions.js'
 import {DEAD_LETTERS_SPEC, writeDeadLetterFile} from '../lake/dead-letters.js'
-import {type AppendResult, commitAppend, EVENTS_TABLE, tablePath} from '../lake/lake.js'
+import {type AppendResult, EVENTS_SPEC, EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
 import type {LiveFraudScorer} from './fraud-scoring.js'
-import {advance, appId, lakeOffsets, movingTxns} from './lake-offsets.js'
+import {appId, lakeOffsets} from './lake-offsets.js'
 import {PendingFlush} from './pending-flush.js'
 import {copyGroups} from './staging-file.js'
+import {type FlushCommit, TablePositions} from './table-positions.js'
 import type {IngestOptions, IngestProgress, IngestResult, RetentionGap} from './types.js'
 
 const DEFAULT_FLUSH_BYTES = 128 << 20
@@ -29,16 +30,16 @@ export class IngestState {
   /** Offsets lost to retention before this run could read them. */
   readonly retentionGaps: (RetentionGap & {topic: string})[] = []
   private joins = 0
-  /** Last offset written per partition, in each table. */
-  private eventsTxn = new Map<number, number>()
-  private deadTxn = new Map<number, number>()
+  /**
+   * Last offset written per partition in each table, and the table version it was read at: commits fail if another
+   * writer moved the same offsets since.
+   */
+  private readonly eventsTable: TablePositions
+  private readonly deadTable: TablePositions
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlushes = 0
   private heartbeat: EachBatchPayload['heartbeat'] | undefined
   private seen = new Map<number, number>()
-  /** Table versions the offsets above were read at: commits fail if another writer moved the same offsets since. */
-  private eventsVersion = -1
-  private deadVersion = -1
   /** How far the lake has each partition, as last re-read; may include other members' work. */
   private lakeProgress = new Map<number, number>()
   readonly warnings: string[] = []
@@ -57,18 +58,15 @@ export class IngestState {
     private readonly fraud?: LiveFraudScorer,
   ) {
     this.flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES
+    this.eventsTable = new TablePositions(options.lake, options.topic, EVENTS_SPEC)
+    this.deadTable = new TablePositions(options.lake, options.topic, DEAD_LETTERS_SPEC)
   }
 
   async loadLakeOffsets(): Promise<void> {
-    ;[this.eventsTxn, this.eventsVersion] = await this.lakeTxns(EVENTS_TABLE)
-    ;[this.deadTxn, this.deadVersion] = await this.lakeTxns(DEAD_LETTERS_SPEC.name)
+    await this.eventsTable.read(this.engine)
+    await this.deadTable.read(this.engine)
     // Live fraud scoring: the alerts table's offsets, and per-customer state restored if the events moved.
-    await this.fraud?.sync(this.engine, this.eventsVersion)
-  }
-
-  private async lakeTxns(table: string): Promise<[Map<number, number>, number]> {
-    const {offsets, version} = await lakeOffsets(tablePath(this.options.lake, table), this.options.topic, this.engine)
-    return [offsets, version]
+    await this.fraud?.sync(this.engine, this.eventsTable.version)
   }
 
   /**
@@ -83,7 +81,7 @@ export class IngestState {
       const added = partitions.filter((p) => !this.assigned.has(p))
       this.assigned = new Set(partitions)
       this.dropPending()
-      this.seen = new Map([...this.eventsTxn].filter(([p]) => this.assigned.has(p)))
+      this.seen = new Map([...this.eventsTable.offsets].filter(([p]) => this.assigned.has(p)))
       const gaps = this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))), lows)
       await this.recordGaps(gaps)
       // A member that died after committing alerts to the lake and before producing them left them unpublished:
@@ -127,14 +125,12 @@ export class IngestState {
   /** Records offsets lost to retention: an events commit with no data whose txns step over them, and a warning. */
   private async recordGaps(gaps: RetentionGap[]): Promise<void> {
     if (gaps.length === 0) return
-    const {topic, lake} = this.options
+    const {topic} = this.options
     const txns = gaps.map((g) => ({appId: appId(topic, g.partition), version: g.lastOffset}))
-    let committed: AppendResult
+    let committed: FlushCommit
     try {
-      committed = await commitAppend(lake, [], txns, {
-        engine: this.engine,
-        readVersion: this.eventsVersion,
-        commitInfo: {ecapRetentionGaps: gaps.map((g) => ({topic, ...g}))},
+      committed = await this.eventsTable.commit(this.engine, [], txns, {
+        ecapRetentionGaps: gaps.map((g) => ({topic, ...g})),
       })
     } catch (error) {
       // Another member wrote these partitions meanwhile: its record stands, and the gap (if any is left) is measured
@@ -143,9 +139,6 @@ export class IngestState {
       await this.rewind()
       return
     }
-    const jumped = committed.version !== this.eventsVersion + 1
-    this.eventsVersion = committed.version
-    advance(this.eventsTxn, txns)
     this.commits++
     for (const g of gaps) {
       this.retentionGaps.push({topic, ...g})
@@ -154,7 +147,7 @@ export class IngestState {
       )
     }
     // Landed past other members' commits: read them rather than jump over them (see absorbOtherWriters).
-    if (jumped) await this.absorbOtherWriters()
+    if (committed.jumped) await this.absorbOtherWriters()
   }
 
   /**
@@ -176,7 +169,7 @@ export class IngestState {
 
   /** Where to resume a partition: after the last offset in the events table (the seek point of record). */
   resumeOffset(partition: number): number | undefined {
-    const last = this.eventsTxn.get(partition)
+    const last = this.eventsTable.offsets.get(partition)
     return last === undefined ? undefined : last + 1
   }
 
@@ -194,8 +187,8 @@ export class IngestState {
     const {batch} = payload
     const {partition} = batch
     let seen = this.seen.get(partition) ?? -1
-    const inEvents = this.eventsTxn.get(partition) ?? -1
-    const inDead = this.deadTxn.get(partition) ?? -1
+    const inEvents = this.eventsTable.offsets.get(partition) ?? -1
+    const inDead = this.deadTable.offsets.get(partition) ?? -1
     let handled: KafkaMessage | undefined
     // The loop never yields, so neither a stop nor a seek can come in the middle of it: asking once is enough (kafkajs
     // answers isStale with a lookup per call).
@@ -244,7 +237,7 @@ export class IngestState {
   lakeCaughtUp(highWater: Map<number, number>, partitions: number[]): boolean {
     return partitions.every((p) => {
       const last = (highWater.get(p) ?? 0) - 1
-      return last < 0 || Math.max(this.eventsTxn.get(p) ?? -1, this.lakeProgress.get(p) ?? -1) >= last
+      return last < 0 || Math.max(this.eventsTable.offsets.get(p) ?? -1, this.lakeProgress.get(p) ?? -1) >= last
     })
   }
 
@@ -256,7 +249,7 @@ export class IngestState {
       const last = (highWater.get(p) ?? 0) - 1
       if (last < 0) return true
       const mine = this.assigned.has(p) ? (this.seen.get(p) ?? -1) : -1
-      const reached = Math.max(mine, this.eventsTxn.get(p) ?? -1, this.lakeProgress.get(p) ?? -1)
+      const reached = Math.max(mine, this.eventsTable.offsets.get(p) ?? -1, this.lakeProgress.get(p) ?? -1)
       return reached >= last
     })
   }
@@ -264,7 +257,11 @@ export class IngestState {
   /** Re-reads how far the lake has each partition, for caughtUp only (the offsets of record stay untouched). */
   refreshLakeProgress(): void {
     const next = this.flushing.then(async () => {
-      ;[this.lakeProgress] = await this.lakeTxns(EVENTS_TABLE)
+      ;({offsets: this.lakeProgress} = await lakeOffsets(
+        tablePath(this.options.lake, EVENTS_TABLE),
+        this.options.topic,
+        this.engine,
+      ))
     })
     this.flushing = next.catch(() => {})
   }
@@ -363,26 +360,20 @@ export class IngestState {
   }
 
   private async write(batch: PendingFlush): Promise<void> {
-    const {topic, lake} = this.options
+    const {lake} = this.options
     // Set when another writer committed to a table between our read of it and our commit (see absorbOtherWriters).
     let othersCommitted = false
     // Dead letters first: if the process dies before the events commit, the replay skips them by their txn.
     if (batch.deadLetters > 0) {
-      const txns = movingTxns(topic, batch.last, this.deadTxn)
+      const txns = this.deadTable.moving(batch.last)
       let started = performance.now()
       const add = await writeDeadLetterFile(this.engine, batch.deadFile.path, lake)
       this.times.deadLettersMs += performance.now() - started
       started = performance.now()
-      const committed = await commitAppend(lake, [add], txns, {
-        engine: this.engine,
-        table: DEAD_LETTERS_SPEC,
-        readVersion: this.deadVersion,
-      })
+      const committed = await this.deadTable.commit(this.engine, [add], txns)
       this.noteCheckpointError(DEAD_LETTERS_SPEC.name, committed)
       this.times.deltaCommitMs += performance.now() - started
-      if (committed.version !== this.deadVersion + 1) othersCommitted = true
-      this.deadVersion = committed.version
-      advance(this.deadTxn, txns)
+      if (committed.jumped) othersCommitted = true
       this.commits++
       failpoint('ingest.dead-letters.after-commit')
     }
@@ -411,16 +402,14 @@ export class IngestState {
     }
     // Commit the offsets to events even with no valid row (it is the seek point of record), but only those that move
     // forward: a batch that re-read what another member already wrote must not pull its txn back.
-    const txns = movingTxns(topic, batch.last, this.eventsTxn)
+    const txns = this.eventsTable.moving(batch.last)
     if (adds.length > 0 || txns.length > 0) {
       const started = performance.now()
-      const committed = await commitAppend(lake, adds, txns, {engine: this.engine, readVersion: this.eventsVersion})
+      const committed = await this.eventsTable.commit(this.engine, adds, txns)
       this.noteCheckpointError(EVENTS_TABLE, committed)
       this.times.deltaCommitMs += performance.now() - started
-      if (committed.version !== this.eventsVersion + 1) othersCommitted = true
-      this.eventsVersion = committed.version
+      if (committed.jumped) othersCommitted = true
       this.fraud?.eventsCommitted(committed.version)
-      advance(this.eventsTxn, txns)
       this.commits++
       failpoint('ingest.events.after-commit')
     }
@@ -441,11 +430,12 @@ export class IngestState {
     await this.loadLakeOffsets()
     const stale = [...(this.pending?.first ?? [])].some(
       ([partition, first]) =>
-        (this.eventsTxn.get(partition) ?? -1) >= first || (this.deadTxn.get(partition) ?? -1) >= first,
+        (this.eventsTable.offsets.get(partition) ?? -1) >= first ||
+        (this.deadTable.offsets.get(partition) ?? -1) >= first,
     )
     // A partition another member wrote past what this one has fetched: fetching on from here would only re-read what
     // the lake holds; resume it (and the rest) from the lake instead.
-    const behind = [...this.assigned].some((p) => (this.eventsTxn.get(p) ?? -1) > (this.seen.get(p) ?? -1))
+    const behind = [...this.assigned].some((p) => (this.eventsTable.offsets.get(p) ?? -1) > (this.seen.get(p) ?? -1))
     if (stale || behind) await this.rewind()
     else await this.resendAlerts()
   }
@@ -475,7 +465,9 @@ export class IngestState {
       warnings: [...this.warnings, ...(this.fraud?.warnings ?? [])],
       duplicatesSkipped: this.duplicates,
       retentionGaps: this.retentionGaps,
-      offsets: Object.fromEntries([...this.eventsTxn].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o])),
+      offsets: Object.fromEntries(
+        [...this.eventsTable.offsets].sort((a, b) => a[0] - b[0]).map(([p, o]) => [String(p), o]),
+      ),
       stoppedBy,
       eventsPerSecond: Math.round(progress.events / Math.max(progress.elapsedMs / 1000, 0.001)),
       stageSeconds: {
