@@ -39,6 +39,9 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   // bounded by the rows and dates per COPY (copyGroups) and the partitioned-write threshold below.
   // The event loop judges every message while DuckDB writes the previous flush: DuckDB gets the other cores, which
   // also keeps its per-thread buffers few.
+  // The one session a lib function opens itself: on SIGINT/SIGTERM ingest stops taking work but must still write and
+  // commit what it holds, so its statements are not bound to the command's abort signal, and its settings are part of
+  // its memory budget.
   const engine = await Engine.open({
     memoryLimit: INGEST_DUCKDB_MEMORY,
     threads: Math.max(1, availableParallelism() - 1),
