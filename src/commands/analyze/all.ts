@@ -10,7 +10,7 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
   static override summary = 'Run every analysis (rfm, clv, fraud, kpi, funnel, cohort) and save each result: for cron.'
 
   static override description =
-    "All analyses read one snapshot of the lake, cut at the same --as-of day, with their default options, and each saves its result under <lake>/analytics/ for ecap report. An empty or missing lake stops the run with exit 3. When one analysis fails the others still run and are saved, and the command exits with the failure's code (3 for data it cannot use), so cron notices. It prints the summary report of what it saved, the same document `ecap report summary` shows later (--json: each analysis's result instead)."
+    "All analyses read one snapshot of the lake, cut at the same --as-of day, with their default options, and each saves its result under <lake>/analytics/ for ecap report. An empty or missing lake stops the run with exit 3. When one analysis fails the others still run and are saved, and the command exits with the failure's code (3 for data it cannot use), so cron notices. It prints the summary report of what it saved, the same document ecap report summary shows later (--json: each analysis's result instead)."
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

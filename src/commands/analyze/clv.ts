@@ -26,7 +26,7 @@ From the lake, orders of signed-in customers up to the end of --as-of are used, 
 
 A fit whose parameters the data do not pin down (a standard error missing or larger than its estimate: a short history lies on a ridge of the likelihood where very different CLVs fit equally well) is reported as a warning naming them.
 
-Prints the clv report of the run just saved, the same document `ecap report clv` shows later (--json: the result object instead).
+Prints the clv report of the run just saved, the same document ecap report clv shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that did not converge, 130 interrupted (SIGINT/SIGTERM; nothing is saved).`
 

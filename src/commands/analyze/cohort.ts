@@ -14,7 +14,7 @@ export default class AnalyzeCohortCommand extends EcapCommand<CohortResult> {
 
 Saves every (cohort, month) row as <lake>/analytics/cohort.
 
-Prints the cohort report of the run just saved, the same document `ecap report cohort` shows later (--json: the result object instead).
+Prints the cohort report of the run just saved, the same document ecap report cohort shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 

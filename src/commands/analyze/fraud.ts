@@ -14,7 +14,7 @@ export default class AnalyzeFraud extends EcapCommand<FraudResult> {
 
 With --labels (ground truth, such as \`ecap generate --labels\` writes) it also reports precision, recall and F1 at the threshold, PR-AUC, ROC-AUC and the precision of the top --top-k-per-day alerts of each day. Labels are read after scoring and never change a score.
 
-Prints the fraud report of the run just saved, the same document `ecap report fraud` shows later (--json: the result object instead).
+Prints the fraud report of the run just saved, the same document ecap report fraud shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
 

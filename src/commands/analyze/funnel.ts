@@ -15,7 +15,7 @@ export default class AnalyzeFunnelCommand extends EcapCommand<FunnelResult> {
 
 Saves every row as <lake>/analytics/funnel.
 
-Prints the funnel report of the run just saved, the same document `ecap report funnel` shows later (--json: the result object instead).
+Prints the funnel report of the run just saved, the same document ecap report funnel shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 

@@ -15,7 +15,7 @@ export default class AnalyzeKpiCommand extends EcapCommand<KpiResult> {
 
 Saves <lake>/analytics/kpi_daily, kpi_weekly, kpi_top_products and kpi_top_categories.
 
-Prints the kpi report of the run just saved, the same document `ecap report kpi` shows later (--json: the result object instead).
+Prints the kpi report of the run just saved, the same document ecap report kpi shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 

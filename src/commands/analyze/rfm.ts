@@ -14,7 +14,7 @@ export default class AnalyzeRfmCommand extends EcapCommand<RfmResult> {
 
 Saves one row per customer as <lake>/analytics/rfm and the segment summary as <lake>/analytics/rfm_segments.
 
-Prints the rfm report of the run just saved, the same document `ecap report rfm` shows later (--json: the result object instead).
+Prints the rfm report of the run just saved, the same document ecap report rfm shows later (--json: the result object instead).
 
 Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
 
