@@ -1,7 +1,7 @@
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
-import {UnavailableError} from '../errors.js'
+import {InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {AddAction} from '../lake/actions.js'
 import {listCommitVersions, type Snapshot} from '../lake/delta-log.js'
@@ -99,10 +99,10 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
         progress(`Writing ${total - comparison.known} events`)
         mkdirSync(table, {recursive: true})
         signal?.throwIfAborted()
-        adds = await writeQueryEventFiles(
-          engine,
-          'SELECT * FROM __imp_events ANTI JOIN __imp_known USING (event_id)',
-          table,
+        // Shielded: an interrupted partitioned COPY leaves the part files it had begun, which no `adds` would name
+        // for discard(). Ctrl-C waits for the write instead, and the files are discarded below.
+        adds = await engine.shielded(() =>
+          writeQueryEventFiles(engine, 'SELECT * FROM __imp_events ANTI JOIN __imp_known USING (event_id)', table),
         )
       }
       signal?.throwIfAborted()
@@ -141,7 +141,14 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
     } catch (error) {
       // A lost race (another import, or this file, committed since the compared version) is retriable and leaves
       // nothing committed; any other failure may have come after the commit landed, so its files stay.
-      if (landed || !(error instanceof UnavailableError)) throw error
+      if (landed) throw error
+      if (error instanceof InterruptedError) {
+        // Ctrl-C before the commit landed (while it read the snapshot): nothing names these files, so they go now
+        // rather than wait for a vacuum that may never run on this lake.
+        discard(table, adds, comparison.snapshot)
+        throw error
+      }
+      if (!(error instanceof UnavailableError)) throw error
       progress('Another import committed first: comparing with the lake again')
       await engine.run('CREATE OR REPLACE TEMP TABLE __imp_known_before AS SELECT event_id FROM __imp_known')
       comparison = await compareWithLake(engine, table, appId)

@@ -83,10 +83,14 @@ export class LakeSink implements EventSink {
     // the generator goes on with the next one.
     await this.converting
     const file = this.chunkFile
-    this.converting = writeEventFiles(this.engine, file, this.target).then((adds) => {
-      this.adds.push(...adds)
-      rmSync(file, {force: true})
-    })
+    // Shielded: an interrupted partitioned COPY leaves the part files it had begun, and only files it reports (adds)
+    // are removed by abort(). Ctrl-C waits for this one chunk instead.
+    this.converting = this.engine
+      .shielded(() => writeEventFiles(this.engine, file, this.target))
+      .then((adds) => {
+        this.adds.push(...adds)
+        rmSync(file, {force: true})
+      })
     // Keep the rejection observed; it is raised by the next await of `converting`.
     this.converting.catch(() => {})
     this.chunkEvents = 0
