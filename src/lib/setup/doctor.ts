@@ -2,7 +2,7 @@ import {existsSync, readdirSync, statSync} from 'node:fs'
 import {join, relative, resolve, sep} from 'node:path'
 import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
 import type {EngineOpener} from '../engine/engine.js'
-import {EcapError, ExitCode, toEcapError} from '../errors.js'
+import {EcapError, ExitCode, InterruptedError, toEcapError} from '../errors.js'
 import {createKafka, parseBrokers} from '../kafka/client.js'
 import {connectionFromConfig} from '../kafka/settings.js'
 import {readSnapshot} from '../lake/delta-log.js'
@@ -264,6 +264,8 @@ async function checkLake(lake: string, openEngine: EngineOpener): Promise<Doctor
         })
       }
     } catch (error) {
+      // Ctrl-C or SIGTERM (a health check's timeout) says nothing about the table: the run stops, exit 130.
+      if (error instanceof InterruptedError) throw error
       problems.push(failure(`lake:${name}`, error, ExitCode.data))
     }
   }
@@ -319,6 +321,7 @@ export async function checkDuckDb(openEngine: EngineOpener): Promise<DoctorCheck
     })
     return {name: 'duckdb', status: 'ok', detail: `DuckDB ${row?.version ?? '?'} loads`, hints: []}
   } catch (error) {
+    if (error instanceof InterruptedError) throw error
     return failure('duckdb', error, ExitCode.unexpected)
   }
 }
