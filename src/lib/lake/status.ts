@@ -76,9 +76,15 @@ export async function lakeStatus(engine: Engine, lake: string): Promise<LakeStat
   return {lake: root, tables}
 }
 
-/** Whether `path` is a folder (an empty one too: a lake with no table yet), as its parent lists it. */
+/** Whether `path` is a folder (an empty one too: a lake with no table yet). */
 async function isFolder(path: string): Promise<boolean> {
   if (dirname(path) === path) return true
+  // A lake with anything in it lists it, whatever leads there (a symlinked lake folder too); an empty one shows only
+  // in its parent's listing.
+  const own = await storageAt(path)
+    .list('')
+    .catch(() => [])
+  if (own.length > 0) return true
   const entries = await storageAt(dirname(path)).list('')
   return entries.some((e) => e.folder && e.name === basename(path))
 }
