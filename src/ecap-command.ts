@@ -3,6 +3,8 @@ import {type ResolvedConfig, resolveConfig} from './lib/config/resolve.js'
 import type {SettingKey} from './lib/config/settings.js'
 import {type Engine, type EngineOptions, withEngine} from './lib/engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
+import type {ReportDocument} from './lib/report/document.js'
+import {renderTerminal} from './lib/report/terminal.js'
 import {createProgress, type Progress} from './progress.js'
 
 export interface JsonEnvelope<T> {
@@ -110,6 +112,11 @@ export abstract class EcapCommand<T> extends Command {
   /** Writes data to stdout, unless the reader has gone away. */
   protected out(text: string): void {
     if (!this.stdoutClosed) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  /** Prints a report document on stdout as tables and charts, coloured by the one rule (colorEnabled). */
+  protected printDocument(document: ReportDocument): void {
+    this.out(renderTerminal(document, {color: this.colorEnabled()}))
   }
 
   /** A line for the person at the terminal (not data) on stderr; nothing with --quiet or --json. */

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {type AllResult, analyzeAll} from '../../lib/analytics/all.js'
 import {buildSummaryReport, summaryDocument} from '../../lib/analytics/summary/report.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -51,7 +50,7 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
       progress.succeed(`Ran ${result.runs.length} analyses in ${result.seconds.toFixed(1)} s`)
       const duplicates = duplicatesWarning(result.duplicateEvents)
       if (duplicates) this.warn(duplicates)
-      if (report) this.out(renderTerminal(summaryDocument(report), {color: this.colorEnabled()}))
+      if (report) this.printDocument(summaryDocument(report))
       this.note(`Events version ${result.eventsVersion}; each result in full: ecap report <analysis>`)
       return result
     } catch (error) {

@@ -7,7 +7,6 @@ import {clvRunInfo, type RunClvResult, runClv} from '../../lib/analytics/clv/run
 import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {UsageError} from '../../lib/errors.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
 
@@ -124,7 +123,7 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
     const duplicates = result.source.kind === 'lake' ? duplicatesWarning(result.source.duplicateEvents) : undefined
     if (duplicates) this.warn(duplicates)
     for (const warning of result.warnings) this.warn(warning)
-    if (report) this.out(renderTerminal(clvDocument(report), {color: this.colorEnabled()}))
+    if (report) this.printDocument(clvDocument(report))
     if (result.saved) this.note(`Saved ${result.saved}`)
     return result
   }

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {type CohortResult, runCohorts} from '../../lib/analytics/cohort/cohort.js'
 import {buildCohortReport, cohortDocument} from '../../lib/analytics/cohort/report.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -53,7 +52,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (report) this.out(renderTerminal(cohortDocument(report, flags.months), {color: this.colorEnabled()}))
+    if (report) this.printDocument(cohortDocument(report, flags.months))
     this.note(`Saved ${result.saved}`)
     return result
   }

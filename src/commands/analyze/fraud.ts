@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {analyzeFraud, FRAUD_DEFAULTS, type FraudResult} from '../../lib/analytics/fraud/analyze.js'
 import {buildFraudReport, fraudDocument} from '../../lib/analytics/fraud/report.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -75,7 +74,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
     if (report) {
-      this.out(renderTerminal(fraudDocument(report), {color: this.colorEnabled()}))
+      this.printDocument(fraudDocument(report))
       const notScored = result.metrics?.labelsNotScored ?? 0
       if (notScored > 0) {
         this.warn(`${notScored} labelled orders are not among the scored orders (after --as-of or not in the lake).`)

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {type FunnelResult, runFunnel} from '../../lib/analytics/funnel/funnel.js'
 import {buildFunnelReport, funnelDocument} from '../../lib/analytics/funnel/report.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -46,7 +45,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (report) this.out(renderTerminal(funnelDocument(report), {color: this.colorEnabled()}))
+    if (report) this.printDocument(funnelDocument(report))
     this.note(`Saved ${result.saved}`)
     return result
   }

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {KPI_DEFAULTS, type KpiResult, runKpis} from '../../lib/analytics/kpi/kpi.js'
 import {buildKpiReport, kpiDocument} from '../../lib/analytics/kpi/report.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -54,7 +53,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     if (duplicates) this.warn(duplicates)
     if (report) {
       const document = kpiDocument(report, {days: flags.days, weeks: flags.weeks})
-      this.out(renderTerminal(document, {color: this.colorEnabled()}))
+      this.printDocument(document)
     }
     this.note(`Saved ${Object.values(result.saved).join(', ')}`)
     return result

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {buildRfmReport, rfmDocument} from '../../lib/analytics/rfm/report.js'
 import {type RfmResult, runRfm} from '../../lib/analytics/rfm/rfm.js'
-import {renderTerminal} from '../../lib/report/terminal.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
@@ -44,7 +43,7 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
-    if (report) this.out(renderTerminal(rfmDocument(report), {color: this.colorEnabled()}))
+    if (report) this.printDocument(rfmDocument(report))
     this.note(`Saved ${result.saved.customers} and ${result.saved.segments}`)
     return result
   }
