@@ -534,6 +534,12 @@ describe('on a generated shop', {timeout: 600_000}, () => {
     const cohortJson = ecap(['analyze', 'cohort', '--lake', lake, '--as-of', kpi.asOf, '--json'], SLOW)
     expect(cohortJson.status, cohortJson.stderr).toBe(0)
     expect(JSON.parse(cohortJson.stdout).result.customers).toBe(cohort.customers)
+    // --metric is deprecated: only a run that gives it hears so.
+    expect(JSON.parse(cohortJson.stdout).warnings).toEqual([])
+    const metric = ecap(['analyze', 'cohort', '--lake', lake, '--as-of', kpi.asOf, '--metric', 'revenue'], SLOW)
+    expect(metric.status, metric.stderr).toBe(0)
+    expect(metric.stderr).toContain('--metric does nothing')
+    expect(metric.stdout).toContain('Acquisition cohorts')
     const bad = ecap(['analyze', 'kpi', '--lake', lake, '--top', '0'], SLOW)
     expect(bad.status).toBe(2)
   })

@@ -19,7 +19,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
-    '<%= config.bin %> <%= command.id %> --metric revenue --as-of 2026-06-30',
+    '<%= config.bin %> <%= command.id %> --as-of 2026-06-30 --months 6',
     '<%= config.bin %> <%= command.id %> --json',
   ]
 
@@ -28,8 +28,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     'as-of': asOfFlag,
     metric: Flags.option({
       options: ['retention', 'revenue'] as const,
-      default: 'retention' as const,
-      // The report shows both now (retention in the heat map, cumulative revenue per customer in the table).
+      // No default: oclif warns of a deprecated flag whenever it has a value, and only a user who gives it should
+      // hear that it does nothing. The report shows both now (retention in the heat map, cumulative revenue per customer in the table).
       description: 'Ignored: the report shows retention and cumulative net revenue per cohort customer.',
       deprecated: {message: 'the report shows retention and revenue per customer both; --metric does nothing.'},
     })(),
