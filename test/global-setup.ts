@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto'
 import type {TestProject} from 'vitest/node'
 import {type LocalBroker, startLocalBroker} from '../src/lib/kafka/local-broker.js'
 import {ensurePythonTools} from './helpers/python.js'
+import {type S3Server, startS3Server} from './helpers/s3.js'
 
 const SASL_USER = 'ecap-test'
 
@@ -12,12 +13,18 @@ const SASL_USER = 'ecap-test'
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   ensurePythonTools()
+  // One S3-compatible server for the run; each test makes buckets of its own. Its variables (endpoint, test
+  // credentials, the httpfs extension folder) go into the environment every test and spawned ecap inherits.
+  const s3: S3Server = await startS3Server()
+  Object.assign(process.env, s3.env)
 
   const external = process.env.ECAP_TEST_BROKERS
   if (external) {
     project.provide('kafkaBrokers', external)
     project.provide('kafkaSasl', null)
-    return async () => {}
+    return async () => {
+      await s3.stop()
+    }
   }
 
   const password = randomBytes(12).toString('hex')
@@ -31,5 +38,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await broker?.stop()
     broker = undefined
+    await s3.stop()
   }
 }

@@ -6,12 +6,16 @@ export const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 /**
  * The caller's environment without ECAP_* variables or Vitest's NODE_ENV=test, so a spawned ecap sees what a user's
- * shell would; with `xdgHome`, a private user config dir too.
+ * shell would (the AWS_* variables of the test S3 server and the machine's ECAP_DUCKDB_EXTENSIONS stay, as a user's
+ * profile would set them); with `xdgHome`, a private user config dir too.
  */
 export function cleanEnv(xdgHome?: string): NodeJS.ProcessEnv {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([name]) => !name.startsWith('ECAP_') && !name.startsWith('VITEST') && name !== 'NODE_ENV',
+      ([name]) =>
+        (!name.startsWith('ECAP_') || name === 'ECAP_DUCKDB_EXTENSIONS') &&
+        !name.startsWith('VITEST') &&
+        name !== 'NODE_ENV',
     ),
   )
   if (!xdgHome) return base

@@ -100,6 +100,7 @@ export async function readCheckpoint(engine: Engine, tablePath: string, version:
   const storage = storageAt(tablePath)
   const path = storagePath(LOG_DIR, checkpointFileName(version))
   const file = storage.locate(path)
+  await storage.attach(engine)
   if ((await storage.stat(path)) === undefined) {
     throw new DataError(
       'DELTA_CHECKPOINT_MISSING',

@@ -47,6 +47,7 @@ export async function compactTable(
   const storage = storageAt(tablePath)
   const snapshot = await readSnapshot(tablePath, {engine})
   assertWritable(snapshot, 'compact')
+  await storage.attach(engine)
   const kinds = statKinds(JSON.parse(snapshot.metadata.schemaString) as DeltaStruct)
   const groups = new Map<string, AddAction[]>()
   for (const add of snapshot.files.values()) {

@@ -1,3 +1,4 @@
+import {randomUUID} from 'node:crypto'
 import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError, InterruptedError, UnavailableError} from '../errors.js'
@@ -268,10 +269,13 @@ export async function commitActions(
   const storage = storageAt(tablePath)
   if (options.readVersion < 0) await storage.prepare({creating: true})
   const maxAttempts = options.maxAttempts ?? 1000
+  // This transaction's own id in commitInfo (as Delta's writers put it there): no other writer's commit can have the
+  // same bytes, so a put whose outcome is unknown (a timeout on an object store) is settled by reading the name back.
+  const txnId = randomUUID()
   let version = options.readVersion + 1
   for (let attempt = 0; attempt < maxAttempts; attempt++, version++) {
     const bytes = Buffer.from(
-      `${build(version)
+      `${withTxnId(build(version), txnId)
         .map((a) => JSON.stringify(a))
         .join('\n')}\n`,
     )
@@ -292,4 +296,11 @@ export async function commitActions(
       hints: ['Too many writers commit to this table at once; try again.'],
     },
   )
+}
+
+/** The actions with `txnId` in their commitInfo (a commit without one gets one). */
+function withTxnId(actions: Action[], txnId: string): Action[] {
+  const hasInfo = actions.some((a) => 'commitInfo' in a)
+  if (!hasInfo) return [{commitInfo: {timestamp: Date.now(), operation: 'WRITE', txnId}}, ...actions]
+  return actions.map((a) => ('commitInfo' in a ? ({commitInfo: {...a.commitInfo, txnId}} as Action) : a))
 }

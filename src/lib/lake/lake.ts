@@ -1,6 +1,7 @@
-import {randomUUID} from 'node:crypto'
+import {createHash, randomUUID} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
-import {join, resolve} from 'node:path'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError, TxnConflictError} from '../errors.js'
 import type {Action, AddAction, MetadataAction, TxnAction} from './actions.js'
@@ -17,6 +18,7 @@ import {
   WRITER_VERSION,
 } from './delta-log.js'
 import {type DeltaStruct, EVENTS_PARTITION_COLUMN, eventsDeltaSchema} from './delta-schema.js'
+import {childLocation, isObjectStore, lakeLocation} from './location.js'
 import {writeEventFiles} from './parquet-files.js'
 import {storageAt} from './storage.js'
 
@@ -25,12 +27,21 @@ export const EVENTS_TABLE = 'events'
 export const STAGING_DIR = '_staging'
 const ENGINE_INFO = 'ecap/0.1.0'
 
+/** The location of the lake's table `table` ('/'-separated for nested ones, e.g. analytics/rfm). */
 export function tablePath(lake: string, table: string): string {
-  return join(resolve(lake), table)
+  return childLocation(lakeLocation(lake), table)
 }
 
+/**
+ * The local folder where writers to `lake` stage input before it becomes Parquet; not part of any table. Inside a
+ * local lake (same file system, found by doctor); for a lake in an object store, under the OS temp folder ($TMPDIR),
+ * one folder per lake, since staging files never leave the host that writes them.
+ */
 export function stagingPath(lake: string): string {
-  const dir = join(resolve(lake), STAGING_DIR)
+  const location = lakeLocation(lake)
+  const dir = isObjectStore(location)
+    ? join(tmpdir(), 'ecap-staging', createHash('sha256').update(location).digest('hex').slice(0, 16))
+    : join(location, STAGING_DIR)
   mkdirSync(dir, {recursive: true})
   return dir
 }

@@ -12,7 +12,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
+import {basename, dirname, join, relative, resolve, sep} from 'node:path'
 import {fsyncDirectories, fsyncDirectory, fsyncFiles, mkdirDurable} from '../durable.js'
 import type {LakeStorage, ListedEntry, StoredFile} from './storage.js'
 
@@ -27,6 +27,13 @@ export class LocalStorage implements LakeStorage {
   locate(path: string): string {
     return path === '' ? this.root : join(this.root, ...path.split('/'))
   }
+
+  pathOf(located: string): string {
+    return relative(this.root, located).split(sep).join('/')
+  }
+
+  /** DuckDB reads and writes local paths without help. */
+  async attach(): Promise<void> {}
 
   async readText(path: string): Promise<string | undefined> {
     return this.read(path, (file) => readFileSync(file, 'utf8'))

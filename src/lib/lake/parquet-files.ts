@@ -1,5 +1,4 @@
 import {randomUUID} from 'node:crypto'
-import {relative, sep} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString, sqlStringList, utcDate} from '../engine/sql.js'
@@ -74,6 +73,7 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
     (c) => `CAST(${sqlIdentifier(c.name)} AS ${c.duckdbType}) AS ${sqlIdentifier(c.name)}`,
   )
   const storage = storageAt(tablePath)
+  await storage.attach(engine)
   const sql = `COPY (
       SELECT ${columns.join(', ')}, ${utcDate('CAST(event_time AS TIMESTAMPTZ)')} AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
       FROM (${query})
@@ -85,7 +85,7 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
   await engine.run('SET preserve_insertion_order = false')
   try {
     const rows = await engine.rows(sql)
-    const paths = rows.map((row) => storagePathOf(storage.root, String(row.filename)))
+    const paths = rows.map((row) => storage.pathOf(String(row.filename)))
     await persistDataFiles(storage, paths)
     return await Promise.all(rows.map((row, i) => toAddAction(row, storage, paths[i] as string)))
   } finally {
@@ -106,6 +106,7 @@ export async function writeQueryFile(
 ): Promise<{add: AddAction; rows: number}> {
   const storage = storageAt(tablePath)
   await storage.prepare()
+  await storage.attach(engine)
   const name = `part-${randomUUID()}.parquet`
   try {
     const [row] = await engine.rows(
@@ -135,11 +136,6 @@ export async function writeQueryFile(
 export async function persistDataFiles(storage: LakeStorage, paths: readonly string[]): Promise<void> {
   await storage.persist(paths)
   failpoint('lake.datafiles.after')
-}
-
-/** The storage path of a file DuckDB wrote under the table's folder (it reports the paths it wrote). */
-function storagePathOf(root: string, file: string): string {
-  return relative(root, file).split(sep).join('/')
 }
 
 /** The size and time of a data file just written; it must be there. */

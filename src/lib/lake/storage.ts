@@ -1,11 +1,14 @@
+import type {Engine} from '../engine/engine.js'
 import {LocalStorage} from './local-storage.js'
+import {isObjectStore} from './location.js'
+import {S3Storage} from './s3-storage.js'
 
 /**
  * Where a Delta table's files live, as the table format needs them and no more: read, list, put-if-absent, atomic
  * replace, delete, and durable data files that DuckDB writes itself. Paths are relative to the storage's root (a
- * table's folder), '/'-separated, never starting with '/'. An implementation over local disk exists; one over an object
- * store (S3 with conditional writes, `If-None-Match: *`) must fit the same contract, so the contract promises
- * "durable" and "atomic", never how (no fsync, no rename, no folders that must exist).
+ * table's folder), '/'-separated, never starting with '/'. Two implementations: local disk (LocalStorage) and S3 with
+ * conditional writes, `If-None-Match: *` (S3Storage). The contract promises "durable" and "atomic", never how (no
+ * fsync, no rename, no folders that must exist).
  */
 export interface LakeStorage {
   /** The root as a person and DuckDB name it: a folder path, or a URI. */
@@ -13,6 +16,12 @@ export interface LakeStorage {
 
   /** Where DuckDB reads or writes `path` (`read_parquet`, `COPY ... TO`): a local path, or a URI. */
   locate(path: string): string
+
+  /** The storage path of a locate()d name (a file DuckDB reports having written); the inverse of locate. */
+  pathOf(located: string): string
+
+  /** Makes `engine` able to read and write locate()d names (an object store's extension and credentials). */
+  attach(engine: Engine): Promise<void>
 
   /** The file's text, or undefined when there is no such file. */
   readText(path: string): Promise<string | undefined>
@@ -75,5 +84,5 @@ export function storagePath(...parts: string[]): string {
 
 /** The storage of the table (or lake) at `location`. */
 export function storageAt(location: string): LakeStorage {
-  return new LocalStorage(location)
+  return isObjectStore(location) ? new S3Storage(location) : new LocalStorage(location)
 }

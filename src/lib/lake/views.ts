@@ -1,8 +1,9 @@
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlStringList} from '../engine/sql.js'
 import {DataError} from '../errors.js'
+import type {AddAction} from './actions.js'
 import {readSnapshot, type Snapshot} from './delta-log.js'
-import {storageAt} from './storage.js'
+import {type LakeStorage, storageAt} from './storage.js'
 
 /** The column registerTableView adds with `rowIds`: where a row lies in the snapshot (file and row in it). */
 export const ROW_ID_COLUMN = '__row_id'
@@ -29,18 +30,8 @@ export async function registerTableView(
   const snapshot = await readSnapshot(tablePath, {engine})
   const partitionColumns = snapshot.metadata.partitionColumns
   const files = [...snapshot.files.values()]
-  for (const add of files) {
-    const file = storage.locate(decodeURIComponent(add.path))
-    if ((await storage.stat(decodeURIComponent(add.path))) === undefined) {
-      throw new DataError(
-        'DELTA_FILE_MISSING',
-        `Data file ${file} of table ${tablePath} is listed in the log but missing.`,
-        {
-          hints: ['A data file was deleted by hand; restore it from a backup, or rewrite the table.'],
-        },
-      )
-    }
-  }
+  await storage.attach(engine)
+  await assertFilesPresent(storage, tablePath, files)
   const view = sqlIdentifier(viewName)
   if (files.length === 0) {
     // No file to take columns from: typed NULLs from the log's schema, so queries naming columns still bind.
@@ -131,4 +122,23 @@ function emptyColumns(snapshot: Snapshot): string {
       .map((f) => `CAST(NULL AS ${duckdbTypeOf(f.type)}) AS ${sqlIdentifier(f.name)}`),
     ...partitions.map((c) => `CAST(NULL AS ${partitionType(snapshot, c)}) AS ${sqlIdentifier(c)}`),
   ].join(', ')
+}
+
+/** Files checked at once: one round trip each on an object store, so a table of thousands is not checked in series. */
+const STAT_CONCURRENCY = 32
+
+/** Fails with a data error naming the first data file the log lists that is not there (deleted by hand). */
+async function assertFilesPresent(storage: LakeStorage, tablePath: string, files: readonly AddAction[]): Promise<void> {
+  for (let i = 0; i < files.length; i += STAT_CONCURRENCY) {
+    const batch = files.slice(i, i + STAT_CONCURRENCY)
+    const stats = await Promise.all(batch.map((add) => storage.stat(decodeURIComponent(add.path))))
+    const missing = batch.find((_, j) => stats[j] === undefined)
+    if (missing) {
+      throw new DataError(
+        'DELTA_FILE_MISSING',
+        `Data file ${storage.locate(decodeURIComponent(missing.path))} of table ${tablePath} is listed in the log but missing.`,
+        {hints: ['A data file was deleted by hand; restore it from a backup, or rewrite the table.']},
+      )
+    }
+  }
 }

@@ -1,0 +1,149 @@
+import {S3Client} from '@aws-sdk/client-s3'
+import {UnavailableError, UsageError} from '../errors.js'
+
+/**
+ * The S3 connection settings, all from the standard AWS variables and chain, never from flags (a flag value ends up in
+ * shell history and `ps`): credentials from the SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+ * AWS_SESSION_TOKEN, AWS_PROFILE and ~/.aws, SSO, web identity, instance and container roles), the region from
+ * AWS_REGION (or AWS_DEFAULT_REGION, or the profile), the endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for
+ * S3-compatible stores. The variable names and meanings are delta-rs's too, so one environment serves both.
+ */
+export interface S3Settings {
+  /** A custom endpoint (MinIO, Ceph, R2, a local test server), or undefined for AWS itself. */
+  endpoint?: URL
+  /** Path-style addressing (`endpoint/bucket/key`): what S3-compatible stores need; AWS takes virtual-hosted style. */
+  pathStyle: boolean
+  /** Undefined when the profile is to say. */
+  region?: string
+}
+
+/** The region AWS's SDKs assume when nothing names one; the profile is consulted first when AWS_PROFILE is set. */
+const FALLBACK_REGION = 'us-east-1'
+
+export function s3Settings(env: NodeJS.ProcessEnv = process.env): S3Settings {
+  const endpointText = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
+  let endpoint: URL | undefined
+  if (endpointText !== undefined) {
+    try {
+      endpoint = new URL(endpointText)
+    } catch {
+      throw new UsageError('S3_ENDPOINT_INVALID', `AWS_ENDPOINT_URL=${endpointText} is not a URL.`, {
+        hints: ['AWS_ENDPOINT_URL=https://minio.example.com:9000'],
+      })
+    }
+    if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') {
+      throw new UsageError('S3_ENDPOINT_INVALID', `AWS_ENDPOINT_URL=${endpointText} must be an http(s) URL.`, {
+        hints: ['AWS_ENDPOINT_URL=https://minio.example.com:9000'],
+      })
+    }
+    // Plain HTTP sends every request (and the data) unencrypted: only where the user says so, as delta-rs asks.
+    if (endpoint.protocol === 'http:' && !isTrue(env.AWS_ALLOW_HTTP)) {
+      throw new UsageError(
+        'S3_HTTP_NOT_ALLOWED',
+        `The S3 endpoint ${endpointText} is plain HTTP, which ecap only uses when AWS_ALLOW_HTTP=true.`,
+        {hints: ['AWS_ALLOW_HTTP=true (a store on loopback or a network you trust)', 'An https:// endpoint']},
+      )
+    }
+  }
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (env.AWS_PROFILE ? undefined : FALLBACK_REGION)
+  const virtualHosted = env.AWS_VIRTUAL_HOSTED_STYLE_REQUEST
+  const pathStyle =
+    virtualHosted === undefined || virtualHosted === '' ? endpoint !== undefined : !isTrue(virtualHosted)
+  return {endpoint, pathStyle, region}
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase())
+}
+
+/** Attempts per request (the first and retries, with the SDK's jittered backoff): bounded, so a dead store fails. */
+const MAX_ATTEMPTS = 5
+
+let cached: {key: string; client: S3Client} | undefined
+
+/** The process's S3 client for the current settings (one connection pool, shared by every table). */
+export function s3Client(settings: S3Settings = s3Settings()): S3Client {
+  const key = JSON.stringify({...settings, endpoint: settings.endpoint?.href})
+  if (cached?.key === key) return cached.client
+  const client = new S3Client({
+    endpoint: settings.endpoint?.href,
+    forcePathStyle: settings.pathStyle,
+    region: settings.region,
+    maxAttempts: MAX_ATTEMPTS,
+    // A store that accepts the connection and then hangs must not hang ecap: each attempt has a deadline.
+    requestHandler: {connectionTimeout: 5_000, requestTimeout: 60_000},
+  })
+  cached = {key, client}
+  return client
+}
+
+/** The HTTP status and error name of an SDK error, when it has them. */
+export function s3ErrorKind(error: unknown): {status?: number; name: string} {
+  const e = error as {name?: string; Code?: string; $metadata?: {httpStatusCode?: number}}
+  return {status: e?.$metadata?.httpStatusCode, name: e?.Code ?? e?.name ?? ''}
+}
+
+/** Whether the store said the key is not there. */
+export function isNotFound(error: unknown): boolean {
+  const {status, name} = s3ErrorKind(error)
+  return name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')
+}
+
+/** Whether a conditional write found the name taken (412), or lost a race with a concurrent one (409). */
+export function isPreconditionFailed(error: unknown): boolean {
+  const {status, name} = s3ErrorKind(error)
+  return status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict'
+}
+
+/**
+ * The error a user sees for a failed S3 call: a missing bucket or refused credentials are the user's to fix (exit 2),
+ * an unreachable or failing store may pass (exit 4); anything else is passed on as it is.
+ */
+export function s3Failure(error: unknown, what: string, location: string): unknown {
+  if (error instanceof UsageError || error instanceof UnavailableError) return error
+  const {status, name} = s3ErrorKind(error)
+  const detail = (error as Error)?.message ?? String(error)
+  if (name === 'NoSuchBucket' || (status === 404 && what === 'check the bucket of')) {
+    return new UsageError('S3_BUCKET_MISSING', `Cannot ${what} ${location}: the bucket does not exist.`, {
+      cause: error,
+      hints: [`Create it (aws s3 mb ${location.split('/').slice(0, 3).join('/')}) or point --lake at one that exists.`],
+    })
+  }
+  if (
+    name === 'CredentialsProviderError' ||
+    name === 'InvalidAccessKeyId' ||
+    name === 'SignatureDoesNotMatch' ||
+    name === 'ExpiredToken' ||
+    name === 'AccessDenied' ||
+    status === 401 ||
+    status === 403
+  ) {
+    return new UsageError(
+      'S3_ACCESS_DENIED',
+      `Cannot ${what} ${location}: the store refused the credentials (${detail}).`,
+      {
+        cause: error,
+        hints: [
+          'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE, for a principal that may read and write the lake.',
+        ],
+      },
+    )
+  }
+  if (status === undefined || status >= 500 || status === 429 || isNetworkError(error)) {
+    return new UnavailableError('S3_UNAVAILABLE', `Cannot ${what} ${location}: the store did not answer (${detail}).`, {
+      cause: error,
+      hints: ['Check AWS_ENDPOINT_URL and the network, then run the command again: nothing half-written is visible.'],
+    })
+  }
+  return error
+}
+
+function isNetworkError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code ?? ''
+  const name = (error as Error)?.name ?? ''
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code) ||
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout'
+  )
+}
