@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {type ResolvedConfig, resolveConfig} from './lib/config/resolve.js'
 import type {SettingKey} from './lib/config/settings.js'
+import {lakeLocation} from './lib/lake/location.js'
 import {type Engine, type EngineOptions, withEngine} from './lib/engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
 import type {ReportDocument} from './lib/report/document.js'
@@ -85,7 +86,11 @@ export abstract class EcapCommand<T> extends Command {
 
   /** Resolves settings with flag > env > ./ecap.config.json > user config > default. */
   protected resolveConfig(flags: Partial<Record<SettingKey, string | undefined>>): ResolvedConfig {
-    return resolveConfig({flags, env: process.env, cwd: process.cwd(), userConfigDir: this.config.configDir})
+    const config = resolveConfig({flags, env: process.env, cwd: process.cwd(), userConfigDir: this.config.configDir})
+    // A lake URL ecap cannot write (gs://, s3:/bucket, a bare s3:) is a usage error here, before any command treats
+    // it as the name of a local folder.
+    lakeLocation(config.lake.value)
+    return config
   }
 
   protected get quiet(): boolean {
