@@ -1,4 +1,4 @@
-import {S3Client} from '@aws-sdk/client-s3'
+import type {S3Client} from '@aws-sdk/client-s3'
 import {UnavailableError, UsageError} from '../errors.js'
 
 /**
@@ -61,10 +61,22 @@ const MAX_ATTEMPTS = 5
 
 let cached: {key: string; client: S3Client} | undefined
 
+/** The AWS SDK, loaded on first use: a third of a second at start-up that commands on a local lake never pay. */
+export type S3Sdk = typeof import('@aws-sdk/client-s3')
+let sdk: S3Sdk | undefined
+export async function loadS3Sdk(): Promise<S3Sdk> {
+  sdk ??= await import('@aws-sdk/client-s3')
+  return sdk
+}
+
 /** The process's S3 client for the current settings (one connection pool, shared by every table). */
-export function s3Client(settings: S3Settings = s3Settings()): S3Client {
+export async function s3Client(settings: S3Settings = s3Settings()): Promise<S3Client> {
   const key = JSON.stringify({...settings, endpoint: settings.endpoint?.href})
   if (cached?.key === key) return cached.client
+  // The SDK warns on Node 20 that its releases from 2027 on need Node 22; ecap pins a release that runs on Node 20,
+  // so the notice is for ecap's maintainers (see the Node support notes), not for a user running a command.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  const {S3Client} = await loadS3Sdk()
   const client = new S3Client({
     endpoint: settings.endpoint?.href,
     forcePathStyle: settings.pathStyle,

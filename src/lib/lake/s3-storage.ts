@@ -1,16 +1,16 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3'
-import {Upload} from '@aws-sdk/lib-storage'
+import type {S3Client} from '@aws-sdk/client-s3'
 import type {Engine} from '../engine/engine.js'
 import {relativeLocation, s3Parts} from './location.js'
-import {isNotFound, isPreconditionFailed, type S3Settings, s3Client, s3Failure, s3Settings} from './s3-client.js'
+import {
+  isNotFound,
+  isPreconditionFailed,
+  loadS3Sdk,
+  type S3Sdk,
+  type S3Settings,
+  s3Client,
+  s3Failure,
+  s3Settings,
+} from './s3-client.js'
 import {attachS3} from './s3-engine.js'
 import type {LakeStorage, ListedEntry, StoredFile} from './storage.js'
 
@@ -34,15 +34,20 @@ const checkedBuckets = new Set<string>()
 export class S3Storage implements LakeStorage {
   private readonly bucket: string
   private readonly prefix: string
-  private readonly client: S3Client
   private readonly settings: S3Settings
+  private connection: Promise<{client: S3Client; sdk: S3Sdk}> | undefined
 
   constructor(readonly root: string) {
     const {bucket, prefix} = s3Parts(root)
     this.bucket = bucket
     this.prefix = prefix
     this.settings = s3Settings()
-    this.client = s3Client(this.settings)
+  }
+
+  /** The SDK and the process's client, loaded on first use. */
+  private connect(): Promise<{client: S3Client; sdk: S3Sdk}> {
+    this.connection ??= Promise.all([s3Client(this.settings), loadS3Sdk()]).then(([client, sdk]) => ({client, sdk}))
+    return this.connection
   }
 
   locate(path: string): string {
@@ -56,7 +61,7 @@ export class S3Storage implements LakeStorage {
   }
 
   async attach(engine: Engine): Promise<void> {
-    await attachS3(engine, this.bucket, this.settings, this.client)
+    await attachS3(engine, this.bucket, this.settings, (await this.connect()).client)
   }
 
   async readText(path: string): Promise<string | undefined> {
@@ -65,8 +70,9 @@ export class S3Storage implements LakeStorage {
   }
 
   async readBytes(path: string): Promise<Uint8Array | undefined> {
+    const {client, sdk} = await this.connect()
     try {
-      const object = await this.client.send(new GetObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
+      const object = await client.send(new sdk.GetObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
       return await (object.Body as {transformToByteArray(): Promise<Uint8Array>}).transformToByteArray()
     } catch (error) {
       if (isNotFound(error)) return undefined
@@ -75,8 +81,9 @@ export class S3Storage implements LakeStorage {
   }
 
   async stat(path: string): Promise<StoredFile | undefined> {
+    const {client, sdk} = await this.connect()
     try {
-      const head = await this.client.send(new HeadObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
+      const head = await client.send(new sdk.HeadObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
       return {size: Number(head.ContentLength ?? 0), modificationTime: head.LastModified?.getTime() ?? 0}
     } catch (error) {
       if (isNotFound(error)) return undefined
@@ -85,14 +92,15 @@ export class S3Storage implements LakeStorage {
   }
 
   async list(dir: string): Promise<ListedEntry[]> {
+    const {client, sdk} = await this.connect()
     const key = this.key(dir)
     const prefix = key === '' ? '' : `${key}/`
     const entries: ListedEntry[] = []
     let token: string | undefined
     try {
       do {
-        const page = await this.client.send(
-          new ListObjectsV2Command({Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token}),
+        const page = await client.send(
+          new sdk.ListObjectsV2Command({Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token}),
         )
         for (const object of page.Contents ?? []) {
           const name = (object.Key ?? '').slice(prefix.length)
@@ -112,9 +120,10 @@ export class S3Storage implements LakeStorage {
   }
 
   async putIfAbsent(path: string, data: Uint8Array, options: {onLanded?: () => void} = {}): Promise<boolean> {
+    const {client, sdk} = await this.connect()
     const Key = this.key(path)
     try {
-      await this.client.send(new PutObjectCommand({Bucket: this.bucket, Key, Body: data, IfNoneMatch: '*'}))
+      await client.send(new sdk.PutObjectCommand({Bucket: this.bucket, Key, Body: data, IfNoneMatch: '*'}))
     } catch (error) {
       // Taken, or unknown: the object under the name (if any) says whose it is.
       const settled = await this.settle(path, data, error)
@@ -145,18 +154,23 @@ export class S3Storage implements LakeStorage {
   }
 
   async replace(path: string, data: Uint8Array): Promise<void> {
+    const {client, sdk} = await this.connect()
     const params = {Bucket: this.bucket, Key: this.key(path), Body: data}
     try {
-      if (data.length < MULTIPART_BYTES) await this.client.send(new PutObjectCommand(params))
-      else await new Upload({client: this.client, params, partSize: MULTIPART_BYTES, queueSize: 4}).done()
+      if (data.length < MULTIPART_BYTES) await client.send(new sdk.PutObjectCommand(params))
+      else {
+        const {Upload} = await import('@aws-sdk/lib-storage')
+        await new Upload({client, params, partSize: MULTIPART_BYTES, queueSize: 4}).done()
+      }
     } catch (error) {
       throw s3Failure(error, 'write', this.locate(path))
     }
   }
 
   async delete(path: string): Promise<void> {
+    const {client, sdk} = await this.connect()
     try {
-      await this.client.send(new DeleteObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
+      await client.send(new sdk.DeleteObjectCommand({Bucket: this.bucket, Key: this.key(path)}))
     } catch (error) {
       if (isNotFound(error)) return
       throw s3Failure(error, 'delete', this.locate(path))
@@ -166,8 +180,9 @@ export class S3Storage implements LakeStorage {
   /** An object store has no folders to make: only the bucket must exist (checked once, for a clear error). */
   async prepare(): Promise<void> {
     if (checkedBuckets.has(this.bucket)) return
+    const {client, sdk} = await this.connect()
     try {
-      await this.client.send(new HeadBucketCommand({Bucket: this.bucket}))
+      await client.send(new sdk.HeadBucketCommand({Bucket: this.bucket}))
     } catch (error) {
       throw s3Failure(error, 'check the bucket of', this.root)
     }
