@@ -38,12 +38,17 @@ export function tablePath(lake: string, table: string): string {
  * one folder per lake, since staging files never leave the host that writes them.
  */
 export function stagingPath(lake: string): string {
-  const location = lakeLocation(lake)
-  const dir = isObjectStore(location)
-    ? join(tmpdir(), 'ecap-staging', createHash('sha256').update(location).digest('hex').slice(0, 16))
-    : join(location, STAGING_DIR)
+  const dir = stagingFolder(lake)
   mkdirSync(dir, {recursive: true})
   return dir
+}
+
+/** The folder stagingPath names, without creating it (doctor looks for leftovers there and writes nothing). */
+export function stagingFolder(lake: string): string {
+  const location = lakeLocation(lake)
+  return isObjectStore(location)
+    ? join(tmpdir(), 'ecap-staging', createHash('sha256').update(location).digest('hex').slice(0, 16))
+    : join(location, STAGING_DIR)
 }
 
 export interface AppendResult {

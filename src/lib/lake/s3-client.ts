@@ -56,6 +56,20 @@ function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase())
 }
 
+/**
+ * The store did not answer, or answered with a server error: retriable (exit 4). A class of its own because a writer
+ * that retries lost races (another writer committed first) must not retry this one as if it were a race.
+ */
+export class S3UnavailableError extends UnavailableError {
+  constructor(message: string, cause: unknown) {
+    super('S3_UNAVAILABLE', message, {
+      cause,
+      hints: ['Check AWS_ENDPOINT_URL and the network, then run the command again: nothing half-written is visible.'],
+    })
+    this.name = 'S3UnavailableError'
+  }
+}
+
 /** Attempts per request (the first and retries, with the SDK's jittered backoff): bounded, so a dead store fails. */
 const MAX_ATTEMPTS = 5
 
@@ -142,10 +156,7 @@ export function s3Failure(error: unknown, what: string, location: string): unkno
     )
   }
   if (status === undefined || status >= 500 || status === 429 || isNetworkError(error)) {
-    return new UnavailableError('S3_UNAVAILABLE', `Cannot ${what} ${location}: the store did not answer (${detail}).`, {
-      cause: error,
-      hints: ['Check AWS_ENDPOINT_URL and the network, then run the command again: nothing half-written is visible.'],
-    })
+    return new S3UnavailableError(`Cannot ${what} ${location}: the store did not answer (${detail}).`, error)
   }
   return error
 }

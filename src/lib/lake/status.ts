@@ -3,6 +3,7 @@ import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {LOG_DIR, readSnapshot} from './delta-log.js'
 import {rowsOf} from './lake.js'
+import {lakeLocation} from './location.js'
 import {storageAt, storagePath} from './storage.js'
 
 /** Files under this size count as small: candidates for `ecap lake compact`. */
@@ -27,7 +28,7 @@ export interface LakeStatus {
 
 /** Finds the Delta tables of a lake: folders holding a `_delta_log`, at most two levels down (analytics/<name>). */
 export async function findTables(lake: string): Promise<string[]> {
-  const root = resolve(lake)
+  const root = lakeLocation(lake)
   const storage = storageAt(root)
   const tables: string[] = []
   const visit = async (dir: string, depth: number) => {
