@@ -10,12 +10,12 @@ import {fileURLToPath} from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = join(root, 'bin', 'run.js')
 
-/** Runs `ecap <args>` in a child process and returns wall time, peak RSS and its --json result. */
-function runEcap(args) {
+/** Runs `ecap <args>` in a child process (with `env` added) and returns wall time, peak RSS and its --json result. */
+function runEcap(args, env = {}) {
   const rssFile = join(tmpdir(), `ecap-bench-rss-${process.pid}-${Date.now()}`)
   const started = process.hrtime.bigint()
   const child = spawnSync(process.execPath, ['--import', join(root, 'bench', 'max-rss.js'), bin, ...args, '--json'], {
-    env: {...process.env, ECAP_BENCH_RSS_FILE: rssFile},
+    env: {...process.env, ...env, ECAP_BENCH_RSS_FILE: rssFile},
     encoding: 'utf8',
     maxBuffer: 64 << 20,
   })
@@ -66,6 +66,59 @@ const benchmarks = {
         ...Object.fromEntries(run.result.runs.map((r) => [r.analysis, r.seconds])),
       })
     } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+    return rows
+  },
+
+  /**
+   * The lake on S3 beside the lake on local disk, in the same run and the same conditions: produce N generated events
+   * to a local broker once, then, alternating local and S3 in each of `repeats` rounds, `ecap ingest
+   * --until-caught-up` into an empty lake (a new consumer group each time) and `ecap analyze all` on it. The S3 side
+   * is the S3-compatible test server (moto, a Python process on this machine: it measures ecap's S3 path and request
+   * pattern, not AWS's network). `npm run bench -- s3 [events=10000000] [repeats=3]`.
+   */
+  async s3() {
+    const events = Number(process.argv[3] ?? 10_000_000)
+    const repeats = Number(process.argv[4] ?? 3)
+    const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
+    const {startS3Server, newBucket} = await import('./s3-server.js')
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-s3-'))
+    const broker = await startLocalBroker({heap: '1g'})
+    const s3 = await startS3Server(root)
+    const rows = []
+    try {
+      const common = ['--brokers', broker.brokers, '--topic', 'bench']
+      runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', String(events)])
+      for (let round = 1; round <= repeats; round++) {
+        for (const kind of ['local', 's3']) {
+          const lake =
+            kind === 'local' ? join(dir, `lake-${round}`) : `s3://${await newBucket(s3, `bench-${round}`)}/lake`
+          const env = kind === 's3' ? s3.env : {}
+          const ingest = runEcap(
+            ['ingest', ...common, '--group', `bench-${kind}-${round}`, '--lake', lake, '--until-caught-up'],
+            env,
+          )
+          if (ingest.result.events !== events) throw new Error(`ingest landed ${ingest.result.events} of ${events}`)
+          const analyze = runEcap(['analyze', 'all', '--lake', lake], env)
+          rows.push({
+            round,
+            lake: kind,
+            ingestSeconds: Number(ingest.seconds.toFixed(2)),
+            ingestEventsPerSecond: Math.round(events / ingest.seconds),
+            ingestPeakRssMiB: Number((ingest.peakRss / 2 ** 20).toFixed(1)),
+            commits: ingest.result.commits,
+            ...Object.fromEntries(Object.entries(ingest.result.stageSeconds ?? {}).map(([k, v]) => [`${k}S`, v])),
+            analyzeSeconds: Number(analyze.seconds.toFixed(2)),
+            analyzePeakRssMiB: Number((analyze.peakRss / 2 ** 20).toFixed(1)),
+            ...Object.fromEntries(analyze.result.runs.map((r) => [r.analysis, r.seconds])),
+          })
+          if (kind === 'local') rmSync(lake, {recursive: true, force: true})
+        }
+      }
+    } finally {
+      await broker.stop()
+      await s3.stop()
       rmSync(dir, {recursive: true, force: true})
     }
     return rows
