@@ -1,6 +1,6 @@
-import {join, resolve} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError} from '../errors.js'
+import {childLocation, lakeLocation} from '../lake/location.js'
 import {type ReplaceResult, readRun, replaceTable} from '../lake/result-table.js'
 import {registerTableView} from '../lake/views.js'
 
@@ -25,8 +25,9 @@ export interface RunInfo {
   summary?: unknown
 }
 
+/** The location of the saved result `name`: `<lake>/analytics/<name>`, in a local lake or an object store. */
 export function resultPath(lake: string, name: string): string {
-  return join(resolve(lake), ANALYTICS_DIR, name)
+  return childLocation(lakeLocation(lake), ANALYTICS_DIR, name)
 }
 
 /** Saves the rows of `query` as the result table `name` (replacing the last run's), with the run's description. */

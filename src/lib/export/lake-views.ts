@@ -1,12 +1,11 @@
-import {existsSync, statSync} from 'node:fs'
-import {basename, dirname, relative, resolve} from 'node:path'
 import {ANALYTICS_DIR} from '../analytics/store.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {DEAD_LETTERS_TABLE} from '../lake/dead-letters.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {EVENTS_TABLE} from '../lake/lake.js'
-import {findTables} from '../lake/status.js'
+import {lakeLocation, locationName, parentLocation, relativeLocation} from '../lake/location.js'
+import {findTables, lakeExists} from '../lake/status.js'
 import {registerTableView} from '../lake/views.js'
 import {registerShopViews} from '../shop/views.js'
 
@@ -43,8 +42,8 @@ export async function registerLakeViews(
   lake: string,
   options: {asOf?: string; shopViews?: boolean} = {},
 ): Promise<LakeViews> {
-  const root = resolve(lake)
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
+  const root = lakeLocation(lake)
+  if (!(await lakeExists(root))) {
     throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
       hints: ['Create one with: ecap generate --to lake', 'Point at an existing lake with --lake PATH or ECAP_LAKE.'],
     })
@@ -56,9 +55,9 @@ export async function registerLakeViews(
   const tables: string[] = []
   for (const path of await findTables(root)) if ((await listCommitVersions(path)).length > 0) tables.push(path)
   const taken = new Set<string>()
-  const hasEvents = tables.some((path) => relative(root, path) === EVENTS_TABLE)
+  const hasEvents = tables.some((path) => relativeLocation(root, path) === EVENTS_TABLE)
   if (hasEvents && options.shopViews === false) {
-    const hasDeadLetters = tables.some((path) => relative(root, path) === DEAD_LETTERS_TABLE)
+    const hasDeadLetters = tables.some((path) => relativeLocation(root, path) === DEAD_LETTERS_TABLE)
     for (const name of SHOP_VIEWS) {
       if (name === DEAD_LETTERS_TABLE && !hasDeadLetters) continue
       views.push({name, kind: 'shop'})
@@ -76,12 +75,16 @@ export async function registerLakeViews(
     }
   }
   for (const path of tables) {
-    const name = basename(path)
-    const inAnalytics = basename(dirname(path)) === ANALYTICS_DIR && dirname(dirname(path)) === root
-    if (!inAnalytics && dirname(path) !== root) continue
+    const name = locationName(path)
+    const parent = parentLocation(path)
+    const inAnalytics = locationName(parent) === ANALYTICS_DIR && parentLocation(parent) === root
+    if (!inAnalytics && parent !== root) continue
     if (taken.has(name)) {
       if (name !== EVENTS_TABLE && name !== 'dead_letters') {
-        skipped.push({name: relative(root, path), reason: `the name ${name} is taken by another view`})
+        skipped.push({
+          name: relativeLocation(root, path) as string,
+          reason: `the name ${name} is taken by another view`,
+        })
       }
       continue
     }
@@ -90,7 +93,7 @@ export async function registerLakeViews(
       views.push({name, kind: inAnalytics ? 'analysis' : 'table'})
       taken.add(name)
     } catch (error) {
-      skipped.push({name: relative(root, path), reason: (error as Error).message})
+      skipped.push({name: relativeLocation(root, path) as string, reason: (error as Error).message})
     }
   }
   return {lake: root, views, asOf, duplicateEvents, skipped}

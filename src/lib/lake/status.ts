@@ -1,9 +1,9 @@
-import {basename, dirname, relative, resolve} from 'node:path'
+import {statSync} from 'node:fs'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {LOG_DIR, readSnapshot} from './delta-log.js'
 import {rowsOf} from './lake.js'
-import {lakeLocation} from './location.js'
+import {isObjectStore, type Location, lakeLocation, relativeLocation} from './location.js'
 import {storageAt, storagePath} from './storage.js'
 
 /** Files under this size count as small: candidates for `ecap lake compact`. */
@@ -50,8 +50,8 @@ export async function findTables(lake: string): Promise<string[]> {
 
 /** Summarises every table of the lake from its Delta log (no data file is read). */
 export async function lakeStatus(engine: Engine, lake: string): Promise<LakeStatus> {
-  const root = resolve(lake)
-  if (!(await isFolder(root))) {
+  const root = lakeLocation(lake)
+  if (!(await lakeExists(root))) {
     throw new UsageError('LAKE_MISSING', `There is no lake at ${root}.`, {
       hints: ['Create one with: ecap generate --to lake', 'Point at an existing lake with --lake PATH or ECAP_LAKE.'],
     })
@@ -62,7 +62,7 @@ export async function lakeStatus(engine: Engine, lake: string): Promise<LakeStat
     const files = [...snapshot.files.values()]
     const partitions = new Set(files.map((f) => JSON.stringify(f.partitionValues)))
     tables.push({
-      name: relative(root, path),
+      name: relativeLocation(root, path) as string,
       path,
       version: snapshot.version,
       files: files.length,
@@ -77,15 +77,13 @@ export async function lakeStatus(engine: Engine, lake: string): Promise<LakeStat
   return {lake: root, tables}
 }
 
-/** Whether `path` is a folder (an empty one too: a lake with no table yet). */
-async function isFolder(path: string): Promise<boolean> {
-  if (dirname(path) === path) return true
-  // A lake with anything in it lists it, whatever leads there (a symlinked lake folder too); an empty one shows only
-  // in its parent's listing.
-  const own = await storageAt(path)
-    .list('')
-    .catch(() => [])
-  if (own.length > 0) return true
-  const entries = await storageAt(dirname(path)).list('')
-  return entries.some((e) => e.folder && e.name === basename(path))
+/**
+ * Whether there is a lake at `location`: a folder (an empty one too: a lake with no table yet), or a prefix of an
+ * object store holding anything (a store has no empty folders, so a lake there exists once something is written in
+ * it; a missing bucket is the store's error, with its fix).
+ */
+export async function lakeExists(location: Location): Promise<boolean> {
+  if (isObjectStore(location)) return (await storageAt(location).list('')).length > 0
+  // A local lake is a local folder, whatever leads there (a symlinked lake folder too).
+  return statSync(location, {throwIfNoEntry: false})?.isDirectory() ?? false
 }

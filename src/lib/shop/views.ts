@@ -1,4 +1,3 @@
-import {existsSync} from 'node:fs'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier} from '../engine/sql.js'
 import {DataError, UsageError} from '../errors.js'
@@ -33,7 +32,7 @@ export async function registerShopViews(
   options: {asOf?: string} = {},
 ): Promise<ShopViews> {
   const events = tablePath(lake, EVENTS_TABLE)
-  if (!existsSync(events) || (await listCommitVersions(events)).length === 0) {
+  if ((await listCommitVersions(events)).length === 0) {
     throw new DataError('LAKE_EMPTY', `The lake at ${lake} has no events table yet.`, {
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up', 'ecap import orders.csv'],
     })
@@ -90,7 +89,7 @@ export async function registerShopViews(
            count(*) AS orders, sum(net_total) AS net_revenue, sum(refunded) AS refunded
     FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`)
   const deadLetters = tablePath(lake, DEAD_LETTERS_TABLE)
-  if (existsSync(deadLetters) && (await listCommitVersions(deadLetters)).length > 0) {
+  if ((await listCommitVersions(deadLetters)).length > 0) {
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
   return {asOf, eventsVersion: snapshot.version, duplicateEvents}

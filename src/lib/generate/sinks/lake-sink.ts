@@ -1,6 +1,5 @@
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {mkdirDurable} from '../../durable.js'
 import type {Engine} from '../../engine/engine.js'
 import type {ShopEvent} from '../../events/types.js'
 import type {AddAction} from '../../lake/actions.js'
@@ -14,6 +13,7 @@ import {
   tablePath,
 } from '../../lake/lake.js'
 import {writeEventFiles} from '../../lake/parquet-files.js'
+import {type LakeStorage, storageAt} from '../../lake/storage.js'
 import {NdjsonSink} from './ndjson-sink.js'
 import type {EventSink} from './sink.js'
 
@@ -27,6 +27,8 @@ const DEFAULT_CHUNK_EVENTS = 250_000
  */
 export class LakeSink implements EventSink {
   readonly target: string
+  /** The events table's storage: a local folder or an object store's prefix, never a path made with node:fs. */
+  private readonly storage: LakeStorage
   private readonly stagingDir: string
   private chunk: NdjsonSink
   private chunkFile: string
@@ -47,7 +49,7 @@ export class LakeSink implements EventSink {
     private readonly chunkSize = DEFAULT_CHUNK_EVENTS,
   ) {
     this.target = tablePath(lake, EVENTS_TABLE)
-    mkdirDurable(this.target)
+    this.storage = storageAt(this.target)
     this.stagingDir = join(stagingPath(lake), `generate-${process.pid}-${Date.now().toString(36)}`)
     mkdirSync(this.stagingDir)
     this.chunkFile = this.nextChunkFile()
@@ -62,7 +64,10 @@ export class LakeSink implements EventSink {
     // A table ecap must not write to (newer protocol, table features, another schema) is refused before a whole
     // run is generated and converted for nothing.
     if (this.checked === undefined) {
-      this.checked = assertAppendable(this.lake, EVENTS_SPEC, this.engine)
+      // The table's folder is made (or, in an object store, its bucket checked) before any file goes into it.
+      this.checked = assertAppendable(this.lake, EVENTS_SPEC, this.engine).then(() =>
+        this.storage.prepare({creating: true}),
+      )
       return this.checked.then(() => this.write(event))
     }
     const pending = this.chunk.write(event)
@@ -117,7 +122,7 @@ export class LakeSink implements EventSink {
     // Files of chunks already converted were never committed: remove them now rather than leave them to vacuum
     // (which cannot run on a lake whose first run never committed). Once the commit landed they are data.
     if (!this.landed) {
-      for (const add of this.adds) rmSync(join(this.target, decodeURIComponent(add.path)), {force: true})
+      for (const add of this.adds) await this.storage.delete(decodeURIComponent(add.path))
     }
     rmSync(this.stagingDir, {recursive: true, force: true})
   }
