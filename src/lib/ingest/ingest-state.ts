@@ -1,4 +1,3 @@
-import {mkdirSync} from 'node:fs'
 import type {Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import type {Engine} from '../engine/engine.js'
 import {TxnConflictError} from '../errors.js'
@@ -7,6 +6,7 @@ import type {AddAction} from '../lake/actions.js'
 import {DEAD_LETTERS_SPEC, writeDeadLetterFile} from '../lake/dead-letters.js'
 import {type AppendResult, EVENTS_SPEC, EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {writeEventFiles} from '../lake/parquet-files.js'
+import {storageAt} from '../lake/storage.js'
 import type {LiveFraudScorer} from './fraud-scoring.js'
 import {appId, lakeOffsets} from './lake-offsets.js'
 import {PendingFlush} from './pending-flush.js'
@@ -386,7 +386,7 @@ export class IngestState {
     if (batch.events > 0) {
       const started = performance.now()
       const table = tablePath(lake, EVENTS_TABLE)
-      mkdirSync(table, {recursive: true})
+      await storageAt(table).prepare()
       for (const group of copyGroups([...batch.eventsByDate.values()])) {
         const maxLineBytes = Math.max(...group.map((f) => f.maxLineBytes))
         adds.push(
