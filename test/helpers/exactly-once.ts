@@ -1,12 +1,12 @@
 import {execFile} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import type {Engine} from '../../src/lib/engine/engine.js'
 import {DEAD_LETTERS_TABLE} from '../../src/lib/lake/dead-letters.js'
 import {FRAUD_ALERTS_TABLE} from '../../src/lib/lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../../src/lib/lake/lake.js'
+import {storageAt} from '../../src/lib/lake/storage.js'
 import {registerTableView} from '../../src/lib/lake/views.js'
 import {PYTHON} from './python.js'
 
@@ -39,17 +39,23 @@ export function diffExactlyOnce(actual: Iterable<string>, expected: Iterable<str
   }
 }
 
-/** Whether a table has a first commit: a writer that died before it leaves a `_delta_log` with none. */
-function hasCommits(path: string): boolean {
-  const log = join(path, '_delta_log')
-  return existsSync(log) && readdirSync(log).some((name) => /^\d{20}\.(json|checkpoint\.parquet)$/.test(name))
+/**
+ * Whether a table (a local folder or an `s3://` location) has a first commit: a writer that died before it leaves a
+ * `_delta_log` with none.
+ */
+async function hasCommits(path: string): Promise<boolean> {
+  const log = await storageAt(path).list('_delta_log')
+  return log.some(({name, folder}) => !folder && /^\d{20}\.(json|checkpoint\.parquet)$/.test(name))
 }
 
-/** The lake's keys as ecap's own reader (DuckDB over the Delta snapshot) sees them. Safe to call concurrently. */
+/**
+ * The lake's keys as ecap's own reader (DuckDB over the Delta snapshot) sees them, for a local or an `s3://` lake. Safe
+ * to call concurrently.
+ */
 export async function lakeKeysWithDuckDb(engine: Engine, lake: string): Promise<LakeKeys> {
   const read = async (table: string, select: string): Promise<string[]> => {
     const path = tablePath(lake, table)
-    if (!hasCommits(path)) return []
+    if (!(await hasCommits(path))) return []
     // A view name of its own: concurrent checks share one engine.
     const view = `keys_${table}_${randomBytes(6).toString('hex')}`
     await registerTableView(engine, view, path)
