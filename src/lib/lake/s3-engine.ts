@@ -29,6 +29,10 @@ export async function attachS3(engine: Engine, bucket: string, settings: S3Setti
   let attached = sessions.get(engine)
   if (!attached) {
     await loadHttpfs(engine)
+    // A Delta data file is never rewritten under its name, so what DuckDB learnt of one (size, Parquet footer) stays
+    // true for the session: without these caches every query over a snapshot asks the store again for every file.
+    await engine.run('SET enable_http_metadata_cache = true')
+    await engine.run('SET parquet_metadata_cache = true')
     attached = {secrets: new Map()}
     sessions.set(engine, attached)
   }
