@@ -2,6 +2,7 @@ import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {resultPath} from '../src/lib/analytics/store.js'
 import {EcapError} from '../src/lib/errors.js'
+import {logPath} from '../src/lib/lake/delta-log.js'
 import {tablePath} from '../src/lib/lake/lake.js'
 import {
   childLocation,
@@ -138,5 +139,8 @@ describe('locations of both kinds', () => {
     expect(resultPath('s3://shop', 'kpi_daily')).toBe('s3://shop/analytics/kpi_daily')
     expect(resultPath('lake', 'rfm')).toBe(join(resolve('lake'), 'analytics', 'rfm'))
     expect(() => resultPath('s3:/shop/lake', 'rfm')).toThrow(EcapError)
+    // The log a missing-table error names.
+    expect(logPath('s3://shop/lake/events')).toBe('s3://shop/lake/events/_delta_log')
+    expect(logPath('/tmp/lake/events')).toBe(join('/tmp/lake/events', '_delta_log'))
   })
 })

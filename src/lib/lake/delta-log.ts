@@ -1,10 +1,10 @@
 import {randomUUID} from 'node:crypto'
-import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {DataError, InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
 import type {Action, AddAction, MetadataAction, ProtocolAction, RemoveAction} from './actions.js'
 import {checkpointVersions, readCheckpoint} from './checkpoint.js'
+import {childLocation} from './location.js'
 import {storageAt, storagePath} from './storage.js'
 
 /** Reader/writer protocol versions ecap writes and understands (Delta PROTOCOL.md: no table features needed). */
@@ -28,8 +28,9 @@ export interface Snapshot {
 
 export const LOG_DIR = '_delta_log'
 
+/** The location of a table's log: a folder, or a prefix in an object store (never path.join, which mangles `s3://`). */
 export function logPath(tablePath: string): string {
-  return join(tablePath, LOG_DIR)
+  return childLocation(tablePath, LOG_DIR)
 }
 
 /** `_delta_log/00000000000000000042.json` */
