@@ -1,5 +1,3 @@
-import {mkdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
 import type {Engine} from '../engine/engine.js'
 import {InterruptedError, UnavailableError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
@@ -7,6 +5,8 @@ import type {AddAction} from '../lake/actions.js'
 import {listCommitVersions, type Snapshot} from '../lake/delta-log.js'
 import {commitAppend} from '../lake/lake.js'
 import {writeQueryEventFiles} from '../lake/parquet-files.js'
+import {S3UnavailableError} from '../lake/s3-client.js'
+import {storageAt} from '../lake/storage.js'
 import {registerTableView} from '../lake/views.js'
 
 /**
@@ -86,7 +86,7 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
   const total = await count(engine, '__imp_events')
   for (let attempt = 1; ; attempt++) {
     if (comparison.alreadyImported || total === comparison.known) {
-      discard(table, adds, comparison.snapshot)
+      await discard(table, adds, comparison.snapshot)
       return {
         status: comparison.alreadyImported ? 'already-imported' : 'empty',
         version: comparison.alreadyImported ? comparison.version : null,
@@ -97,7 +97,7 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
     try {
       if (adds === undefined) {
         progress(`Writing ${total - comparison.known} events`)
-        mkdirSync(table, {recursive: true})
+        await storageAt(table).prepare()
         signal?.throwIfAborted()
         // Shielded: an interrupted partitioned COPY leaves the part files it had begun, which no `adds` would name
         // for discard(). Ctrl-C waits for the write instead, and the files are discarded below.
@@ -109,8 +109,9 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
       progress('Committing')
       failpoint('import.commit.before')
     } catch (error) {
-      // Nothing names these files yet.
-      discard(table, adds, comparison.snapshot)
+      // Nothing names these files yet. The failure to report is this one, not a store that refuses the cleanup too:
+      // files no commit names are invisible, and vacuum removes what is left.
+      await discard(table, adds, comparison.snapshot).catch(() => {})
       throw error
     }
     const imports = comparison.snapshot?.txns.get(IMPORTS_APP_ID) ?? 0
@@ -145,19 +146,21 @@ export async function landImport(engine: Engine, options: LandOptions): Promise<
       if (error instanceof InterruptedError) {
         // Ctrl-C before the commit landed (while it read the snapshot): nothing names these files, so they go now
         // rather than wait for a vacuum that may never run on this lake.
-        discard(table, adds, comparison.snapshot)
+        await discard(table, adds, comparison.snapshot).catch(() => {})
         throw error
       }
-      if (!(error instanceof UnavailableError)) throw error
+      // A store that did not answer may have taken the commit or not: the files stay (orphans at worst), and comparing
+      // again would only ask the same store.
+      if (!(error instanceof UnavailableError) || error instanceof S3UnavailableError) throw error
       progress('Another import committed first: comparing with the lake again')
       await engine.run('CREATE OR REPLACE TEMP TABLE __imp_known_before AS SELECT event_id FROM __imp_known')
       comparison = await compareWithLake(engine, table, appId)
       if (!(await knownUnchanged(engine))) {
-        discard(table, adds, comparison.snapshot)
+        await discard(table, adds, comparison.snapshot)
         adds = undefined
       }
       if (attempt >= MAX_IMPORT_ATTEMPTS && !comparison.alreadyImported && total !== comparison.known) {
-        discard(table, adds, comparison.snapshot)
+        await discard(table, adds, comparison.snapshot)
         throw new UnavailableError(
           'IMPORT_CONTENDED',
           `Other imports committed to ${table} before this one ${attempt} times in a row; nothing of this file was committed.`,
@@ -185,9 +188,10 @@ async function knownUnchanged(engine: Engine): Promise<boolean> {
 }
 
 /** Deletes files this import wrote for a commit that did not land; never one the table names (live or removed). */
-function discard(table: string, adds: AddAction[] | undefined, snapshot: Snapshot | undefined): void {
+async function discard(table: string, adds: AddAction[] | undefined, snapshot: Snapshot | undefined): Promise<void> {
+  const storage = storageAt(table)
   for (const add of adds ?? []) {
     if (snapshot?.files.has(add.path) || snapshot?.tombstones.has(add.path)) continue
-    rmSync(join(table, decodeURIComponent(add.path)), {force: true})
+    await storage.delete(decodeURIComponent(add.path))
   }
 }

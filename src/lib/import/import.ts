@@ -8,6 +8,7 @@ import {DataError, UsageError} from '../errors.js'
 import {EVENT_COLUMNS} from '../events/columns.js'
 import {FIELDS, MAX_EVENT_TIME, MAX_MONEY, MIN_EVENT_TIME} from '../events/contract.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
+import {lakeLocation} from '../lake/location.js'
 import {countryRows, KNOWN_UNKNOWN_COUNTRIES, UNKNOWN_COUNTRY} from './countries.js'
 import {compareWithLake, landImport} from './import-commit.js'
 import {type ColumnMap, checkColumnMap, parseColumnMap, parseCountryCodes} from './mapping.js'
@@ -281,7 +282,7 @@ export async function importOrders(engine: Engine, options: ImportOptions): Prom
     file: options.file,
     format: options.format,
     sha256,
-    lake: resolve(options.lake),
+    lake: lakeLocation(options.lake),
     status: 'dry-run',
     appId,
     version: null,
