@@ -1,14 +1,17 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
-import {join, relative, resolve, sep} from 'node:path'
+import {join} from 'node:path'
 import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
 import type {EngineOpener} from '../engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError} from '../errors.js'
 import {createKafka, parseBrokers} from '../kafka/client.js'
 import {connectionFromConfig} from '../kafka/settings.js'
 import {readSnapshot} from '../lake/delta-log.js'
-import {EVENTS_TABLE, rowsOf, STAGING_DIR} from '../lake/lake.js'
+import {EVENTS_TABLE, rowsOf, stagingFolder} from '../lake/lake.js'
+import {isObjectStore, lakeLocation, relativeLocation, s3Parts} from '../lake/location.js'
+import {type S3Settings, s3Settings} from '../lake/s3-client.js'
+import {EXTENSIONS_ENV} from '../lake/s3-engine.js'
 import {findTables} from '../lake/status.js'
-import {storageAt} from '../lake/storage.js'
+import {type LakeStorage, storageAt} from '../lake/storage.js'
 import {dataFiles} from '../lake/vacuum.js'
 
 export const MIN_NODE_MAJOR = 20
@@ -100,6 +103,8 @@ function checkConfig(options: ResolveConfigOptions): {check: DoctorCheck; config
   let config: ResolvedConfig
   try {
     config = resolveConfig(options)
+    // A lake URL ecap cannot use (gs://, s3:/bucket) is a config error, as in every other command.
+    lakeLocation(config.lake.value)
     parseBrokers(config.brokers.value)
     // Throws on a bad tls value, an unknown SASL mechanism or a SASL setup without user or password.
     connectionFromConfig(config, options.env ?? process.env)
@@ -200,43 +205,24 @@ export async function checkKafka(
 }
 
 async function checkLake(lake: string, openEngine: EngineOpener): Promise<DoctorCheck[]> {
-  const root = resolve(lake)
-  if (!existsSync(root)) {
-    return [
-      {
-        name: 'lake',
-        status: 'warn',
-        detail: `${root} does not exist yet`,
-        hints: [
-          'ecap demo, ecap generate --to lake or ecap ingest creates it.',
-          'Or point at a lake: --lake PATH, ECAP_LAKE',
-        ],
-        data: {lake: root, exists: false},
-      },
-    ]
+  const root = lakeLocation(lake)
+  const store = isObjectStore(root) ? await checkStore(root, openEngine) : []
+  if (store.some((c) => c.status === 'fail')) {
+    return [...store, {name: 'lake', status: 'skip', detail: `${root}: not checked: the store comes first`, hints: []}]
   }
-  if (!statSync(root).isDirectory()) {
-    return [
-      {
-        name: 'lake',
-        status: 'fail',
-        detail: `${root} is a file, not a lake folder`,
-        hints: ['Point at the lake folder: --lake PATH, ECAP_LAKE'],
-        exitCode: ExitCode.usage,
-      },
-    ]
-  }
+  const missing = isObjectStore(root) ? await lakeMissingInStore(root) : lakeMissingOnDisk(root)
+  if (missing) return [...store, missing]
   let tables: string[]
   try {
     tables = await findTables(root)
   } catch (error) {
-    return [failure('lake', error, ExitCode.data)]
+    return [...store, failure('lake', error, ExitCode.data)]
   }
   // One line for the lake; a line of its own only for a table that needs a look.
   const problems: DoctorCheck[] = []
   const summaries: TableHealth[] = []
   for (const table of tables) {
-    const name = relative(root, table).split(sep).join('/')
+    const name = relativeLocation(root, table) ?? table
     try {
       // A table with a checkpoint needs DuckDB to read it; a session of its own per table keeps one failure to one line.
       const snapshot = await openEngine((engine) => readSnapshot(table, {engine}), {threads: 1, memoryLimit: '256MB'})
@@ -269,7 +255,9 @@ async function checkLake(lake: string, openEngine: EngineOpener): Promise<Doctor
       problems.push(failure(`lake:${name}`, error, ExitCode.data))
     }
   }
-  const staging = orphanStaging(root)
+  // Staging folders are local whatever the lake: in a local lake, or under $TMPDIR for one in a store.
+  const stagingDir = stagingFolder(root)
+  const staging = orphanStaging(stagingDir)
   const corrupt = problems.some((c) => c.status === 'fail')
   const events = summaries.find((t) => t.table === EVENTS_TABLE)
   const parts = [root]
@@ -290,7 +278,7 @@ async function checkLake(lake: string, openEngine: EngineOpener): Promise<Doctor
     name: 'lake',
     status: corrupt ? 'fail' : staging.length > 0 || problems.length > 0 ? 'warn' : 'ok',
     detail: parts.join(', '),
-    hints: staging.length > 0 ? [`Remove them: rm -r ${staging.map((d) => join(root, STAGING_DIR, d)).join(' ')}`] : [],
+    hints: staging.length > 0 ? [`Remove them: rm -r ${staging.map((d) => join(stagingDir, d)).join(' ')}`] : [],
     data: {lake: root, exists: true, tables: summaries, orphanStaging: staging},
   }
   if (corrupt) {
@@ -300,7 +288,104 @@ async function checkLake(lake: string, openEngine: EngineOpener): Promise<Doctor
     summary.detail = `${root} holds no Delta table yet`
     summary.hints.push('ecap generate --to lake or ecap ingest writes the events table.')
   }
-  return [summary, ...problems]
+  return [...store, summary, ...problems]
+}
+
+/** A local lake folder that is not there yet (a warning: ecap creates it), or a file where the folder should be. */
+function lakeMissingOnDisk(root: string): DoctorCheck | undefined {
+  if (!existsSync(root)) {
+    return {
+      name: 'lake',
+      status: 'warn',
+      detail: `${root} does not exist yet`,
+      hints: [
+        'ecap demo, ecap generate --to lake or ecap ingest creates it.',
+        'Or point at a lake: --lake PATH, ECAP_LAKE',
+      ],
+      data: {lake: root, exists: false},
+    }
+  }
+  if (!statSync(root).isDirectory()) {
+    return {
+      name: 'lake',
+      status: 'fail',
+      detail: `${root} is a file, not a lake folder`,
+      hints: ['Point at the lake folder: --lake PATH, ECAP_LAKE'],
+      exitCode: ExitCode.usage,
+    }
+  }
+  return undefined
+}
+
+/** A lake in a store exists once an object lies under its prefix (an object store has no empty folders). */
+async function lakeMissingInStore(root: string): Promise<DoctorCheck | undefined> {
+  try {
+    if ((await storageAt(root).list('')).length > 0) return undefined
+  } catch (error) {
+    return failure('lake', error, ExitCode.unavailable)
+  }
+  return {
+    name: 'lake',
+    status: 'warn',
+    detail: `${root} holds nothing yet`,
+    hints: [
+      `ecap generate --to lake --lake ${root}, ecap import or ecap ingest writes its tables.`,
+      'Or point at a lake: --lake s3://bucket/prefix, ECAP_LAKE',
+    ],
+    data: {lake: root, exists: false},
+  }
+}
+
+/**
+ * The store of an `s3://` lake, as ecap will use it: the settings (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP), the bucket
+ * answering to these credentials (`store`), and DuckDB's httpfs extension, which reads the tables' Parquet files
+ * (`httpfs`). A missing bucket or refused credentials are the user's to fix (2), a store that does not answer may
+ * come back (4).
+ */
+async function checkStore(root: string, openEngine: EngineOpener): Promise<DoctorCheck[]> {
+  let settings: S3Settings
+  let storage: LakeStorage
+  try {
+    settings = s3Settings()
+    storage = storageAt(root)
+    await storage.prepare()
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    return [
+      failure('store', error, ExitCode.unavailable),
+      {name: 'httpfs', status: 'skip', detail: 'not checked: the store comes first', hints: []},
+    ]
+  }
+  const {bucket} = s3Parts(root)
+  const where = settings.endpoint ? settings.endpoint.href.replace(/\/$/, '') : 'AWS S3'
+  const store: DoctorCheck = {
+    name: 'store',
+    status: 'ok',
+    detail: `bucket ${bucket} at ${where}${settings.region ? ` (${settings.region})` : ''} accepts the credentials`,
+    hints: [],
+    data: {
+      bucket,
+      endpoint: settings.endpoint?.href ?? null,
+      region: settings.region ?? null,
+      pathStyle: settings.pathStyle,
+    },
+  }
+  try {
+    await openEngine((engine) => storage.attach(engine), {threads: 1, memoryLimit: '256MB'})
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    return [store, failure('httpfs', error, ExitCode.usage)]
+  }
+  const folder = process.env[EXTENSIONS_ENV]
+  return [
+    store,
+    {
+      name: 'httpfs',
+      status: 'ok',
+      detail: `DuckDB's httpfs extension loads${folder ? ` (from ${EXTENSIONS_ENV}=${folder})` : ''}`,
+      hints: [],
+    },
+  ]
 }
 
 interface TableHealth {
@@ -327,8 +412,7 @@ export async function checkDuckDb(openEngine: EngineOpener): Promise<DoctorCheck
 }
 
 /** Staging folders are named <kind>-<pid>-<time>; one whose process is gone was left by a crash or a kill. */
-function orphanStaging(root: string): string[] {
-  const dir = join(root, STAGING_DIR)
+function orphanStaging(dir: string): string[] {
   if (!existsSync(dir)) return []
   return readdirSync(dir, {withFileTypes: true})
     .filter((entry) => {
