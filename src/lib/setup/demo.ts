@@ -6,6 +6,8 @@ import type {EngineOpener} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import {GENERATE_DEFAULTS, type GenerateResult, generateShop} from '../generate/index.js'
 import {LakeSink} from '../generate/sinks/lake-sink.js'
+import {isObjectStore, lakeLocation} from '../lake/location.js'
+import {type LakeStorage, storageAt, storagePath} from '../lake/storage.js'
 
 export const DEMO_DEFAULTS = {
   lake: './ecap-demo/lake',
@@ -14,6 +16,9 @@ export const DEMO_DEFAULTS = {
   days: 90,
   seed: GENERATE_DEFAULTS.seed,
 } as const
+
+/** Deletes in flight at once when --force empties a lake in an object store. */
+const DELETE_BATCH = 16
 
 /** Folders ecap itself makes at the top of a lake: a folder holding only these may be replaced with --force. */
 const LAKE_ENTRIES = new Set(['events', 'dead_letters', 'analytics', 'fraud_alerts', '_staging'])
@@ -67,19 +72,20 @@ export interface DemoResult {
 }
 
 /**
- * The whole road on one machine, without Kafka: a seeded shop generated into a fresh local lake, every analysis
- * run and saved, the summary report rendered for the terminal and as a self-contained HTML page. A lake that holds
- * data already is left alone unless `force`, and even then only if it looks like an ecap lake. `openEngine` opens
- * the DuckDB sessions (the caller binds them to its abort signal).
+ * The whole road on one machine, without Kafka: a seeded shop generated into a fresh lake (a local folder or an
+ * s3:// prefix), every analysis run and saved, the summary report rendered for the terminal and as a self-contained
+ * HTML page. A lake that holds data already is left alone unless `force`, and even then only if it looks like an ecap
+ * lake (in a bucket, only its tables are deleted). `openEngine` opens the DuckDB sessions (the caller binds them to
+ * its abort signal).
  */
 export async function runDemo(
   openEngine: EngineOpener,
   options: DemoOptions,
 ): Promise<{result: DemoResult; summary: string}> {
   const started = performance.now()
-  const lake = resolve(options.lake)
+  const lake = lakeLocation(options.lake)
   const report = resolve(options.report)
-  prepareLake(lake, options.force)
+  await prepareLake(lake, options.force)
 
   const {generated, lakeVersion, all} = await openEngine(async (engine) => {
     options.onProgress?.('generate', `${options.customers.toLocaleString('en-US')} customers over ${options.days} days`)
@@ -156,14 +162,22 @@ export function nextSteps(lakeFlag?: string): DemoNext[] {
   ]
 }
 
-function prepareLake(lake: string, force: boolean): void {
-  if (!existsSync(lake)) return
-  if (!statSync(lake).isDirectory()) {
-    throw new UsageError('DEMO_LAKE_NOT_A_FOLDER', `${lake} is a file, not a lake folder.`, {
-      hints: ['--lake ./ecap-demo/lake'],
-    })
+async function prepareLake(lake: string, force: boolean): Promise<void> {
+  let entries: string[]
+  if (isObjectStore(lake)) {
+    const storage = storageAt(lake)
+    // A missing bucket or refused credentials say so here, before anything is generated.
+    await storage.prepare()
+    entries = (await storage.list('')).map((entry) => entry.name)
+  } else {
+    if (!existsSync(lake)) return
+    if (!statSync(lake).isDirectory()) {
+      throw new UsageError('DEMO_LAKE_NOT_A_FOLDER', `${lake} is a file, not a lake folder.`, {
+        hints: ['--lake ./ecap-demo/lake'],
+      })
+    }
+    entries = readdirSync(lake)
   }
-  const entries = readdirSync(lake)
   if (entries.length === 0) return
   if (!force) {
     throw new UsageError('DEMO_LAKE_NOT_EMPTY', `${lake} holds data already; the demo writes a fresh lake.`, {
@@ -184,5 +198,21 @@ function prepareLake(lake: string, force: boolean): void {
       },
     )
   }
-  rmSync(lake, {recursive: true, force: true})
+  if (!isObjectStore(lake)) {
+    rmSync(lake, {recursive: true, force: true})
+    return
+  }
+  // In a bucket, the prefix may be shared with what is not ecap's: only the tables of the lake go.
+  const storage = storageAt(lake)
+  for (const name of entries) if (LAKE_ENTRIES.has(name)) await deleteTree(storage, name)
+}
+
+/** Deletes every object under `dir` of an object store (a folder there is only a prefix of its objects). */
+async function deleteTree(storage: LakeStorage, dir: string): Promise<void> {
+  const entries = await storage.list(dir)
+  const files = entries.filter((entry) => !entry.folder).map((entry) => storagePath(dir, entry.name))
+  for (let i = 0; i < files.length; i += DELETE_BATCH) {
+    await Promise.all(files.slice(i, i + DELETE_BATCH).map((file) => storage.delete(file)))
+  }
+  for (const entry of entries) if (entry.folder) await deleteTree(storage, storagePath(dir, entry.name))
 }

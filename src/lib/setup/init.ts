@@ -3,9 +3,12 @@ import {dirname, resolve} from 'node:path'
 import {AtomicFile} from '../atomic-file.js'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {type ConfigFileValues, SASL_MECHANISMS, SETTING_KEYS, SETTINGS, type SettingKey} from '../config/settings.js'
-import {UsageError} from '../errors.js'
+import {type EcapError, UsageError} from '../errors.js'
 import {parseBrokers, type SaslMechanism} from '../kafka/client.js'
 import {parseBooleanSetting} from '../kafka/settings.js'
+import {isObjectStore, lakeLocation, s3Parts} from '../lake/location.js'
+import {s3Settings} from '../lake/s3-client.js'
+import {storageAt} from '../lake/storage.js'
 import {checkKafka, type DoctorCheck} from './doctor.js'
 
 export const SASL_CHOICES = ['none', ...SASL_MECHANISMS] as const
@@ -94,7 +97,9 @@ export async function askInitAnswers(
   await ask('group', () =>
     prompt.input({message: 'Consumer group of ecap ingest', default: a.group, validate: nonEmpty}),
   )
-  await ask('lake', () => prompt.input({message: 'Lake folder', default: a.lake, validate: nonEmpty}))
+  await ask('lake', () =>
+    prompt.input({message: 'Lake folder (or s3://bucket/prefix)', default: a.lake, validate: validLake}),
+  )
   await ask('tls', () => prompt.confirm({message: 'Connect to Kafka over TLS?', default: a.tls}))
   if (a.tls) {
     await ask('tlsCa', () =>
@@ -139,6 +144,15 @@ function nonEmpty(value: string): true | string {
   return value.trim() === '' ? 'A value is needed.' : true
 }
 
+function validLake(value: string): true | string {
+  try {
+    lakeLocation(value)
+    return true
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
 function validBrokers(value: string): true | string {
   try {
     parseBrokers(value)
@@ -165,6 +179,8 @@ export function validateInitAnswers(a: InitAnswers): void {
   ] as const) {
     if (a[key].trim() === '') fail(`--${key} must not be empty.`, flag)
   }
+  // A URL ecap cannot keep a lake at (gs://, s3:/bucket) stops here, before it is written for every command to refuse.
+  lakeLocation(a.lake)
   if (a.saslMechanism === 'none') return
   if (a.saslUsername.trim() === '') fail(`SASL ${a.saslMechanism} needs a user name.`, '--sasl-username ecap')
   if (a.passwordSource === 'env' && validEnvName(a.passwordEnv) !== true) {
@@ -178,7 +194,8 @@ export function validateInitAnswers(a: InitAnswers): void {
 /** The config file's content: the answers as settings (tls a JSON boolean), and nothing secret. */
 export function configFromAnswers(a: InitAnswers): ConfigFileValues {
   const config: ConfigFileValues = {
-    lake: a.lake,
+    // An s3:// lake as every command will name it (normalised); a folder as the user wrote it.
+    lake: isObjectStore(a.lake.trim()) ? lakeLocation(a.lake) : a.lake,
     brokers: a.brokers,
     topic: a.topic,
     group: a.group,
@@ -242,7 +259,8 @@ async function checkSetup(written: ConfigFileValues, env: NodeJS.ProcessEnv, tim
   const config = Object.fromEntries(Object.entries(written).map(([k, v]) => [k, String(v)])) as Partial<
     Record<SettingKey, string>
   >
-  const checks: DoctorCheck[] = [checkLakeWritable(config.lake as string)]
+  const lake = config.lake as string
+  const checks: DoctorCheck[] = [isObjectStore(lake) ? await checkLakeStore(lake) : checkLakeWritable(lake)]
   if (config['tls-ca']) checks.push(checkReadable('tls-ca', config['tls-ca']))
   if (config['sasl-password-file']) checks.push(checkReadable('password', config['sasl-password-file']))
   if (config['sasl-password-env']) {
@@ -277,6 +295,34 @@ async function checkSetup(written: ConfigFileValues, env: NodeJS.ProcessEnv, tim
     ...kafka.map((c) => (c.status === 'fail' ? {...c, status: 'warn' as const, exitCode: undefined} : c)),
     ...checks,
   ]
+}
+
+/**
+ * An s3:// lake has no local folder to check: the line says what the lake is and where its settings come from, and
+ * whether the bucket answers to this machine's credentials (news, like Kafka's: the config may be for another host).
+ */
+async function checkLakeStore(lake: string): Promise<DoctorCheck> {
+  const {bucket, prefix} = s3Parts(lake)
+  const what = `${lake} is a lake in S3 (bucket ${bucket}, ${prefix === '' ? 'at its root' : `prefix ${prefix}/`}); endpoint and credentials come from AWS_* variables, never from the config`
+  try {
+    const endpoint = s3Settings().endpoint
+    await storageAt(lake).prepare()
+    return {
+      name: 'lake',
+      status: 'ok',
+      detail: `${what}; the bucket answers${endpoint ? ` at ${endpoint.href.replace(/\/$/, '')}` : ''}`,
+      hints: [],
+      data: {kind: 's3', bucket, prefix},
+    }
+  } catch (error) {
+    return {
+      name: 'lake',
+      status: 'warn',
+      detail: `${what}; not usable from here: ${(error as Error).message}`,
+      hints: [...((error as EcapError).hints ?? []), 'ecap doctor checks it again where ecap will run.'],
+      data: {kind: 's3', bucket, prefix},
+    }
+  }
 }
 
 function checkLakeWritable(lake: string): DoctorCheck {
