@@ -9,9 +9,9 @@ export default class Demo extends EcapCommand<DemoResult> {
   static override description =
     `Generates a seeded shop (${DEMO_DEFAULTS.customers.toLocaleString('en-US')} customers over ${DEMO_DEFAULTS.days} days by default) straight into a local Delta lake, without Kafka; runs every analysis (rfm, clv, fraud, kpi, funnel, cohort) and saves the results; prints the summary report; writes it as a self-contained HTML page; and names the commands to try next.
 
-The lake is ${DEMO_DEFAULTS.lake} unless one is configured (--lake, ECAP_LAKE or ecap.config.json). A lake that holds data already is kept unless --force, which deletes it first, and only if it holds nothing but an ecap lake's folders.
+The lake is ${DEMO_DEFAULTS.lake} unless one is configured (--lake, ECAP_LAKE or ecap.config.json). A lake that holds data already is kept unless --force, which deletes it first, and only if it holds nothing but an ecap lake's folders. The lake may be in S3 (--lake s3://bucket/prefix, with the AWS_* variables): --force then deletes only the lake's tables under the prefix, never anything else in the bucket.
 
-Exit codes: 0 ok, 2 bad flag or a lake that is not empty, 3 an analysis could not use the data, 130 interrupted.`
+Exit codes: 0 ok, 2 bad flag, a lake that is not empty, a missing bucket or refused S3 credentials, 3 an analysis could not use the data, 4 the S3 store is unreachable, 130 interrupted.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -10,7 +10,9 @@ export default class Doctor extends EcapCommand<DoctorResult> {
   static override description =
     `One line per check: ✓ fine, ! works but look (a topic or lake not created yet, files left by a crash), ✗ broken, - not checked. Nothing is written and nothing is consumed.
 
-Exit codes: 0 nothing needed is broken (warnings included); 2 the config is invalid (a broken ecap.config.json, a bad setting, SASL without a password); 3 a lake table's log cannot be read (corrupt); 4 Kafka is unreachable (retry later); 1 DuckDB does not load. With --json each check is in the result and the envelope's status is the exit code.`
+A lake in S3 (s3://bucket/prefix) gets two checks of its own before its tables: store (the AWS_* settings, and the bucket answering to these credentials) and httpfs (DuckDB's extension that reads the tables' files). Staging folders left by crashed writers are looked for on this machine, where they are.
+
+Exit codes: 0 nothing needed is broken (warnings included); 2 the config is invalid (a broken ecap.config.json, a bad setting, SASL without a password, a missing bucket or refused S3 credentials, AWS_ALLOW_HTTP not set for an http:// endpoint); 3 a lake table's log cannot be read (corrupt); 4 Kafka or the S3 store is unreachable (retry later); 1 DuckDB does not load. With --json each check is in the result and the envelope's status is the exit code.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

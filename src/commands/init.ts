@@ -24,7 +24,7 @@ export default class Init extends EcapCommand<InitResult> {
 
 The SASL password is never written: the config names the environment variable that holds it (--sasl-password-env) or a file whose first line is the password (--sasl-password-file).
 
-After writing (atomically: the file appears whole or not at all), it checks what it can: the brokers and the topic, that the lake folder is writable, that the CA and password files are readable and the password variable is set. Those are reported, never fatal: the config may be meant for another machine. An existing config is kept unless --force.`
+After writing (atomically: the file appears whole or not at all), it checks what it can: the brokers and the topic, that the lake folder is writable (for an s3:// lake: that the bucket answers, with the AWS_* variables of this environment, which the config never holds), that the CA and password files are readable and the password variable is set. Those are reported, never fatal: the config may be meant for another machine. An existing config is kept unless --force.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -37,7 +37,7 @@ After writing (atomically: the file appears whole or not at all), it checks what
     brokers: Flags.string({description: 'Kafka bootstrap brokers, comma-separated host:port.'}),
     topic: Flags.string({description: 'Kafka topic that carries shop events.'}),
     group: Flags.string({description: 'Kafka consumer group of ecap ingest.'}),
-    lake: Flags.string({description: 'Folder of the Delta lake.'}),
+    lake: Flags.string({description: 'Folder of the Delta lake, or s3://bucket/prefix.'}),
     tls: Flags.boolean({allowNo: true, description: 'Connect to the brokers over TLS.', helpGroup: 'KAFKA'}),
     'tls-ca': Flags.string({
       description: "PEM file of the brokers' CA (with --tls; default: the system's CAs).",
