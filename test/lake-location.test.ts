@@ -144,3 +144,12 @@ describe('locations of both kinds', () => {
     expect(logPath('/tmp/lake/events')).toBe(join('/tmp/lake/events', '_delta_log'))
   })
 })
+
+describe('table paths inside an s3:// lake', () => {
+  it('refuse steps out of the lake or empty steps, which a key would keep literally', () => {
+    for (const table of ['../x', 'a/../b', './events', 'a//b']) {
+      expect(() => childLocation('s3://shop/lake', table)).toThrow(/not a table path/)
+    }
+    expect(childLocation('s3://shop/lake', 'analytics/rfm')).toBe('s3://shop/lake/analytics/rfm')
+  })
+})

@@ -9,7 +9,7 @@ export const SETTINGS = {
   lake: {
     env: 'ECAP_LAKE',
     default: './ecap-lake',
-    description: 'Folder of the Delta lake that ecap reads and writes.',
+    description: 'The Delta lake ecap reads and writes: a folder, or s3://bucket/prefix (see docs/s3.md).',
   },
   brokers: {
     env: 'ECAP_BROKERS',

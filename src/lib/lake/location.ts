@@ -69,7 +69,16 @@ export function s3Parts(location: Location): {bucket: string; prefix: string} {
 /** `location` and '/'-separated parts below it, joined the way the location's kind joins them. */
 export function childLocation(location: Location, ...parts: string[]): Location {
   const kept = parts.filter((p) => p !== '')
-  if (isObjectStore(location)) return [location, ...kept].join('/')
+  if (isObjectStore(location)) {
+    // A key has no "..": `--table ../x` would name a key with a literal '..' in it, not a table beside the lake.
+    const steps = kept.flatMap((p) => p.split('/'))
+    if (steps.some((step) => step === '' || step === '.' || step === '..')) {
+      throw new UsageError('LAKE_PATH_INVALID', `${kept.join('/')} is not a table path within ${location}.`, {
+        hints: ['Name a table inside the lake, e.g. --table events or --table analytics/rfm.'],
+      })
+    }
+    return [location, ...steps].join('/')
+  }
   return join(resolve(location), ...kept.flatMap((p) => p.split('/')))
 }
 
