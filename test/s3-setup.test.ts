@@ -3,6 +3,8 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
+import {Engine} from '../src/lib/engine/engine.js'
+import {EcapError} from '../src/lib/errors.js'
 import {IMPORT_UUID_NAMESPACE, type ImportResult} from '../src/lib/import/import.js'
 import {S3Storage} from '../src/lib/lake/s3-storage.js'
 import type {DoctorCheck, DoctorResult} from '../src/lib/setup/doctor.js'
@@ -10,6 +12,7 @@ import {ecap, startEcap} from './helpers/cli.js'
 import {testBrokers} from './helpers/kafka.js'
 import {eventIdsWithDeltaRs, idsDigest} from './helpers/python.js'
 import {newBucket} from './helpers/s3.js'
+import {startFaultyProxy} from './helpers/s3-proxy.js'
 
 /**
  * import, doctor, demo and init on an `s3://bucket/prefix` lake, run as a user runs them (the built `ecap`) against the
@@ -231,6 +234,43 @@ describe('errors on an s3:// lake', () => {
     },
     120_000,
   )
+
+  it('a store that stops answering while DuckDB reads the data files is exit 4, not a bug (exit 1)', async () => {
+    const bucket = await newBucket('httpfs-down')
+    const lake = `s3://${bucket}/lake`
+    // Orders a day apart: one data file per day, most of which DuckDB has not opened when the store goes away.
+    const lines = ['Order,Sku,Qty,Price,Time,Customer']
+    for (let n = 1; n <= 20; n++) lines.push(`O${n},sku-a,1,2.50,${new Date(Date.UTC(2024, 2, n)).toISOString()},c${n}`)
+    const file = join(dir, 'httpfs.csv')
+    writeFileSync(file, `${lines.join('\n')}\n`)
+    const imported = ecap(importArgs(file, lake), {cwd: workDir('httpfs'), timeoutMs: 120_000})
+    expect(imported.status, imported.stderr).toBe(0)
+    let down = false
+    const proxy = await startFaultyProxy(process.env.AWS_ENDPOINT_URL as string, () =>
+      down ? 'drop-request' : undefined,
+    )
+    const saved = process.env.AWS_ENDPOINT_URL
+    const engine = await Engine.open()
+    try {
+      // DuckDB's secret names the proxy; the proxy then stops forwarding before DuckDB asks for any data file.
+      process.env.AWS_ENDPOINT_URL = proxy.endpoint
+      const storage = new S3Storage(`${lake}/events`)
+      await storage.attach(engine)
+      process.env.AWS_ENDPOINT_URL = saved
+      down = true
+      const files = (await new S3Storage(`${lake}/events`).list('')).filter((e) => e.folder && e.name !== '_delta_log')
+      const day = storage.locate(files[0]?.name as string)
+      const failure = await engine
+        .rows(`SELECT sum(total) AS revenue FROM read_parquet('${day}/*.parquet')`)
+        .catch((error: unknown) => error)
+      expect(failure).toBeInstanceOf(EcapError)
+      expect(failure).toMatchObject({code: 'S3_UNAVAILABLE', exitCode: 4})
+    } finally {
+      process.env.AWS_ENDPOINT_URL = saved
+      engine.close()
+      await proxy.close()
+    }
+  }, 120_000)
 
   it('an import whose store stops answering mid-way leaves no table behind (exit 4)', async () => {
     // The table exists; the next import's store is unreachable from its first request, so nothing of it can land.

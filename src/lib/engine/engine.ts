@@ -25,6 +25,7 @@ export class Engine {
   private closed = false
   /** Above zero while a shielded piece of work runs: its statements are not interrupted. */
   private shieldDepth = 0
+  private readonly translators: ((error: unknown) => unknown)[] = []
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -56,12 +57,12 @@ export class Engine {
 
   /** Runs a statement; values bind to `$1`/`?` parameters. */
   async run(sql: string, values?: DuckDBValue[]): Promise<void> {
-    await this.interruptible(() => this.connection.run(sql, values))
+    await this.statement(() => this.connection.run(sql, values))
   }
 
   /** Runs a query and returns its result by column (cheaper than row objects for many rows). */
   async columns(sql: string, values?: DuckDBValue[]): Promise<DuckDBValue[][]> {
-    const reader = await this.interruptible(() => this.connection.runAndReadAll(sql, values))
+    const reader = await this.statement(() => this.connection.runAndReadAll(sql, values))
     return reader.getColumns()
   }
 
@@ -82,8 +83,25 @@ export class Engine {
 
   /** Runs a query and returns its rows as JSON-friendly objects (numbers that may overflow come as strings). */
   async rows(sql: string, values?: DuckDBValue[]): Promise<Record<string, Json>[]> {
-    const reader = await this.interruptible(() => this.connection.runAndReadAll(sql, values))
+    const reader = await this.statement(() => this.connection.runAndReadAll(sql, values))
     return reader.getRowObjectsJson()
+  }
+
+  /**
+   * Has `translate` turn what this session's statements throw into ecap's own errors (it returns anything not of its
+   * kind unchanged). An extension's errors are its owner's to name: attachS3 registers one for httpfs, so that a store
+   * that stops answering mid-query is the same retriable failure as when the AWS SDK finds it so.
+   */
+  translateErrors(translate: (error: unknown) => unknown): void {
+    this.translators.push(translate)
+  }
+
+  private async statement<T>(statement: () => Promise<T>): Promise<T> {
+    try {
+      return await this.interruptible(statement)
+    } catch (error) {
+      throw this.translators.reduce((e, translate) => translate(e), error)
+    }
   }
 
   /** Runs one statement; once the signal is aborted, fails with its reason rather than DuckDB's "Interrupted!". */

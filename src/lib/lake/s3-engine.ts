@@ -3,8 +3,8 @@ import {join} from 'node:path'
 import type {S3Client} from '@aws-sdk/client-s3'
 import type {Engine} from '../engine/engine.js'
 import {sqlIdentifier, sqlString} from '../engine/sql.js'
-import {UsageError} from '../errors.js'
-import {type S3Settings, s3Failure} from './s3-client.js'
+import {EcapError, UsageError} from '../errors.js'
+import {type S3Settings, S3UnavailableError, s3Failure} from './s3-client.js'
 
 /** The variable naming a folder that holds DuckDB extension files, for sites that cannot reach DuckDB's repository. */
 export const EXTENSIONS_ENV = 'ECAP_DUCKDB_EXTENSIONS'
@@ -29,6 +29,7 @@ export async function attachS3(engine: Engine, bucket: string, settings: S3Setti
   let attached = sessions.get(engine)
   if (!attached) {
     await loadHttpfs(engine)
+    engine.translateErrors(httpfsFailure)
     // A Delta data file is never rewritten under its name, so what DuckDB learnt of one (size, Parquet footer) stays
     // true for the session: without these caches every query over a snapshot asks the store again for every file.
     await engine.run('SET enable_http_metadata_cache = true')
@@ -121,4 +122,30 @@ function findExtension(folder: string, version: string): string | undefined {
 function offlineHint(version: string): string {
   const plain = version.replace(/^v/, '')
   return `Offline: pip download --no-deps duckdb-extension-httpfs==${plain}, unzip the wheel, and set ${EXTENSIONS_ENV} to its duckdb_extension_httpfs/extensions folder.`
+}
+
+/**
+ * DuckDB's httpfs errors (an "IO Error" naming the URL) as the AWS SDK's are named (s3Failure): a store that stops
+ * answering mid-query is retriable (exit 4), a refused request or a missing bucket the user's to fix (exit 2); anything
+ * else passes unchanged.
+ */
+export function httpfsFailure(error: unknown): unknown {
+  if (error instanceof EcapError || !(error instanceof Error)) return error
+  const first = error.message.split('\n')[0] as string
+  if (!first.startsWith('IO Error:') && !first.startsWith('HTTP Error:')) return error
+  const url = /'(https?:\/\/[^']+|s3:\/\/[^']+)'/.exec(first)?.[1] ?? 'the lake'
+  if (/NoSuchBucket/.test(error.message)) {
+    return s3Failure(Object.assign(new Error(first), {name: 'NoSuchBucket'}), 'read', url)
+  }
+  if (/\b(403|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken)\b/.test(error.message)) {
+    return s3Failure(Object.assign(new Error(first), {name: 'AccessDenied'}), 'read', url)
+  }
+  if (
+    /Could not connect|Failed to connect|Server returned nothing|Connection (refused|reset|timed out|closed)|timed? ?out|HTTP (5\d\d|429)\b/i.test(
+      first,
+    )
+  ) {
+    return new S3UnavailableError(`Cannot read ${url}: the store did not answer (${first}).`, error)
+  }
+  return error
 }
