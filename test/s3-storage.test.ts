@@ -2,7 +2,7 @@ import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
 import {EcapError} from '../src/lib/errors.js'
 import {S3Storage} from '../src/lib/lake/s3-storage.js'
-import {newBucket} from './helpers/s3.js'
+import {newBucket, startS3Server} from './helpers/s3.js'
 import {type FaultyProxy, startFaultyProxy} from './helpers/s3-proxy.js'
 
 const bytes = (text: string) => Buffer.from(text)
@@ -173,5 +173,23 @@ describe('S3Storage against the S3-compatible test server', () => {
     expect(error).toBeInstanceOf(EcapError)
     expect(error.exitCode).toBe(2)
     expect(error.code).toBe('S3_BUCKET_MISSING')
+  }, 120_000)
+
+  it('fails with exit 2 (S3_ACCESS_DENIED) and the fix when the store refuses the credentials', async () => {
+    // A second server that checks signatures against the keys it knows (moto's IAM mode): ours are unknown to it.
+    const strict = await startS3Server({serverEnv: {INITIAL_NO_AUTH_ACTION_COUNT: '0'}})
+    try {
+      const error = await table(strict.endpoint)
+        .prepare()
+        .catch((e) => e)
+      expect(error).toBeInstanceOf(EcapError)
+      expect(error.exitCode).toBe(2)
+      expect(error.code).toBe('S3_ACCESS_DENIED')
+      expect(error.hints.join(' ')).toContain('AWS_ACCESS_KEY_ID')
+      // The secret itself never appears in what a user sees.
+      expect(`${error.message} ${error.hints.join(' ')}`).not.toContain(process.env.AWS_SECRET_ACCESS_KEY)
+    } finally {
+      await strict.stop()
+    }
   }, 120_000)
 })
