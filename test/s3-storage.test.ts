@@ -160,13 +160,44 @@ describe('S3Storage against the S3-compatible test server', () => {
     expect(await storage.readText(COMMIT)).toBe('theirs\n')
   })
 
+  it('takes a 409 (a conditional write in flight) for an unknown outcome, not a lost race: it tries again and lands', async () => {
+    const faulty = await proxy((method, path, attempt) =>
+      method === 'PUT' && path.endsWith('.json') && attempt <= 2 ? 'conflict' : undefined,
+    )
+    const storage = table(faulty.endpoint)
+    const landed: number[] = []
+    expect(await storage.putIfAbsent(COMMIT, bytes('ours\n'), {onLanded: () => landed.push(1)})).toBe(true)
+    expect(landed).toEqual([1])
+    expect(await storage.readText(COMMIT)).toBe('ours\n')
+  }, 120_000)
+
+  it('keeps an outcome it cannot learn unknown: exit 4 S3_COMMIT_UNKNOWN, and onLanded so that nothing it names is deleted', async () => {
+    // The first PUT lands but its answer is lost; every later request about the key is lost before it arrives.
+    const faulty = await proxy((method, path, attempt) => {
+      if (!path.endsWith('.json')) return undefined
+      return method === 'PUT' && attempt === 1 ? 'drop-response' : 'drop-request'
+    })
+    const storage = table(faulty.endpoint)
+    const landed: number[] = []
+    const error = await storage.putIfAbsent(COMMIT, bytes('ours\n'), {onLanded: () => landed.push(1)}).catch((e) => e)
+    expect(error).toBeInstanceOf(EcapError)
+    expect(error.code).toBe('S3_COMMIT_UNKNOWN')
+    expect(error.exitCode).toBe(4)
+    expect(landed).toEqual([1])
+    // It had in fact landed: deleting the files it names would have broken the table.
+    expect(await new S3Storage(storage.root).readText(COMMIT)).toBe('ours\n')
+  }, 300_000)
+
   it('fails with exit 4 (unavailable) when the store does not answer, and exit 2 for a missing bucket', async () => {
-    const dead = await proxy(() => 'drop-request')
-    const storage = table(dead.endpoint)
+    // Nothing listens there: no try can have landed, so the store is unavailable, not the outcome unknown.
+    const closed = await proxy(() => undefined)
+    await closed.close()
+    const storage = table(closed.endpoint)
     const failure = await storage.putIfAbsent(COMMIT, bytes('x\n')).catch((e) => e)
     expect(failure).toBeInstanceOf(EcapError)
     expect(failure.exitCode).toBe(4)
     expect(failure.code).toBe('S3_UNAVAILABLE')
+    expect(await storage.readText(COMMIT).catch((e) => e.code)).toBe('S3_UNAVAILABLE')
 
     const missing = new S3Storage('s3://no-such-bucket-ecap/lake')
     const error = await missing.prepare().catch((e) => e)

@@ -15,6 +15,7 @@ import {LakeSink} from '../lib/generate/sinks/lake-sink.js'
 import {PacedSink} from '../lib/generate/sinks/paced-sink.js'
 import {connectionFromConfig} from '../lib/kafka/settings.js'
 import type {AppendResult} from '../lib/lake/lake.js'
+import {S3CommitUnknownError} from '../lib/lake/s3-client.js'
 import {kafkaConnectionFlags, kafkaSettingsFromFlags, lakeFlag, number, topicFlag} from '../shared-flags.js'
 
 const SINKS = ['ndjson', 'lake', 'kafka'] as const
@@ -226,7 +227,12 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       this.note(renderSummary(result, sink))
       return result
     } catch (error) {
-      progress.fail('Generation stopped; nothing was left behind.')
+      // A commit whose outcome the store left unknown may be in the lake: its error says so, and nothing else may.
+      progress.fail(
+        error instanceof S3CommitUnknownError
+          ? 'Generation stopped; its commit may have landed.'
+          : 'Generation stopped; nothing was left behind.',
+      )
       throw error
     }
   }

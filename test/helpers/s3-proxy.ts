@@ -7,6 +7,8 @@ export type ProxyFault =
   | 'drop-response'
   /** Cut the connection without forwarding: nothing happened, but the client cannot know that either. */
   | 'drop-request'
+  /** Answer 409 ConditionalRequestConflict without forwarding, as S3 does while another conditional write is in flight. */
+  | 'conflict'
   | undefined
 
 export interface FaultyProxy {
@@ -37,6 +39,16 @@ export async function startFaultyProxy(
     const chosen = fault(req.method ?? 'GET', path, attempt)
     if (chosen === 'drop-request') {
       req.socket.destroy()
+      return
+    }
+    if (chosen === 'conflict') {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(409, {'content-type': 'application/xml'})
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource.</Message></Error>',
+        )
+      })
       return
     }
     const forwarded = request(

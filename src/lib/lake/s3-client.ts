@@ -61,10 +61,10 @@ function isTrue(value: string | undefined): boolean {
  * that retries lost races (another writer committed first) must not retry this one as if it were a race.
  */
 export class S3UnavailableError extends UnavailableError {
-  constructor(message: string, cause: unknown) {
-    super('S3_UNAVAILABLE', message, {
+  constructor(message: string, cause: unknown, hints?: string[], code = 'S3_UNAVAILABLE') {
+    super(code, message, {
       cause,
-      hints: ['Check AWS_ENDPOINT_URL and the network, then run the command again: nothing half-written is visible.'],
+      hints: hints ?? ['Check AWS_ENDPOINT_URL and the network, then run the command again.'],
     })
     this.name = 'S3UnavailableError'
   }
@@ -115,10 +115,43 @@ export function isNotFound(error: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')
 }
 
-/** Whether a conditional write found the name taken (412), or lost a race with a concurrent one (409). */
-export function isPreconditionFailed(error: unknown): boolean {
+/**
+ * Whether a failed conditional write leaves its outcome to be found out: the name was taken (412: by whom?), another
+ * conditional write to it is in flight (409 ConditionalRequestConflict: perhaps our own earlier attempt), or the store
+ * did not answer clearly (no status: a timeout or cut connection; 408, 429, 5xx: it may have acted all the same).
+ */
+export function isUnclearWrite(error: unknown): boolean {
   const {status, name} = s3ErrorKind(error)
-  return status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict'
+  return (
+    status === undefined ||
+    status === 408 ||
+    status === 409 ||
+    status === 412 ||
+    status === 429 ||
+    status >= 500 ||
+    name === 'PreconditionFailed' ||
+    name === 'ConditionalRequestConflict' ||
+    isNetworkError(error)
+  )
+}
+
+/**
+ * A commit whose conditional PUT neither clearly landed nor clearly lost, after retries: it may be in the table.
+ * Exit 4 like an unreachable store, but the hint differs: running the same write again may write it twice.
+ */
+export class S3CommitUnknownError extends S3UnavailableError {
+  constructor(location: string, cause: unknown) {
+    super(
+      `Cannot tell whether the commit ${location} landed: the store did not answer clearly (${(cause as Error)?.message ?? cause}). It may be in the table; its data files are kept.`,
+      cause,
+      [
+        'Run ecap lake status (or ecap query) once the store answers, to see whether this version is there.',
+        'ecap ingest and ecap import find out by themselves when run again; a generate run that did land would be written twice by running it again.',
+      ],
+      'S3_COMMIT_UNKNOWN',
+    )
+    this.name = 'S3CommitUnknownError'
+  }
 }
 
 /**
@@ -159,6 +192,12 @@ export function s3Failure(error: unknown, what: string, location: string): unkno
     return new S3UnavailableError(`Cannot ${what} ${location}: the store did not answer (${detail}).`, error)
   }
   return error
+}
+
+/** Whether a request failed before any connection was made (nothing can have reached the store). */
+export function isUnconnected(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code ?? ''
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code)
 }
 
 function isNetworkError(error: unknown): boolean {

@@ -3,8 +3,10 @@ import type {Engine} from '../engine/engine.js'
 import {relativeLocation, s3Parts} from './location.js'
 import {
   isNotFound,
-  isPreconditionFailed,
+  isUnclearWrite,
+  isUnconnected,
   loadS3Sdk,
+  S3CommitUnknownError,
   type S3Sdk,
   type S3Settings,
   s3Client,
@@ -16,6 +18,12 @@ import type {LakeStorage, ListedEntry, StoredFile} from './storage.js'
 
 /** Above this size `replace` uploads in parts (a checkpoint of a large table), in parallel and resumable per part. */
 const MULTIPART_BYTES = 16 * 1024 * 1024
+
+/** Tries of a conditional PUT whose outcome stays unknown, with doubling waits from SETTLE_BACKOFF_MS (about 10 s). */
+const SETTLE_ATTEMPTS = 6
+const SETTLE_BACKOFF_MS = 300
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Buckets already checked by this process: `prepare` asks the store once, for a clear error before any write. */
 const checkedBuckets = new Set<string>()
@@ -119,38 +127,46 @@ export class S3Storage implements LakeStorage {
     return entries
   }
 
+  /**
+   * A conditional PUT, tried again with the same bytes while its outcome is unknown. Retrying is safe because the
+   * bytes are this writer's alone (a commit carries its own txnId): a retry can only land them once, or find them
+   * landed already (412 and equal bytes), or find another writer's (a lost race). The outcome is unknown after a
+   * failure that says nothing (a timeout, a cut connection, a 5xx or throttling, even on the read-back), after a 409
+   * (another conditional write to the key is in flight: perhaps this writer's own earlier attempt, still on its way),
+   * and after a 412 with nothing readable under the name (a store that is not read-after-write consistent).
+   *
+   * If it stays unknown, `onLanded` is called before the error is thrown: the commit may be in the table, so whatever
+   * it names must not be deleted (unreferenced files are vacuum's to remove, a missing referenced one is a broken
+   * table).
+   */
   async putIfAbsent(path: string, data: Uint8Array, options: {onLanded?: () => void} = {}): Promise<boolean> {
     const {client, sdk} = await this.connect()
     const Key = this.key(path)
-    try {
-      await client.send(new sdk.PutObjectCommand({Bucket: this.bucket, Key, Body: data, IfNoneMatch: '*'}))
-    } catch (error) {
-      // Taken, or unknown: the object under the name (if any) says whose it is.
-      const settled = await this.settle(path, data, error)
-      if (settled) options.onLanded?.()
-      return settled
+    let lastError: unknown
+    // Whether any try may have reached the store; tries that could not even connect cannot have landed.
+    let reached = false
+    for (let attempt = 0; attempt < SETTLE_ATTEMPTS; attempt++) {
+      if (attempt > 0) await sleep(Math.min(SETTLE_BACKOFF_MS * 2 ** (attempt - 1), 5_000))
+      try {
+        await client.send(new sdk.PutObjectCommand({Bucket: this.bucket, Key, Body: data, IfNoneMatch: '*'}))
+        options.onLanded?.()
+        return true
+      } catch (error) {
+        lastError = error
+        // A refusal that is about us (credentials, a missing bucket, a bad request) is no race and no lost answer.
+        if (!isUnclearWrite(error)) throw s3Failure(error, 'write', this.locate(path))
+        if (!isUnconnected(error)) reached = true
+      }
+      const existing = await this.readBytes(path).catch(() => undefined)
+      if (existing !== undefined) {
+        const ours = equalBytes(existing, data)
+        if (ours) options.onLanded?.()
+        return ours
+      }
     }
+    if (!reached) throw s3Failure(lastError, 'write', this.locate(path))
     options.onLanded?.()
-    return true
-  }
-
-  /**
-   * Whether the conditional write of `data` to `path` that failed with `error` in fact landed: it did if the object
-   * now there holds exactly `data` (a commit's bytes include its own transaction id, so no other writer's can be
-   * equal). A name taken by other bytes is a lost race (false); no object at all after an unclear failure means the
-   * write did not land, and the failure is the caller's.
-   */
-  private async settle(path: string, data: Uint8Array, error: unknown): Promise<boolean> {
-    const taken = isPreconditionFailed(error)
-    let existing: Uint8Array | undefined
-    try {
-      existing = await this.readBytes(path)
-    } catch {
-      throw s3Failure(error, 'write', this.locate(path))
-    }
-    if (existing !== undefined) return equalBytes(existing, data)
-    if (taken) return false
-    throw s3Failure(error, 'write', this.locate(path))
+    throw new S3CommitUnknownError(this.locate(path), lastError)
   }
 
   async replace(path: string, data: Uint8Array): Promise<void> {
@@ -179,14 +195,15 @@ export class S3Storage implements LakeStorage {
 
   /** An object store has no folders to make: only the bucket must exist (checked once, for a clear error). */
   async prepare(): Promise<void> {
-    if (checkedBuckets.has(this.bucket)) return
+    const checked = `${this.settings.endpoint?.href ?? 'aws'} ${this.bucket}`
+    if (checkedBuckets.has(checked)) return
     const {client, sdk} = await this.connect()
     try {
       await client.send(new sdk.HeadBucketCommand({Bucket: this.bucket}))
     } catch (error) {
       throw s3Failure(error, 'check the bucket of', this.root)
     }
-    checkedBuckets.add(this.bucket)
+    checkedBuckets.add(checked)
   }
 
   /** DuckDB's COPY to S3 completes each object's upload before it returns: the object is durable already. */
