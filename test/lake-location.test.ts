@@ -153,3 +153,18 @@ describe('table paths inside an s3:// lake', () => {
     expect(childLocation('s3://shop/lake', 'analytics/rfm')).toBe('s3://shop/lake/analytics/rfm')
   })
 })
+
+describe('s3:// lake prefixes', () => {
+  it('refuse characters outside the safe key set: a ? would hand DuckDB settings of the user’s choosing', () => {
+    for (const lake of [
+      's3://shop/lake?s3_endpoint=127.0.0.1:9418',
+      's3://shop/a#b',
+      's3://shop/a b',
+      's3://shop/50%',
+      's3://shop/a\tb',
+    ]) {
+      expect(() => lakeLocation(lake)).toThrow(/does not accept/)
+    }
+    expect(lakeLocation("s3://shop/my_lake-2026.v1/(eu)=x/*!'")).toBe("s3://shop/my_lake-2026.v1/(eu)=x/*!'")
+  })
+})

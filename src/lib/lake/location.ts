@@ -45,6 +45,17 @@ function s3Location(text: string): Location {
       hints: ['--lake s3://my-bucket/shop (3-63 lower-case letters, digits, dots and hyphens)'],
     })
   }
+  // AWS's safe key characters (and '=' of partition folders). Anything else is refused: DuckDB reads '?...' in an s3://
+  // URL as its own S3 settings (another endpoint would receive the signed requests), and '%', '#', spaces and control
+  // characters are escaped differently by each client that names the key.
+  const unsafe = /[^A-Za-z0-9!_.*'()=/-]/.exec(prefix)
+  if (unsafe) {
+    throw new UsageError(
+      'LAKE_URL_INVALID',
+      `The key prefix of ${text} holds ${JSON.stringify(unsafe[0])}, which ecap does not accept in a lake's prefix.`,
+      {hints: ["Use letters, digits and ! - _ . * ' ( ) = in the prefix, e.g. --lake s3://my-bucket/shop"]},
+    )
+  }
   const parts = prefix.split('/')
   if (prefix !== '' && parts.some((p) => p === '' || p === '.' || p === '..')) {
     throw new UsageError('LAKE_URL_INVALID', `The key prefix of ${text} has an empty, "." or ".." part.`, {
