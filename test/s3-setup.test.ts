@@ -473,6 +473,16 @@ describe('ecap demo on an s3:// lake', () => {
     expect(kept.status).toBe(2)
     expect(json<{error: {code: string}}>(kept).error.code).toBe('DEMO_LAKE_FOREIGN')
     await foreign.delete('notes.txt')
+    // Nor what sits under names a lake uses without being a Delta table (a spreadsheet in analytics/; _staging, which
+    // an S3 lake keeps on the writer's host, never in the bucket).
+    for (const stranger of ['analytics/dashboards/q3.xlsx', 'analytics/notes.md', '_staging/export.csv']) {
+      await foreign.replace(stranger, Buffer.from('theirs'))
+      const refusedInside = demo('--force', '--json')
+      expect(refusedInside.status).toBe(2)
+      expect(json<{error: {code: string}}>(refusedInside).error.code).toBe('DEMO_LAKE_FOREIGN')
+      expect(await foreign.readText(stranger)).toBe('theirs')
+      await foreign.delete(stranger)
+    }
 
     // A neighbour in the same bucket stays; the lake is written afresh (version 0 again, the same seeded shop).
     await new S3Storage(`s3://${bucket}/neighbour`).replace('keep.txt', Buffer.from('keep'))
@@ -487,4 +497,19 @@ describe('ecap demo on an s3:// lake', () => {
     expect(await keysOf(bucket)).toEqual(expect.arrayContaining([expect.stringMatching(/^demo\/analytics\/rfm\//)]))
     expect(existsSync(join(cwd, 's3:'))).toBe(false)
   }, 400_000)
+
+  it('--force at a bucket root refuses folders named like a lake’s that are no Delta table, and deletes nothing', async () => {
+    const bucket = await newBucket('demo-root')
+    const root = new S3Storage(`s3://${bucket}`)
+    await root.replace('events/2024/clickstream-0001.json.gz', Buffer.from('clicks'))
+    await root.replace('analytics/dashboards/q3.xlsx', Buffer.from('sheet'))
+    const cwd = workDir('demo-root')
+    const run = ecap(['demo', '--lake', `s3://${bucket}`, '--force', '--json'], {cwd, timeoutMs: 60_000})
+    expect(run.status).toBe(2)
+    expect(json<{error: {code: string}}>(run).error.code).toBe('DEMO_LAKE_FOREIGN')
+    expect((await keysOf(bucket)).sort()).toEqual([
+      'analytics/dashboards/q3.xlsx',
+      'events/2024/clickstream-0001.json.gz',
+    ])
+  }, 120_000)
 })

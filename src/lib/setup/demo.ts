@@ -202,9 +202,44 @@ async function prepareLake(lake: string, force: boolean): Promise<void> {
     rmSync(lake, {recursive: true, force: true})
     return
   }
-  // In a bucket, the prefix may be shared with what is not ecap's: only the tables of the lake go.
+  // In a bucket, the prefix may be shared with what is not ecap's, and a folder named like a lake's may hold a
+  // stranger's objects: only Delta tables (folders with a _delta_log) go, and anything else under those names stops it.
   const storage = storageAt(lake)
-  for (const name of entries) if (LAKE_ENTRIES.has(name)) await deleteTree(storage, name)
+  const {tables, strangers} = await lakeTables(storage, entries)
+  if (strangers.length > 0) {
+    throw new UsageError(
+      'DEMO_LAKE_FOREIGN',
+      `${lake} holds ${strangers.slice(0, 3).join(', ')}${strangers.length > 3 ? ', ...' : ''}, which is not an ecap table; --force will not delete it.`,
+      {
+        hints: [
+          'ecap demo --lake s3://bucket/another-prefix',
+          'Move or delete those objects yourself if they are really meant to go.',
+        ],
+      },
+    )
+  }
+  for (const table of tables) await deleteTree(storage, table)
+}
+
+/**
+ * The Delta tables among a lake's top-level `entries` (events, dead letters, fraud alerts, and each analytics/<name>),
+ * and what sits under those names without being a table (a file, a folder with no _delta_log).
+ */
+async function lakeTables(storage: LakeStorage, entries: string[]): Promise<{tables: string[]; strangers: string[]}> {
+  const tables: string[] = []
+  const strangers: string[] = []
+  const isTable = async (dir: string) => (await storage.list(dir)).some((e) => e.folder && e.name === '_delta_log')
+  for (const name of entries.filter((n) => LAKE_ENTRIES.has(n))) {
+    if (name === 'analytics') {
+      for (const entry of await storage.list(name)) {
+        const dir = storagePath(name, entry.name)
+        if (entry.folder && (await isTable(dir))) tables.push(dir)
+        else strangers.push(dir)
+      }
+    } else if (name !== '_staging' && (await isTable(name))) tables.push(name)
+    else strangers.push(name)
+  }
+  return {tables, strangers}
 }
 
 /** Deletes every object under `dir` of an object store (a folder there is only a prefix of its objects). */
