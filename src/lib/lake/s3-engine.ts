@@ -134,18 +134,20 @@ export function httpfsFailure(error: unknown): unknown {
   const first = error.message.split('\n')[0] as string
   if (!first.startsWith('IO Error:') && !first.startsWith('HTTP Error:')) return error
   const url = /'(https?:\/\/[^']+|s3:\/\/[^']+)'/.exec(first)?.[1] ?? 'the lake'
+  // DuckDB writes data files too (COPY): say which it was doing.
+  const what = /\b(PUT|POST)\b/.test(first) ? 'write' : 'read'
   if (/NoSuchBucket/.test(error.message)) {
-    return s3Failure(Object.assign(new Error(first), {name: 'NoSuchBucket'}), 'read', url)
+    return s3Failure(Object.assign(new Error(first), {name: 'NoSuchBucket'}), what, url)
   }
   if (/\b(403|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken)\b/.test(error.message)) {
-    return s3Failure(Object.assign(new Error(first), {name: 'AccessDenied'}), 'read', url)
+    return s3Failure(Object.assign(new Error(first), {name: 'AccessDenied'}), what, url)
   }
   if (
     /Could not connect|Failed to connect|Server returned nothing|Connection (refused|reset|timed out|closed)|timed? ?out|HTTP (5\d\d|429)\b/i.test(
       first,
     )
   ) {
-    return new S3UnavailableError(`Cannot read ${url}: the store did not answer (${first}).`, error)
+    return new S3UnavailableError(`Cannot ${what} ${url}: the store did not answer (${first}).`, error)
   }
   return error
 }
