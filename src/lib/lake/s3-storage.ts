@@ -153,8 +153,13 @@ export class S3Storage implements LakeStorage {
         return true
       } catch (error) {
         lastError = error
-        // A refusal that is about us (credentials, a missing bucket, a bad request) is no race and no lost answer.
-        if (!isUnclearWrite(error)) throw s3Failure(error, 'write', this.locate(path))
+        // A refusal that is about us (credentials, a missing bucket, a bad request) is no race and no lost answer;
+        // but an earlier try with no clear answer may still have landed.
+        if (!isUnclearWrite(error)) {
+          if (!reached) throw s3Failure(error, 'write', this.locate(path))
+          options.onLanded?.()
+          throw new S3CommitUnknownError(this.locate(path), error)
+        }
         if (!isUnconnected(error)) reached = true
       }
       const existing = await this.readBytes(path).catch(() => undefined)
