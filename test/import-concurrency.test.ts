@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {cpSync, readdirSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -7,10 +6,11 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {Engine, withEngine} from '../src/lib/engine/engine.js'
 import {type EcapError, UnavailableError} from '../src/lib/errors.js'
 import {type FailpointName, resetFailpoints} from '../src/lib/failpoints.js'
-import {IMPORT_UUID_NAMESPACE, type ImportResult, importOrders, resolveImportOptions} from '../src/lib/import/import.js'
+import {type ImportResult, importOrders, resolveImportOptions} from '../src/lib/import/import.js'
 import {listCommitVersions, readSnapshot} from '../src/lib/lake/delta-log.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {type EcapProcess, ecap, startEcap} from './helpers/cli.js'
+import {uuid3} from './helpers/import-ids.js'
 import {eventIdsWithDeltaRs, idsDigest} from './helpers/python.js'
 
 /**
@@ -33,17 +33,6 @@ afterEach(() => {
   delete process.env.ECAP_FAILPOINTS
   resetFailpoints()
 })
-
-/** RFC 4122 version-3 UUID of `name` in ecap's import namespace, computed independently of the SQL. */
-function uuid3(name: string): string {
-  const bytes = createHash('md5')
-    .update(Buffer.concat([Buffer.from(IMPORT_UUID_NAMESPACE.replaceAll('-', ''), 'hex'), Buffer.from(name, 'utf8')]))
-    .digest()
-  bytes[6] = (bytes[6]! & 0x0f) | 0x30
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
 
 /** Orders O<from> … O<to>, two lines each; the same order number always gets the same lines in every file. */
 async function ordersFile(name: string, from: number, to: number): Promise<string> {

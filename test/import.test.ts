@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
@@ -7,11 +6,12 @@ import {Engine} from '../src/lib/engine/engine.js'
 import {sqlString} from '../src/lib/engine/sql.js'
 import {FIELD_NAMES} from '../src/lib/events/contract.js'
 import {validateEvent} from '../src/lib/events/validate.js'
-import {IMPORT_UUID_NAMESPACE, type ImportResult} from '../src/lib/import/import.js'
+import type {ImportResult} from '../src/lib/import/import.js'
 import {listCommitVersions} from '../src/lib/lake/delta-log.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {registerShopViews} from '../src/lib/shop/views.js'
 import {ecap} from './helpers/cli.js'
+import {uuid3} from './helpers/import-ids.js'
 import {readWithDeltaRs} from './helpers/python.js'
 
 /** UCI Online Retail, kept in the project with its source and licence (fixtures/datasets/README.md). */
@@ -29,17 +29,6 @@ afterAll(async () => {
 function json<T>(run: {status: number | null; stdout: string; stderr: string}): {status: number; result: T} {
   if (run.stdout.trim() === '') throw new Error(`no JSON on stdout (exit ${run.status}): ${run.stderr}`)
   return JSON.parse(run.stdout)
-}
-
-/** RFC 4122 version-3 UUID of `name` in ecap's import namespace, computed independently of the SQL. */
-function uuid3(name: string): string {
-  const bytes = createHash('md5')
-    .update(Buffer.concat([Buffer.from(IMPORT_UUID_NAMESPACE.replaceAll('-', ''), 'hex'), Buffer.from(name, 'utf8')]))
-    .digest()
-  bytes[6] = (bytes[6]! & 0x0f) | 0x30
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 /** Every event of the lake's events table, in the contract's JSON form (what validateEvent checks). */

@@ -1,14 +1,14 @@
-import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
 import {EcapError} from '../src/lib/errors.js'
-import {IMPORT_UUID_NAMESPACE, type ImportResult} from '../src/lib/import/import.js'
+import type {ImportResult} from '../src/lib/import/import.js'
 import {S3Storage} from '../src/lib/lake/s3-storage.js'
 import type {DoctorCheck, DoctorResult} from '../src/lib/setup/doctor.js'
 import {ecap, startEcap} from './helpers/cli.js'
+import {uuid3} from './helpers/import-ids.js'
 import {testBrokers} from './helpers/kafka.js'
 import {eventIdsWithDeltaRs, idsDigest} from './helpers/python.js'
 import {newBucket} from './helpers/s3.js'
@@ -32,17 +32,6 @@ function workDir(name: string): string {
 
 const MAP = 'order=Order,product=Sku,quantity=Qty,price=Price,time=Time,customer=Customer'
 const importArgs = (file: string, lake: string) => ['import', file, '--lake', lake, '--map', MAP, '--currency', 'EUR']
-
-/** RFC 4122 version-3 UUID of `name` in ecap's import namespace, computed independently of the SQL. */
-function uuid3(name: string): string {
-  const bytes = createHash('md5')
-    .update(Buffer.concat([Buffer.from(IMPORT_UUID_NAMESPACE.replaceAll('-', ''), 'hex'), Buffer.from(name, 'utf8')]))
-    .digest()
-  bytes[6] = (bytes[6]! & 0x0f) | 0x30
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
 
 /** Orders O<from> … O<to>, two lines each; an order number has the same lines in every file. */
 function ordersFile(name: string, from: number, to: number): string {
