@@ -79,6 +79,19 @@ function resolveLocal(from: string, specifier: string): string {
 
 const libFiles = sourceFiles(LIB)
 
+/** The one folder that talks to the Kafka client library; the rest of ecap sees its types (src/lib/kafka/types.ts). */
+const KAFKA_SEAM = join(LIB, 'kafka')
+
+/** Whether a file names the kafkajs package in an import, a re-export, a dynamic import() or a require(). */
+function usesKafkajs(file: string): boolean {
+  const text = readFileSync(file, 'utf8')
+  const named = (s: string) => s === 'kafkajs' || s.startsWith('kafkajs/')
+  return (
+    importsOf(file).some(named) ||
+    [...text.matchAll(/\b(?:import|require)\(\s*'([^']+)'/g)].some((m) => named(m[1] as string))
+  )
+}
+
 describe('the source layout of DESIGN.md', () => {
   it('every folder of src/lib is named in the layout, and every file at its top is a common module', () => {
     const parts = new Set(libFiles.map(partOf))
@@ -112,6 +125,16 @@ describe('the source layout of DESIGN.md', () => {
     expect(breaches).toEqual([])
     // A breach that was fixed leaves the list, so it cannot come back unnoticed.
     expect(Object.keys(KNOWN_BREACHES).filter((key) => !known.has(key))).toEqual([])
+  })
+
+  it('only src/lib/kafka/ imports kafkajs', () => {
+    const outside = sourceFiles(join(ROOT, 'src'))
+      .filter((file) => !file.startsWith(`${KAFKA_SEAM}/`) && usesKafkajs(file))
+      .map((file) => relative(ROOT, file))
+    expect(
+      outside,
+      'files outside src/lib/kafka/ that import kafkajs (use the types of src/lib/kafka/types.ts)',
+    ).toEqual([])
   })
 
   it('lib code never uses the command layer (oclif, spinners, prompts)', () => {

@@ -1,13 +1,14 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
-import type {Producer} from 'kafkajs'
 import {DEFAULT_THRESHOLD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import type {PurchaseEvent, ShopEvent} from '../events/types.js'
 import {failpoint} from '../failpoints.js'
-import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {kafkaClient} from '../kafka/kafkajs-client.js'
+import type {RecordProducer} from '../kafka/types.js'
 import {listCommitVersions} from '../lake/delta-log.js'
 import {FRAUD_ALERTS_SPEC, FRAUD_ALERTS_TABLE, type FraudAlertRow, writeFraudAlertFile} from '../lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
@@ -76,7 +77,7 @@ export class LiveFraudScorer {
   private readonly movedByOthers = new Set<number>()
   /** The events table version the state matches; undefined when it must be restored. */
   private syncedVersion: number | undefined
-  private producer: Producer | undefined
+  private producer: RecordProducer | undefined
   private opened = false
 
   constructor(private readonly options: LiveFraudOptions) {
@@ -300,14 +301,14 @@ export class LiveFraudScorer {
 
   private async openProducer(): Promise<void> {
     const topic = this.options.alertsTopic as string
-    const kafka = createKafka({...this.options.connection, clientId: 'ecap-ingest-alerts'})
+    const kafka = kafkaClient({...this.options.connection, clientId: 'ecap-ingest-alerts'})
     const admin = kafka.admin()
     try {
       await admin.connect()
       if (!(await admin.listTopics()).includes(topic)) {
         await admin.createTopics({topics: [{topic}], waitForLeaders: true})
       }
-      const producer = kafka.producer({allowAutoTopicCreation: false})
+      const producer = kafka.producer()
       await producer.connect()
       this.producer = producer
     } catch (error) {
@@ -330,7 +331,7 @@ export class LiveFraudScorer {
       return {key: r.order_id, value: JSON.stringify(value)}
     })
     try {
-      await this.producer.send({topic: this.options.alertsTopic as string, acks: -1, messages})
+      await this.producer.send({topic: this.options.alertsTopic as string, messages})
     } catch (error) {
       throw unavailable(error, this.options.connection.brokers)
     }
@@ -346,7 +347,7 @@ export class LiveFraudScorer {
   async resendUnconfirmed(engine: Engine, partitions?: number[]): Promise<void> {
     const table = tablePath(this.options.lake, FRAUD_ALERTS_TABLE)
     if (!this.producer || partitions?.length === 0 || (await listCommitVersions(table)).length === 0) return
-    const kafka = createKafka({...this.options.connection, clientId: 'ecap-ingest-alerts'})
+    const kafka = kafkaClient({...this.options.connection, clientId: 'ecap-ingest-alerts'})
     const admin = kafka.admin()
     const confirmed = new Map<number, number>()
     try {

@@ -1,7 +1,7 @@
-import type {Consumer, EachBatchPayload, KafkaMessage} from 'kafkajs'
 import type {Engine} from '../engine/engine.js'
 import {TxnConflictError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
+import type {ConsumerPositions, FetchedBatch, ReceivedRecord} from '../kafka/types.js'
 import type {AddAction} from '../lake/actions.js'
 import {DEAD_LETTERS_SPEC, writeDeadLetterFile} from '../lake/dead-letters.js'
 import {type AppendResult, EVENTS_SPEC, EVENTS_TABLE, tablePath} from '../lake/lake.js'
@@ -18,7 +18,7 @@ const DEFAULT_FLUSH_BYTES = 128 << 20
 
 /** The buffer, the lake's positions and the counters of one ingest run. */
 export class IngestState {
-  consumer: Consumer | undefined
+  consumer: ConsumerPositions | undefined
   onCaughtUp?: () => void
   onFatal?: (error: unknown) => void
   /** Messages taken since the last flush started, already judged and staged on disk. */
@@ -38,7 +38,7 @@ export class IngestState {
   private readonly deadTable: TablePositions
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlushes = 0
-  private heartbeat: EachBatchPayload['heartbeat'] | undefined
+  private heartbeat: FetchedBatch['heartbeat'] | undefined
   private seen = new Map<number, number>()
   /** How far the lake has each partition, as last re-read; may include other members' work. */
   private lakeProgress = new Map<number, number>()
@@ -181,7 +181,7 @@ export class IngestState {
    * commits are read after each flush (absorbOtherWriters), and a rejoin or rewind drops the buffer, so the answer
    * holds until this buffer is written.
    */
-  take(payload: EachBatchPayload): void {
+  take(payload: FetchedBatch): void {
     const started = performance.now()
     this.heartbeat = payload.heartbeat
     const {batch} = payload
@@ -189,7 +189,7 @@ export class IngestState {
     let seen = this.seen.get(partition) ?? -1
     const inEvents = this.eventsTable.offsets.get(partition) ?? -1
     const inDead = this.deadTable.offsets.get(partition) ?? -1
-    let handled: KafkaMessage | undefined
+    let handled: ReceivedRecord | undefined
     // The loop never yields, so neither a stop nor a seek can come in the middle of it: asking once is enough (kafkajs
     // answers isStale with a lookup per call).
     const messages = payload.isRunning() && !payload.isStale() ? batch.messages : []
@@ -267,7 +267,7 @@ export class IngestState {
   }
 
   /** Serialises flushes: a timer flush and a handler flush never overlap. */
-  flush(heartbeat?: EachBatchPayload['heartbeat']): Promise<void> {
+  flush(heartbeat?: FetchedBatch['heartbeat']): Promise<void> {
     this.queuedFlushes++
     const next = this.flushing
       .then(() => this.flushNow(heartbeat ?? this.heartbeat, this.consumer))
@@ -285,7 +285,7 @@ export class IngestState {
    * buffer while this one is written: two buffers at most (back-pressure bounds memory), and Kafka fetches overlap
    * lake writes instead of waiting for them.
    */
-  async startFlush(heartbeat: EachBatchPayload['heartbeat']): Promise<void> {
+  async startFlush(heartbeat: FetchedBatch['heartbeat']): Promise<void> {
     const previous = this.flushing
     this.flush(heartbeat).catch((error) => this.onFatal?.(error))
     const started = performance.now()
@@ -293,7 +293,7 @@ export class IngestState {
     this.times.waitMs += performance.now() - started
   }
 
-  private async flushNow(heartbeat: EachBatchPayload['heartbeat'] | undefined, consumer: Consumer | undefined) {
+  private async flushNow(heartbeat: FetchedBatch['heartbeat'] | undefined, consumer: ConsumerPositions | undefined) {
     const batch = this.pending
     this.pending = undefined
     if (batch === undefined) return

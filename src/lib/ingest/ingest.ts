@@ -1,9 +1,10 @@
 import {mkdirSync, rmSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
-import type {Consumer} from 'kafkajs'
 import {Engine} from '../engine/engine.js'
-import {createKafka, INGEST_FETCH, unavailable} from '../kafka/client.js'
+import {INGEST_FETCH, unavailable} from '../kafka/client.js'
+import {kafkaClient} from '../kafka/kafkajs-client.js'
+import type {GroupConsumer} from '../kafka/types.js'
 import {DEAD_LETTERS_SPEC} from '../lake/dead-letters.js'
 import {FRAUD_ALERTS_SPEC} from '../lake/fraud-alerts.js'
 import {assertAppendable, EVENTS_SPEC, stagingPath} from '../lake/lake.js'
@@ -32,7 +33,7 @@ const PARTITIONED_WRITE_FLUSH_ROWS = 16_384
  */
 export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): Promise<IngestResult> {
   const started = Date.now()
-  const kafka = createKafka({...options.connection, clientId: 'ecap-ingest'})
+  const kafka = kafkaClient({...options.connection, clientId: 'ecap-ingest'})
   const admin = kafka.admin()
   // DuckDB's buffer manager keeps a flush's work (JSON read, partitioned Parquet write) within a small share of the
   // 512 MB the whole process aims at, spilling beyond it; what the JSON reader and Parquet writers allocate besides is
@@ -50,7 +51,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
   // default: a whole flush, in memory, per thread). At 16,384 one date of 250,000 rows adds ~120 MB to the process
   // instead of ~210 MB, and DuckDB still writes row groups of ~50,000+ rows.
   await engine.run(`SET partitioned_write_flush_threshold = ${PARTITIONED_WRITE_FLUSH_ROWS}`)
-  let consumer: Consumer | undefined
+  let consumer: GroupConsumer | undefined
   let stopping = false
   let openState: IngestState | undefined
   const staging = join(stagingPath(options.lake), `ingest-${process.pid}-${Date.now().toString(36)}`)
@@ -101,17 +102,17 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       ...INGEST_FETCH,
       // Once the run is ending, kafkajs must not restart the consumer behind it (it would rejoin the group and hold
       // partitions in a process that is about to exit).
-      retry: {restartOnFailure: async () => !stopping},
+      restartOnFailure: async () => !stopping,
     })
     await consumer.connect()
     await consumer.subscribe({topic: options.topic, fromBeginning: options.from === 'earliest'})
     const running = consumer
     state.consumer = running
     const topic = options.topic
-    running.on(running.events.GROUP_JOIN, ({payload}) => {
+    running.onGroupJoin((assignment) => {
       // A rejoin while the run is ending would start lake reads on an engine about to close.
       if (stopping) return
-      const assigned = payload.memberAssignment[topic] ?? []
+      const assigned = assignment[topic] ?? []
       // After every (re)balance: hold fetching, re-read the lake (another member may have written these partitions
       // meanwhile), drop the buffer (everything in it will be fetched again), seek, and go on.
       running.pause([{topic}])
@@ -127,8 +128,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       hooks.signal?.addEventListener('abort', onAbort, {once: true})
       state.onCaughtUp = () => resolve('caught-up')
       state.onFatal = reject
-      running.on(running.events.CRASH, ({payload}) => {
-        if (!payload.restart) reject(unavailable(payload.error, options.connection.brokers))
+      running.onCrash((error, restarting) => {
+        if (!restarting) reject(unavailable(error, options.connection.brokers))
       })
     })
     let ticks = 0
@@ -150,9 +151,8 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
       Math.max(Math.min(options.flushIntervalMs / 4, 250), 10),
     )
     try {
+      // No offset is resolved or committed but by ecap (GroupConsumer.run): take() resolves, flushes commit.
       await running.run({
-        eachBatchAutoResolve: false,
-        autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async (payload) => {
           // A failure of ours (staging, a lake write, or Kafka failing in the middle of a flush) ends the run:

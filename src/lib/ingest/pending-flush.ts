@@ -1,5 +1,5 @@
 import {join} from 'node:path'
-import type {KafkaMessage} from 'kafkajs'
+import type {ReceivedRecord} from '../kafka/types.js'
 import type {DeadLetterRow} from '../lake/dead-letters.js'
 import type {FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
 import {judge} from './judge.js'
@@ -43,7 +43,7 @@ export class PendingFlush {
     topic: string,
     partition: number,
     offset: number,
-    message: KafkaMessage,
+    message: ReceivedRecord,
     inEvents: boolean,
     inDead: boolean,
     fraud: LiveFraudScorer | undefined,

@@ -1,6 +1,7 @@
-import type {Admin} from 'kafkajs'
 import type {Engine} from '../engine/engine.js'
-import {createKafka, type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {type KafkaConnectionOptions, unavailable} from '../kafka/client.js'
+import {kafkaClient} from '../kafka/kafkajs-client.js'
+import type {ClusterAdmin} from '../kafka/types.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {lakeOffsets} from './lake-offsets.js'
 import {topicPartitions} from './topic.js'
@@ -48,7 +49,7 @@ export async function ingestStatus(
   options: IngestStatusOptions,
   now = Date.now(),
 ): Promise<IngestStatus> {
-  const admin = createKafka({...options.connection, clientId: 'ecap-ingest-status'}).admin()
+  const admin = kafkaClient({...options.connection, clientId: 'ecap-ingest-status'}).admin()
   try {
     try {
       await admin.connect()
@@ -127,7 +128,7 @@ const SEARCH_WINDOW_MS = 400 * 24 * 3_600_000
  * ours. About 32 offset lookups, no message fetched.
  */
 async function messageTime(
-  admin: Admin,
+  admin: ClusterAdmin,
   topic: string,
   partition: number,
   offset: number,

@@ -1,9 +1,9 @@
-import type {Admin} from 'kafkajs'
 import {UsageError} from '../errors.js'
+import type {ClusterAdmin} from '../kafka/types.js'
 import type {IngestOptions} from './types.js'
 
 /** The partition ids of a topic, sorted; a missing topic is a usage error naming the fix. */
-export async function topicPartitions(admin: Admin, topic: string): Promise<number[]> {
+export async function topicPartitions(admin: ClusterAdmin, topic: string): Promise<number[]> {
   const topics = await admin.listTopics()
   if (!topics.includes(topic)) {
     throw new UsageError('TOPIC_MISSING', `Kafka has no topic "${topic}".`, {
@@ -16,7 +16,7 @@ export async function topicPartitions(admin: Admin, topic: string): Promise<numb
 
 /** For `--from <ISO time>`: the first offset at or after that time, for partitions the group has no offset for. */
 export async function startingOffsets(
-  admin: Admin,
+  admin: ClusterAdmin,
   options: Pick<IngestOptions, 'from' | 'group' | 'topic'>,
   partitions: number[],
 ): Promise<Map<number, number>> {

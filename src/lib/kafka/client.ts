@@ -92,7 +92,10 @@ function readCaFile(path: string): string {
  */
 export const INGEST_FETCH = {maxBytes: 1 << 20, maxBytesPerPartition: 512 << 10, maxWaitTimeInMs: 1000} as const
 
-/** A kafkajs client for the given connection, with bounded retries, logs on stderr, and every Kafka codec. */
+/**
+ * A kafkajs client for the given connection, with bounded retries, logs on stderr, and every Kafka codec. The rest of
+ * ecap reaches it through kafkaClient (kafkajs-client.ts) and ecap's own types; tests may use it directly.
+ */
 export function createKafka(options: KafkaConnectionOptions, env: NodeJS.ProcessEnv = process.env): Kafka {
   registerCodecs()
   const config: KafkaConfig = {

@@ -3,8 +3,10 @@ import {join} from 'node:path'
 import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
 import type {EngineOpener} from '../engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError} from '../errors.js'
-import {createKafka, parseBrokers} from '../kafka/client.js'
+import {parseBrokers} from '../kafka/client.js'
+import {kafkaClient} from '../kafka/kafkajs-client.js'
 import {connectionFromConfig} from '../kafka/settings.js'
+import type {ClusterAdmin} from '../kafka/types.js'
 import {readSnapshot} from '../lake/delta-log.js'
 import {EVENTS_TABLE, rowsOf, stagingFolder} from '../lake/lake.js'
 import {isObjectStore, lakeLocation, relativeLocation, s3Parts} from '../lake/location.js'
@@ -130,10 +132,10 @@ export async function checkKafka(
   const brokers = config.brokers.value
   const topic = config.topic.value
   const skippedTopic: DoctorCheck = {name: 'topic', status: 'skip', detail: `${topic}: not checked`, hints: []}
-  let admin: ReturnType<ReturnType<typeof createKafka>['admin']>
+  let admin: ClusterAdmin
   try {
     const connection = connectionFromConfig(config, env)
-    admin = createKafka(
+    admin = kafkaClient(
       {...connection, clientId: 'ecap-doctor', retries: 1, connectionTimeoutMs: timeoutMs},
       env,
     ).admin()

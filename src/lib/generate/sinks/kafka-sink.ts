@@ -1,7 +1,8 @@
-import {CompressionTypes, type Message, Partitioners, type Producer} from 'kafkajs'
 import {serializeEvent} from '../../events/serialize.js'
 import type {ShopEvent} from '../../events/types.js'
-import {createKafka, type KafkaConnectionOptions, unavailable} from '../../kafka/client.js'
+import {type KafkaConnectionOptions, unavailable} from '../../kafka/client.js'
+import {kafkaClient} from '../../kafka/kafkajs-client.js'
+import type {OutgoingRecord, RecordProducer} from '../../kafka/types.js'
 import type {DrainableSink} from './paced-sink.js'
 
 /** Messages per produce request: large batches amortise round trips and compress well. */
@@ -22,8 +23,8 @@ export interface KafkaSinkOptions {
 export class KafkaSink implements DrainableSink {
   readonly target: string
   readonly closed = false
-  private batch: Message[] = []
-  private producer: Producer | undefined
+  private batch: OutgoingRecord[] = []
+  private producer: RecordProducer | undefined
   produced = 0
 
   private constructor(private readonly options: KafkaSinkOptions) {
@@ -32,7 +33,7 @@ export class KafkaSink implements DrainableSink {
 
   static async open(options: KafkaSinkOptions): Promise<KafkaSink> {
     const sink = new KafkaSink(options)
-    const kafka = createKafka(options.connection)
+    const kafka = kafkaClient(options.connection)
     const admin = kafka.admin()
     try {
       await admin.connect()
@@ -44,14 +45,8 @@ export class KafkaSink implements DrainableSink {
         })
       }
       // Idempotent: a retried send cannot write a message twice (which would reach the lake as a duplicate event).
-      // kafkajs requires unbounded retries for that; a broker that stays down still fails the connect above.
-      const producer = kafka.producer({
-        allowAutoTopicCreation: false,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: {retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5000},
-      })
+      // Keys hash to partitions with murmur2, as Java's producer does: one customer's events stay in one partition.
+      const producer = kafka.producer({idempotent: true, partitioner: 'murmur2'})
       await producer.connect()
       sink.producer = producer
       return sink
@@ -78,7 +73,7 @@ export class KafkaSink implements DrainableSink {
     const messages = this.batch
     this.batch = []
     try {
-      await this.producer.send({topic: this.options.topic, compression: CompressionTypes.GZIP, acks: -1, messages})
+      await this.producer.send({topic: this.options.topic, compression: 'gzip', messages})
     } catch (error) {
       throw unavailable(error, this.options.connection.brokers)
     }

@@ -1,0 +1,90 @@
+import {CompressionTypes, type Consumer, type Kafka, Partitioners, type Producer, type ProducerConfig} from 'kafkajs'
+import {createKafka, type KafkaConnectionOptions} from './client.js'
+import type {
+  Compression,
+  GroupConsumer,
+  GroupConsumerOptions,
+  KafkaClient,
+  Partitioner,
+  RecordProducer,
+  RecordProducerOptions,
+} from './types.js'
+
+/**
+ * ecap's Kafka client, implemented with kafkajs: the one place that says how ecap's types map onto it. The objects
+ * kafkajs returns are handed through wherever their shape already is ecap's (admin calls, batches, seek), so nothing
+ * stands between ingest and kafkajs's own behaviour.
+ */
+export function kafkaClient(options: KafkaConnectionOptions, env: NodeJS.ProcessEnv = process.env): KafkaClient {
+  const kafka = createKafka(options, env)
+  return {
+    admin: () => kafka.admin(),
+    consumer: (consumerOptions) => groupConsumer(kafka, consumerOptions),
+    producer: (producerOptions) => recordProducer(kafka, producerOptions),
+  }
+}
+
+function groupConsumer(kafka: Kafka, options: GroupConsumerOptions): GroupConsumer {
+  const {restartOnFailure, ...config} = options
+  const consumer: Consumer = kafka.consumer({...config, retry: {restartOnFailure}})
+  return {
+    connect: () => consumer.connect(),
+    subscribe: (subscription) => consumer.subscribe(subscription),
+    run: ({partitionsConsumedConcurrently, eachBatch}) =>
+      consumer.run({
+        // Offsets move only when ecap says: resolved by the handler, committed after the lake commit.
+        eachBatchAutoResolve: false,
+        autoCommit: false,
+        partitionsConsumedConcurrently,
+        eachBatch,
+      }),
+    pause: (topics) => consumer.pause(topics),
+    resume: (topics) => consumer.resume(topics),
+    seek: (position) => consumer.seek(position),
+    commitOffsets: (positions) => consumer.commitOffsets(positions),
+    stop: () => consumer.stop(),
+    disconnect: () => consumer.disconnect(),
+    onGroupJoin: (listener) => {
+      consumer.on(consumer.events.GROUP_JOIN, ({payload}) => listener(payload.memberAssignment))
+    },
+    onCrash: (listener) => {
+      consumer.on(consumer.events.CRASH, ({payload}) => listener(payload.error, payload.restart))
+    },
+  }
+}
+
+const COMPRESSION: Record<Compression, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+}
+
+const PARTITIONER: Record<Partitioner, ProducerConfig['createPartitioner']> = {
+  murmur2: Partitioners.DefaultPartitioner,
+}
+
+function recordProducer(kafka: Kafka, options: RecordProducerOptions = {}): RecordProducer {
+  const config: ProducerConfig = {allowAutoTopicCreation: false}
+  if (options.idempotent) {
+    // kafkajs requires unbounded retries for that (it warns that fewer may invalidate exactly-once delivery); a broker
+    // that stays down still fails the connect. One request in flight keeps retried batches in order.
+    Object.assign(config, {
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: {retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5000},
+    })
+  }
+  if (options.partitioner) config.createPartitioner = PARTITIONER[options.partitioner]
+  const producer: Producer = kafka.producer(config)
+  return {
+    connect: () => producer.connect(),
+    send: async ({topic, messages, compression}) => {
+      await producer.send({
+        topic,
+        ...(compression !== undefined && {compression: COMPRESSION[compression]}),
+        acks: -1,
+        messages,
+      })
+    },
+    disconnect: () => producer.disconnect(),
+  }
+}
