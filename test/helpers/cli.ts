@@ -28,11 +28,13 @@ export interface EcapRunOptions {
   timeoutMs?: number
   /** Variables added to the clean environment, e.g. ECAP_KAFKA_PASSWORD. */
   env?: NodeJS.ProcessEnv
+  /** The Node.js binary to run ecap with; the one running the tests when absent. */
+  node?: string
 }
 
 /** Runs `ecap <args>` to completion. */
 export function ecap(args: string[], options: EcapRunOptions = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [RUN, ...args], {
+  return spawnSync(options.node ?? process.execPath, [RUN, ...args], {
     cwd: options.cwd,
     encoding: 'utf8',
     env: {...cleanEnv(options.xdgHome), ...options.env},
@@ -43,7 +45,7 @@ export function ecap(args: string[], options: EcapRunOptions = {}): SpawnSyncRet
 
 /** Starts `ecap <args>` without waiting for it. */
 export function spawnEcap(args: string[], options: EcapRunOptions = {}): ChildProcess {
-  return spawn(process.execPath, [RUN, ...args], {
+  return spawn(options.node ?? process.execPath, [RUN, ...args], {
     cwd: options.cwd,
     env: {...cleanEnv(options.xdgHome), ...options.env},
     stdio: ['ignore', 'pipe', 'pipe'],
