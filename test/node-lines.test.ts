@@ -41,7 +41,8 @@ beforeAll(async () => {
     {name: 'Node 24 LTS', node: node24()},
   ]
   root = await mkdtemp(join(tmpdir(), 'ecap-node-lines-'))
-})
+  // A first run downloads Node 24 (about 50 MB from the npm registry).
+}, 360_000)
 
 afterAll(async () => {
   await rm(root, {recursive: true, force: true})
@@ -110,5 +111,5 @@ describe('ecap on Node 24', () => {
     expect(doctor.stderr).toBe('')
     expect(doctor.stdout).toContain('✓ node')
     expect(doctor.stdout).toContain('v24.')
-  })
+  }, 400_000)
 })
