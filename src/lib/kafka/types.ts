@@ -32,7 +32,7 @@ export interface FetchedBatch {
   heartbeat(): Promise<void>
   /** False once the consumer is stopping: the batch is to be left alone. */
   isRunning(): boolean
-  /** True when a seek since this batch was fetched skipped part of it: its records are from an old position. */
+  /** True while a seek of this batch's partition is pending: its records may be from an old position. */
   isStale(): boolean
 }
 
@@ -77,7 +77,7 @@ export interface GroupConsumer extends ConsumerPositions {
   /** Holds fetching of the topics (batches already handed over still finish); synchronous. */
   pause(topics: {topic: string}[]): void
   resume(topics: {topic: string}[]): void
-  /** Stops the loop (waiting for the batch in hand) and stays connected. Never from inside a handler. */
+  /** Stops the loop (waiting for the batch in hand) and leaves the group; stays connected. Never from inside a handler. */
   stop(): Promise<void>
   disconnect(): Promise<void>
   /** After each (re)balance: the partitions assigned to this member, by topic. */
