@@ -64,6 +64,8 @@ console.log(
     messages,
     total,
     seconds: Number(seconds.toFixed(2)),
+    // The whole process, start to end (group join included), to compare with a command's wall time.
+    processSeconds: Number((performance.now() / 1000).toFixed(2)),
     messagesPerSecond: Math.round(messages / seconds),
     valueMiB: Number((bytes / 2 ** 20).toFixed(1)),
     peakRssMiB: Number(((process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(1)),

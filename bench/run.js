@@ -1,21 +1,38 @@
 #!/usr/bin/env node
-// Benchmarks of ecap, run as a user would run ecap: `npm run bench -- <name>`. Results print as a table and are
+// Benchmarks of ecap, run as a user would run ecap: `npm run bench -- <name> [args]`. Results print as a table and are
 // saved to bench/results/<name>.json. Speed is measured here, never asserted in tests.
+//
+// Every figure is taken ECAP_BENCH_REPEATS times (3 by default) and reported as runs, min and median, with the load
+// average before each run and the peak RSS over the runs. A figure with a reference (ingest beside a bare kafkajs
+// consumer on the same topic, analyze all beside the same SQL replayed in plain DuckDB) takes both in each round, one
+// after the other, so the ratio compares runs under the same conditions. The machine is shared: a run under load misleads,
+// so the load is printed with each run.
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {cpus, tmpdir, totalmem} from 'node:os'
+import {cpus, loadavg, tmpdir, totalmem} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = join(root, 'bin', 'run.js')
+const REPEATS = Number(process.env.ECAP_BENCH_REPEATS ?? 3)
 
-/** Runs `ecap <args>` in a child process (with `env` added) and returns wall time, peak RSS and its --json result. */
-function runEcap(args, env = {}) {
+/** The 1-minute load average, printed with each run: a figure taken under load is not a figure of ecap. */
+function load() {
+  return Number(loadavg()[0].toFixed(2))
+}
+
+/**
+ * Runs `ecap <args>` in a child process (with `env` added) and returns wall time, peak RSS and its --json result.
+ * `trace` records every DuckDB statement of the run to that file (bench/sql-trace.js).
+ */
+function runEcap(args, env = {}, {trace} = {}) {
   const rssFile = join(tmpdir(), `ecap-bench-rss-${process.pid}-${Date.now()}`)
+  const preload = ['--import', join(root, 'bench', 'max-rss.js')]
+  if (trace) preload.push('--import', join(root, 'bench', 'sql-trace.js'))
   const started = process.hrtime.bigint()
-  const child = spawnSync(process.execPath, ['--import', join(root, 'bench', 'max-rss.js'), bin, ...args, '--json'], {
-    env: {...process.env, ...env, ECAP_BENCH_RSS_FILE: rssFile},
+  const child = spawnSync(process.execPath, [...preload, bin, ...args, '--json'], {
+    env: {...process.env, ...env, ECAP_BENCH_RSS_FILE: rssFile, ...(trace ? {ECAP_BENCH_SQL_TRACE: trace} : {})},
     encoding: 'utf8',
     maxBuffer: 64 << 20,
   })
@@ -27,6 +44,75 @@ function runEcap(args, env = {}) {
   return {seconds, peakRss, result: JSON.parse(child.stdout).result}
 }
 
+/** Runs a bench helper script (node bench/<script> ...) that prints one JSON line last, and returns that line. */
+function runScript(script, args) {
+  const child = spawnSync(process.execPath, [join(root, 'bench', script), ...args], {encoding: 'utf8'})
+  if (child.status !== 0) throw new Error(`${script} exited ${child.status}:\n${child.stderr}`)
+  return JSON.parse(child.stdout.trim().split('\n').pop())
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+const fixed = (value, digits = 2) => Number(value.toFixed(digits))
+const mib = (bytes) => fixed(bytes / 2 ** 20, 1)
+
+/**
+ * One figure over several runs. `add` takes each run ({seconds, peakRss?, ...numbers to report as medians}) with the
+ * load before it; `row` summarises: runs, the loads, min and median seconds, items/s at the median, peak RSS over the
+ * runs, and, given the reference figure from the same rounds, the ratio of the medians (xReference: 2 is twice as slow).
+ */
+class Figure {
+  runs = []
+
+  constructor(name, {items, unit = 'events'} = {}) {
+    this.name = name
+    this.items = items
+    this.unit = unit
+  }
+
+  /** Times `work` (returning {seconds, ...}) after printing the load; returns what `work` returned. */
+  measure(work) {
+    const before = load()
+    const run = work()
+    this.runs.push({...run, load: before})
+    const rate = this.items ? `, ${Math.round(this.items / run.seconds).toLocaleString('en-US')} ${this.unit}/s` : ''
+    console.error(`[bench] ${this.name}, run ${this.runs.length}: load ${before} -> ${fixed(run.seconds)} s${rate}`)
+    return run
+  }
+
+  get medianSeconds() {
+    return median(this.runs.map((r) => r.seconds))
+  }
+
+  row(reference, extra = {}) {
+    const seconds = this.runs.map((r) => r.seconds)
+    const row = {
+      case: this.name,
+      runs: this.runs.length,
+      loadBefore: this.runs.map((r) => r.load).join(' '),
+      minS: fixed(Math.min(...seconds)),
+      medianS: fixed(this.medianSeconds),
+    }
+    if (this.items) row[`${this.unit}PerSecondAtMedian`] = Math.round(this.items / this.medianSeconds)
+    const rss = this.runs.map((r) => r.peakRss).filter((v) => v !== undefined)
+    if (rss.length) row.peakRssMiB = mib(Math.max(...rss))
+    if (reference) {
+      row.reference = reference.name
+      row.xReference = fixed(this.medianSeconds / reference.medianSeconds)
+    }
+    // Every other number the runs reported, as its median (stage seconds, commits, result sizes).
+    const keys = new Set(this.runs.flatMap((r) => Object.keys(r)))
+    for (const key of keys) {
+      if (['seconds', 'peakRss', 'load'].includes(key)) continue
+      const values = this.runs.map((r) => r[key]).filter((v) => typeof v === 'number')
+      if (values.length) row[key] = fixed(median(values), 3)
+    }
+    return {...row, ...extra}
+  }
+}
 /** When each data file of a Delta table became visible: its commit's timestamp, by the file's path in the log. */
 function commitTimes(table) {
   const times = new Map()
@@ -46,29 +132,74 @@ function commitTimes(table) {
 
 const benchmarks = {
   /**
-   * `ecap analyze all` on a generated lake of 10M events (or `npm run bench -- analyze <events> [memory-limit]`):
-   * wall time, peak RSS and each analysis's seconds. The lake is generated first and not timed.
+   * `ecap analyze all` on a generated lake of 10M events (`npm run bench -- analyze [events] [memory-limit]`): each round
+   * runs it, then replays the statements it sent to DuckDB in plain DuckDB (bench/replay-sql.js: the same SQL, no
+   * ecap around it), then appends 1% more events (the next day, a nightly load) and runs it again. Wall time, peak RSS,
+   * each analysis's seconds and the seconds spent inside DuckDB. The lake is generated first and not timed.
    */
   async analyze() {
     const events = Number(process.argv[3] ?? 10_000_000)
     const memoryLimit = process.argv[4] ?? '1GB'
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-analyze-'))
-    const rows = []
+    const label = `${events.toLocaleString('en-US')} events, --memory-limit ${memoryLimit}`
+    const full = new Figure(`analyze all, ${label}`)
+    const replay = new Figure('the same SQL in plain DuckDB')
+    const nightly = new Figure(`analyze all after +1% events, ${label}`)
     try {
-      const lake = join(dir, 'lake')
-      const generated = runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
-      const run = runEcap(['analyze', 'all', '--lake', lake, '--memory-limit', memoryLimit])
-      rows.push({
-        case: `analyze all, ${events.toLocaleString('en-US')} events, --memory-limit ${memoryLimit}`,
-        seconds: Number(run.seconds.toFixed(2)),
-        peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
-        orders: generated.result.orders,
-        ...Object.fromEntries(run.result.runs.map((r) => [r.analysis, r.seconds])),
-      })
+      for (let r = 1; r <= REPEATS; r++) {
+        // A fresh lake per round: the nightly run appends to it.
+        const lake = join(dir, `lake-${r}`)
+        runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+        const trace = join(dir, `trace-${r}.ndjson`)
+        const analyzeRun = (figure, traceFile) =>
+          figure.measure(() => {
+            const run = runEcap(
+              ['analyze', 'all', '--lake', lake, '--memory-limit', memoryLimit],
+              {},
+              {trace: traceFile},
+            )
+            const inDuckDb = readFileSync(traceFile, 'utf8')
+              .trim()
+              .split('\n')
+              .reduce((ms, line) => ms + JSON.parse(line).ms, 0)
+            return {
+              seconds: run.seconds,
+              peakRss: run.peakRss,
+              insideDuckDbS: fixed(inDuckDb / 1000),
+              ...Object.fromEntries(run.result.runs.map((a) => [`${a.analysis}S`, a.seconds])),
+            }
+          })
+        analyzeRun(full, trace)
+        replay.measure(() => {
+          const scratch = mkdtempSync(join(dir, 'replay-'))
+          const result = runScript('replay-sql.js', [trace, memoryLimit, scratch])
+          rmSync(scratch, {recursive: true, force: true})
+          if (result.failed > 0) throw new Error(`replay: ${result.failed} statements failed: ${result.firstFailure}`)
+          return {seconds: result.seconds, statements: result.statements}
+        })
+        // The next day's events, 1% of the lake, with a seed of their own: what a nightly run finds new.
+        runEcap([
+          'generate',
+          '--to',
+          'lake',
+          '--lake',
+          lake,
+          '--events',
+          String(Math.max(1, Math.round(events / 100))),
+          '--start',
+          '2027-01-01',
+          '--days',
+          '1',
+          '--seed',
+          String(1000 + r),
+        ])
+        analyzeRun(nightly, join(dir, `trace-nightly-${r}.ndjson`))
+        rmSync(lake, {recursive: true, force: true})
+      }
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
-    return rows
+    return [full.row(replay), replay.row(), nightly.row(full)]
   },
 
   /**
@@ -95,6 +226,7 @@ const benchmarks = {
           const lake =
             kind === 'local' ? join(dir, `lake-${round}`) : `s3://${await newBucket(s3, `bench-${round}`)}/lake`
           const env = kind === 's3' ? s3.env : {}
+          const loadBefore = load()
           const ingest = runEcap(
             ['ingest', ...common, '--group', `bench-${kind}-${round}`, '--lake', lake, '--until-caught-up'],
             env,
@@ -104,6 +236,7 @@ const benchmarks = {
           rows.push({
             round,
             lake: kind,
+            loadBefore,
             ingestSeconds: Number(ingest.seconds.toFixed(2)),
             ingestEventsPerSecond: Math.round(events / ingest.seconds),
             ingestPeakRssMiB: Number((ingest.peakRss / 2 ** 20).toFixed(1)),
@@ -125,41 +258,52 @@ const benchmarks = {
   },
 
   /**
-   * Kafka -> lake: produce 1M generated events to a local broker (`generate --to kafka`), then time
-   * `ecap ingest --until-caught-up` into an empty lake (events/s end to end, peak RSS).
+   * Kafka -> lake: each round produces 1M generated events to a new topic of a local broker (`generate --to kafka`),
+   * reads the topic with a bare kafkajs consumer that does nothing (bench/kafka-ceiling.js: the client's ceiling, the
+   * reference), then times `ecap ingest --until-caught-up` of it into an empty lake (events/s end to end, peak RSS,
+   * seconds per stage).
    */
   async ingest() {
+    const events = Number(process.argv[3] ?? 1_000_000)
     const {startLocalBroker} = await import('../dist/lib/kafka/local-broker.js')
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-ingest-'))
     const broker = await startLocalBroker({heap: '1g'})
-    const rows = []
+    const count = events.toLocaleString('en-US')
+    const produce = new Figure(`generate --to kafka ${count}`, {items: events})
+    const bare = new Figure(`bare kafkajs consumer, ${count}`, {items: events, unit: 'messages'})
+    const ingest = new Figure(`ingest --until-caught-up ${count}`, {items: events})
     try {
-      const events = 1_000_000
-      const common = ['--brokers', broker.brokers, '--topic', 'bench']
-      const produce = runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', String(events)])
-      rows.push({
-        case: 'generate --to kafka 1,000,000',
-        seconds: Number(produce.seconds.toFixed(2)),
-        eventsPerSecond: Math.round(events / produce.seconds),
-        peakRssMiB: Number((produce.peakRss / 2 ** 20).toFixed(1)),
-      })
-      const lake = join(dir, 'lake')
-      const run = runEcap(['ingest', ...common, '--lake', lake, '--until-caught-up', '--flush-rows', '250000'])
-      if (run.result.events !== events) throw new Error(`ingest landed ${run.result.events} events, expected ${events}`)
-      rows.push({
-        case: 'ingest --until-caught-up 1,000,000',
-        seconds: Number(run.seconds.toFixed(2)),
-        eventsPerSecond: Math.round(events / run.seconds),
-        peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
-        commits: run.result.commits,
-        // Where the time went (seconds per stage; stages overlap, since fetching goes on while a flush writes).
-        ...Object.fromEntries(Object.entries(run.result.stageSeconds ?? {}).map(([k, v]) => [`${k}S`, v])),
-      })
+      for (let r = 1; r <= REPEATS; r++) {
+        const common = ['--brokers', broker.brokers, '--topic', `bench-${r}`]
+        produce.measure(() => {
+          const run = runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', String(events)])
+          return {seconds: run.seconds, peakRss: run.peakRss}
+        })
+        bare.measure(() => {
+          const result = runScript('kafka-ceiling.js', [broker.brokers, `bench-${r}`, 'bare'])
+          // Start to exit, as ingest is timed; fromFirstBatchS leaves out starting and joining the group.
+          return {seconds: result.processSeconds, peakRss: result.peakRssMiB * 2 ** 20, fromFirstBatchS: result.seconds}
+        })
+        const lake = join(dir, `lake-${r}`)
+        ingest.measure(() => {
+          const run = runEcap(['ingest', ...common, '--lake', lake, '--until-caught-up', '--flush-rows', '250000'])
+          if (run.result.events !== events)
+            throw new Error(`ingest landed ${run.result.events} events, expected ${events}`)
+          return {
+            seconds: run.seconds,
+            peakRss: run.peakRss,
+            commits: run.result.commits,
+            // Where the time went (seconds per stage; stages overlap, since fetching goes on while a flush writes).
+            ...Object.fromEntries(Object.entries(run.result.stageSeconds ?? {}).map(([k, v]) => [`${k}S`, v])),
+          }
+        })
+        rmSync(lake, {recursive: true, force: true})
+      }
     } finally {
       await broker.stop()
       rmSync(dir, {recursive: true, force: true})
     }
-    return rows
+    return [produce.row(), bare.row(), ingest.row(bare)]
   },
 
   /**
@@ -182,24 +326,24 @@ const benchmarks = {
         const common = ['--brokers', brokers, '--topic', topic]
         runEcap(['generate', '--to', 'kafka', ...common, '--partitions', '6', '--events', '1000000'])
       }
-      for (const mode of ['bare', 'default-fetch', 'judge']) {
-        const child = spawnSync(process.execPath, [join(root, 'bench', 'kafka-ceiling.js'), brokers, topic, mode], {
-          encoding: 'utf8',
-        })
-        if (child.status !== 0) throw new Error(`kafka-ceiling ${mode} exited ${child.status}:\n${child.stderr}`)
-        const result = JSON.parse(child.stdout.trim().split('\n').pop())
-        rows.push({
-          case: {
-            bare: 'kafkajs consumer, ingest fetch sizes, no work',
-            'default-fetch': 'kafkajs consumer, default fetch sizes, no work',
-            judge: "kafkajs consumer + ingest's per-message JS",
-          }[mode],
-          messages: result.messages,
-          seconds: result.seconds,
-          messagesPerSecond: result.messagesPerSecond,
-          peakRssMiB: result.peakRssMiB,
-        })
+      const names = {
+        bare: 'kafkajs consumer, ingest fetch sizes, no work',
+        'default-fetch': 'kafkajs consumer, default fetch sizes, no work',
+        judge: "kafkajs consumer + ingest's per-message JS",
       }
+      const figures = Object.fromEntries(
+        Object.entries(names).map(([mode, name]) => [mode, new Figure(name, {items: 0, unit: 'messages'})]),
+      )
+      for (let r = 1; r <= REPEATS; r++) {
+        for (const mode of Object.keys(names)) {
+          figures[mode].measure(() => {
+            const result = runScript('kafka-ceiling.js', [brokers, topic, mode])
+            figures[mode].items = result.messages
+            return {seconds: result.seconds, peakRss: result.peakRssMiB * 2 ** 20}
+          })
+        }
+      }
+      rows.push(figures.bare.row(), figures['default-fetch'].row(), figures.judge.row(figures.bare))
     } finally {
       await broker?.stop()
     }
@@ -424,17 +568,21 @@ const benchmarks = {
     const rows = []
     try {
       for (const events of [1_000_000, 10_000_000]) {
-        const lake = join(dir, `lake-${events}`)
-        const run = runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
-        rows.push({
-          case: `generate --to lake ${events.toLocaleString('en-US')}`,
-          seconds: Number(run.seconds.toFixed(2)),
-          eventsPerSecond: Math.round(events / run.seconds),
-          peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
-          files: run.result.lake.files,
-          lakeMiB: Number((run.result.lake.bytes / 2 ** 20).toFixed(1)),
-        })
-        rmSync(lake, {recursive: true, force: true})
+        const figure = new Figure(`generate --to lake ${events.toLocaleString('en-US')}`, {items: events})
+        for (let r = 1; r <= REPEATS; r++) {
+          const lake = join(dir, `lake-${events}`)
+          figure.measure(() => {
+            const run = runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+            return {
+              seconds: run.seconds,
+              peakRss: run.peakRss,
+              files: run.result.lake.files,
+              lakeMiB: mib(run.result.lake.bytes),
+            }
+          })
+          rmSync(lake, {recursive: true, force: true})
+        }
+        rows.push(figure.row())
       }
       const {commitAppend, tablePath} = await import('../dist/lib/lake/lake.js')
       const {readSnapshot} = await import('../dist/lib/lake/delta-log.js')
@@ -529,23 +677,33 @@ const benchmarks = {
     return rows
   },
 
-  /** `ecap generate` of 1M and 10M events to an NDJSON file: events/s end to end and peak RSS. */
+  /**
+   * `ecap generate` of 1M and 10M events to an NDJSON file, and of 1M events to a new lake: events/s end to end (the
+   * generator's own figure beside it), peak RSS.
+   */
   generate() {
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-generate-'))
     const rows = []
     try {
-      for (const events of [1_000_000, 10_000_000]) {
-        const file = join(dir, 'events.ndjson')
-        const run = runEcap(['generate', '--events', String(events), '-o', file])
-        rows.push({
-          events,
-          seconds: Number(run.seconds.toFixed(2)),
-          eventsPerSecond: Math.round(events / run.seconds),
-          generatorEventsPerSecond: run.result.eventsPerSecond,
-          peakRssMiB: Number((run.peakRss / 2 ** 20).toFixed(1)),
-          fileMiB: Number((statSync(file).size / 2 ** 20).toFixed(1)),
-        })
-        rmSync(file, {force: true})
+      const cases = [
+        {events: 1_000_000, to: 'ndjson'},
+        {events: 10_000_000, to: 'ndjson'},
+        {events: 1_000_000, to: 'lake'},
+      ]
+      for (const {events, to} of cases) {
+        const figure = new Figure(`generate --to ${to} ${events.toLocaleString('en-US')}`, {items: events})
+        let size = 0
+        for (let r = 1; r <= REPEATS; r++) {
+          const target = join(dir, to === 'lake' ? 'lake' : 'events.ndjson')
+          figure.measure(() => {
+            const output = to === 'lake' ? ['--to', 'lake', '--lake', target] : ['-o', target]
+            const run = runEcap(['generate', '--events', String(events), ...output])
+            return {seconds: run.seconds, peakRss: run.peakRss, generatorEventsPerSecond: run.result.eventsPerSecond}
+          })
+          size = to === 'lake' ? 0 : statSync(target).size
+          rmSync(target, {recursive: true, force: true})
+        }
+        rows.push(figure.row(undefined, size ? {fileMiB: mib(size)} : {}))
       }
     } finally {
       rmSync(dir, {recursive: true, force: true})
