@@ -268,6 +268,16 @@ describe('validateEvent', () => {
     )
   })
 
+  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty'])(
+    'rejects an event_type named like an inherited property (%s) instead of throwing',
+    (type) => {
+      // Every object inherits these names; a message that used one as its type once threw out of the judge.
+      expect(reasonOf(parseEventText(JSON.stringify({...makeEvent('search'), event_type: type})))).toBe(
+        `event_type "${type}" is not one of ${EVENT_TYPE_NAMES.join(', ')}`,
+      )
+    },
+  )
+
   it.each([
     ['an array', []],
     ['null', null],

@@ -43,7 +43,7 @@ export function validateEvent(value: unknown): ValidationResult {
     return {ok: false, reason: `schema_version ${version} is newer than this ecap understands (${SCHEMA_VERSION})`}
   }
   const type = record.event_type
-  if (typeof type !== 'string' || !(type in EVENT_TYPES)) {
+  if (typeof type !== 'string' || !Object.hasOwn(EVENT_TYPES, type)) {
     return {
       ok: false,
       reason: `event_type ${quoted(type)} is not one of ${Object.keys(EVENT_TYPES).join(', ')}`,
