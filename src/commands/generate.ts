@@ -69,6 +69,11 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       min: 1,
       description: 'With --to kafka: partitions of the topic if ecap creates it.',
     }),
+    compression: Flags.option({
+      options: ['gzip', 'none'] as const,
+      default: 'gzip',
+      description: 'With --to kafka: codec of the produced record batches.',
+    })(),
     ...kafkaConnectionFlags,
     rate: Flags.integer({
       min: 1,
@@ -184,6 +189,7 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
         connection: connectionFromConfig(config),
         topic: config.topic.value,
         partitions: flags.partitions,
+        compression: flags.compression,
       })
       return this.generate(options, flags.rate ? new PacedSink(sink, flags.rate) : sink, flags)
     }

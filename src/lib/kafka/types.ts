@@ -96,6 +96,8 @@ export type Partitioner = 'murmur2'
 export interface OutgoingRecord {
   key?: Buffer | string | null
   value: Buffer | string | null
+  /** The partition to write; without it the producer's partitioner picks one from the key. */
+  partition?: number
 }
 
 export interface RecordProducerOptions {

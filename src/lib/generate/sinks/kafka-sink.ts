@@ -2,29 +2,52 @@ import {serializeEvent} from '../../events/serialize.js'
 import type {ShopEvent} from '../../events/types.js'
 import {type KafkaConnectionOptions, unavailable} from '../../kafka/client.js'
 import {kafkaClient} from '../../kafka/kafkajs-client.js'
-import type {OutgoingRecord, RecordProducer} from '../../kafka/types.js'
+import {keyPartition} from '../../kafka/murmur2.js'
+import type {Compression, OutgoingRecord, RecordProducer} from '../../kafka/types.js'
 import type {DrainableSink} from './paced-sink.js'
 
 /** Messages per produce request: large batches amortise round trips and compress well. */
 const BATCH_MESSAGES = 5000
+
+/**
+ * Idempotent producers the sink spreads the topic's partitions over. kafkajs keeps one request in flight per
+ * idempotent producer; with several, the broker works on one request while the next is being encoded.
+ */
+const MAX_PRODUCERS = 3
 
 export interface KafkaSinkOptions {
   connection: KafkaConnectionOptions
   topic: string
   /** Partitions of the topic when ecap creates it. */
   partitions: number
+  /** Codec of the produced record batches (default gzip). */
+  compression?: Compression
+}
+
+/** One idempotent producer, the partitions it alone writes, and the records batched for it. */
+interface Lane {
+  producer: RecordProducer
+  batch: OutgoingRecord[]
+  /** The send in flight; the next one starts only after it is acknowledged. */
+  sending: Promise<void> | undefined
 }
 
 /**
- * Produces events to a Kafka topic, keyed by customer_id (so one customer's events stay in order in one
- * partition), in GZIP-compressed batches, waiting for each batch (back-pressure) before building the next.
- * Creates the topic when it is missing.
+ * Produces events to a Kafka topic, keyed by customer_id and partitioned by murmur2 of the key (as Java's producer
+ * does), in compressed batches. Each partition is written by one idempotent producer (its "lane"), with one request in
+ * flight: its batches reach the partition in the order they were built, and a retried request is deduplicated by the
+ * broker by producer id and sequence number. So one customer's events stay in order in one partition, each written
+ * once. The next batch is built while the previous one is in flight (back-pressure: a lane waits for its previous
+ * send before it sends again). Creates the topic when it is missing.
  */
 export class KafkaSink implements DrainableSink {
   readonly target: string
   readonly closed = false
-  private batch: OutgoingRecord[] = []
-  private producer: RecordProducer | undefined
+  private lanes: Lane[] = []
+  /** The lane of each partition. */
+  private laneOf: Lane[] = []
+  private partitionCount = 0
+  private unkeyed = 0
   produced = 0
 
   private constructor(private readonly options: KafkaSinkOptions) {
@@ -44,13 +67,22 @@ export class KafkaSink implements DrainableSink {
           waitForLeaders: true,
         })
       }
-      // Idempotent: a retried send cannot write a message twice (which would reach the lake as a duplicate event).
-      // Keys hash to partitions with murmur2, as Java's producer does: one customer's events stay in one partition.
-      const producer = kafka.producer({idempotent: true, partitioner: 'murmur2'})
-      await producer.connect()
-      sink.producer = producer
+      const metadata = await admin.fetchTopicMetadata({topics: [options.topic]})
+      const partitions = metadata.topics[0]?.partitions.map((p) => p.partitionId).sort((a, b) => a - b) ?? []
+      if (partitions.length === 0) throw new Error(`Kafka reports no partitions for topic ${options.topic}.`)
+      sink.partitionCount = partitions.length
+      const laneCount = Math.max(1, Math.min(MAX_PRODUCERS, partitions.length))
+      for (let i = 0; i < laneCount; i++) {
+        // Idempotent: a retried send cannot write a message twice (which would reach the lake as a duplicate event).
+        // The sink picks each record's partition itself (murmur2 of the key); the partitioner only backs that up.
+        const producer = kafka.producer({idempotent: true, partitioner: 'murmur2'})
+        sink.lanes.push({producer, batch: [], sending: undefined})
+        await producer.connect()
+      }
+      sink.laneOf = partitions.map((_, i) => sink.lanes[i % laneCount] as Lane)
       return sink
     } catch (error) {
+      await sink.disconnect()
       throw unavailable(error, options.connection.brokers)
     } finally {
       await admin.disconnect()
@@ -58,42 +90,67 @@ export class KafkaSink implements DrainableSink {
   }
 
   write(event: ShopEvent): void | Promise<void> {
-    this.batch.push({key: event.customer_id, value: serializeEvent(event)})
-    if (this.batch.length >= BATCH_MESSAGES) return this.flush()
+    const key = event.customer_id
+    // Anonymous events have no key and no order to keep: they go round the partitions, as kafkajs's partitioner sends them.
+    const partition = key === null ? this.nextUnkeyed() : keyPartition(key, this.partitionCount)
+    const lane = this.laneOf[partition] as Lane
+    lane.batch.push({key, value: serializeEvent(event), partition})
+    if (lane.batch.length >= BATCH_MESSAGES) return this.send(lane)
     return undefined
   }
 
-  /** Sends what is batched now: a live stream is about to wait for its next event. */
-  drain(): Promise<void> {
-    return this.flush()
+  private nextUnkeyed(): number {
+    this.unkeyed = (this.unkeyed + 1) % this.partitionCount
+    return this.unkeyed
   }
 
-  private async flush(): Promise<void> {
-    if (this.batch.length === 0 || !this.producer) return
-    const messages = this.batch
-    this.batch = []
-    try {
-      await this.producer.send({topic: this.options.topic, compression: 'gzip', messages})
-    } catch (error) {
-      throw unavailable(error, this.options.connection.brokers)
-    }
-    this.produced += messages.length
+  /** Sends what is batched now and waits until Kafka has it: a live stream is about to wait for its next event. */
+  async drain(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => this.send(lane)))
+    await Promise.all(this.lanes.map((lane) => lane.sending))
+  }
+
+  /** Waits for the lane's send in flight, then starts sending its batch without waiting for it. */
+  private async send(lane: Lane): Promise<void> {
+    await lane.sending
+    if (lane.batch.length === 0 || !this.lanes.includes(lane)) return
+    const messages = lane.batch
+    lane.batch = []
+    const sending = lane.producer
+      .send({topic: this.options.topic, compression: this.options.compression ?? 'gzip', messages})
+      .then(
+        () => {
+          this.produced += messages.length
+        },
+        (error: unknown) => {
+          throw unavailable(error, this.options.connection.brokers)
+        },
+      )
+    // Its failure is reported by whoever waits for it next (the next send, drain or commit).
+    sending.catch(() => {})
+    lane.sending = sending
   }
 
   async commit(): Promise<void> {
-    await this.flush()
-    await this.disconnect()
+    try {
+      await this.drain()
+    } finally {
+      await this.disconnect()
+    }
   }
 
   /** Stops producing. Messages already acknowledged by Kafka stay in the topic: a stream cannot be unsent. */
   async abort(): Promise<void> {
-    this.batch = []
+    for (const lane of this.lanes) lane.batch = []
     await this.disconnect()
   }
 
   private async disconnect(): Promise<void> {
-    const producer = this.producer
-    this.producer = undefined
-    await producer?.disconnect()
+    const lanes = this.lanes
+    this.lanes = []
+    this.laneOf = []
+    // A send still in flight settles (or fails) before its producer goes.
+    await Promise.allSettled(lanes.map((lane) => lane.sending))
+    await Promise.all(lanes.map((lane) => lane.producer.disconnect()))
   }
 }

@@ -1,0 +1,185 @@
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {Partitioners} from 'kafkajs'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {Engine} from '../src/lib/engine/engine.js'
+import {keyPartition} from '../src/lib/kafka/murmur2.js'
+import {ecap} from './helpers/cli.js'
+import {diffExactlyOnce, lakeKeysWithDuckDb} from './helpers/exactly-once.js'
+import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
+
+/** Enough events for several batches per producer of the sink (5000 messages a batch, 3 producers over 6 partitions). */
+const EVENTS = 36_000
+const PARTITIONS = 6
+const GENERATE = ['--events', String(EVENTS), '--seed', '2026', '--days', '60']
+
+interface Sent {
+  id: string
+  customer: string | null
+}
+
+let dir: string
+let engine: Engine
+/** The generated events in the simulator's order. */
+let truth: Sent[]
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ecap-generate-kafka-'))
+  engine = await Engine.open()
+  const ndjson = join(dir, 'truth.ndjson')
+  const written = ecap(['generate', ...GENERATE, '-o', ndjson, '-q'], {timeoutMs: 120_000})
+  expect(written.status, written.stderr).toBe(0)
+  truth = readFileSync(ndjson, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as {event_id: string; customer_id: string | null})
+    .map((e) => ({id: e.event_id, customer: e.customer_id}))
+  expect(new Set(truth.map((e) => e.id)).size).toBe(EVENTS)
+}, 180_000)
+
+afterAll(async () => {
+  await engine?.close()
+  rmSync(dir, {recursive: true, force: true})
+})
+
+/** Every record of the topic: per partition, in offset order. */
+async function readTopic(topic: string): Promise<Map<number, {key: string | null; id: string}[]>> {
+  const consumer = testKafka().consumer({groupId: uniqueName('reader')})
+  const partitions = new Map<number, {key: string | null; id: string}[]>()
+  let seen = 0
+  await consumer.connect()
+  try {
+    await consumer.subscribe({topic, fromBeginning: true})
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${seen} of ${EVENTS} records`)), 60_000)
+      consumer
+        .run({
+          eachBatch: async ({batch}) => {
+            const list = partitions.get(batch.partition) ?? []
+            partitions.set(batch.partition, list)
+            for (const m of batch.messages) {
+              const id = (JSON.parse(String(m.value)) as {event_id: string}).event_id
+              list.push({key: m.key === null ? null : String(m.key), id})
+              seen++
+            }
+            if (seen >= EVENTS) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+        })
+        .catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return partitions
+}
+
+describe('generate --to kafka', () => {
+  it('places keys on the partitions Java and kafkajs pick (murmur2)', () => {
+    const kafkajs = Partitioners.DefaultPartitioner()
+    for (const partitions of [1, 3, 6, 7]) {
+      const partitionMetadata = Array.from({length: partitions}, (_, partitionId) => ({
+        partitionId,
+        leader: 1,
+        replicas: [1],
+        isr: [1],
+        partitionErrorCode: 0,
+      }))
+      for (let i = 0; i < 5000; i++) {
+        const key = i % 97 === 0 ? `ü-${i}` : `c${String(i).padStart(6, '0')}${'x'.repeat(i % 5)}`
+        expect(keyPartition(key, partitions), key).toBe(
+          kafkajs({topic: 't', partitionMetadata, message: {key, value: ''}}),
+        )
+      }
+    }
+  })
+
+  it.each(['none', 'gzip'])(
+    'with --compression %s, writes each event once, each customer in order in one partition, and ingest reads back the exact set',
+    async (compression) => {
+      const brokers = testBrokers()
+      const topic = uniqueName(`backfill-${compression}`)
+      const sent = ecap(
+        [
+          'generate',
+          '--to',
+          'kafka',
+          '--brokers',
+          brokers,
+          '--topic',
+          topic,
+          '--partitions',
+          String(PARTITIONS),
+          '--compression',
+          compression,
+          ...GENERATE,
+          '--json',
+          '-q',
+        ],
+        {timeoutMs: 120_000},
+      )
+      expect(sent.status, sent.stderr).toBe(0)
+
+      const partitions = await readTopic(topic)
+      const read = [...partitions.values()].flat()
+      expect(
+        diffExactlyOnce(
+          read.map((r) => r.id),
+          truth.map((e) => e.id),
+        ),
+      ).toEqual({
+        missing: [],
+        unexpected: [],
+        duplicated: [],
+      })
+      // Per customer: one partition, and the events in the order the simulator made them.
+      const expected = new Map<string, string[]>()
+      for (const e of truth)
+        if (e.customer !== null) expected.set(e.customer, [...(expected.get(e.customer) ?? []), e.id])
+      const actual = new Map<string, string[]>()
+      const home = new Map<string, number>()
+      for (const [partition, records] of partitions) {
+        for (const r of records) {
+          if (r.key === null) continue
+          expect(home.get(r.key) ?? partition, `customer ${r.key} in two partitions`).toBe(partition)
+          home.set(r.key, partition)
+          expect(partition).toBe(keyPartition(r.key, PARTITIONS))
+          actual.set(r.key, [...(actual.get(r.key) ?? []), r.id])
+        }
+      }
+      expect(actual.size).toBe(expected.size)
+      for (const [customer, ids] of expected) expect(actual.get(customer), customer).toEqual(ids)
+
+      const lake = join(dir, `lake-${compression}`)
+      const ingested = ecap(
+        [
+          'ingest',
+          '--brokers',
+          brokers,
+          '--topic',
+          topic,
+          '--lake',
+          lake,
+          '--group',
+          uniqueName('g'),
+          '--until-caught-up',
+          '--json',
+        ],
+        {timeoutMs: 180_000},
+      )
+      expect(ingested.status, ingested.stderr).toBe(0)
+      const keys = await lakeKeysWithDuckDb(engine, lake)
+      expect(
+        diffExactlyOnce(
+          keys.events,
+          truth.map((e) => e.id),
+        ),
+      ).toEqual({missing: [], unexpected: [], duplicated: []})
+      expect(keys.deadLetters).toEqual([])
+    },
+    300_000,
+  )
+})
