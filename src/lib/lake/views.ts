@@ -39,7 +39,8 @@ export async function registerTableView(
     await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${emptyColumns(snapshot)}${rowId} WHERE false`)
     return snapshot
   }
-  // One temp table maps each file to its partition values; read_parquet's filename column joins to it.
+  // One temp table maps each file to its partition values, keyed by the file's place in read_parquet's list, which
+  // the scan's virtual file_index column carries: an integer join costs every scan less than one on each row's path.
   const mapName = sqlIdentifier(`__files_${viewName}`)
   const partitionDefs = partitionColumns.map((c) => `${sqlIdentifier(c)} VARCHAR`).join(', ')
   await engine.run(
@@ -62,11 +63,11 @@ export async function registerTableView(
   const rowId = options.rowIds ? `, f.file_number * 4294967296 + d.file_row_number AS ${ROW_ID_COLUMN}` : ''
   await engine.run(
     `CREATE OR REPLACE TEMP VIEW ${view} AS
-     SELECT d.* EXCLUDE (filename${options.rowIds ? ', file_row_number' : ''})${partitionSelect ? `, ${partitionSelect}` : ''}${rowId}
-     FROM read_parquet(${sqlStringList(paths)}, filename = true, hive_partitioning = false, union_by_name = true${
+     SELECT d.*${options.rowIds ? ' EXCLUDE (file_row_number)' : ''}${partitionSelect ? `, ${partitionSelect}` : ''}${rowId}
+     FROM read_parquet(${sqlStringList(paths)}, hive_partitioning = false, union_by_name = true${
        options.rowIds ? ', file_row_number = true' : ''
      }) d
-     JOIN ${mapName} f ON f.path = d.filename`,
+     JOIN ${mapName} f ON f.file_number = d.file_index`,
   )
   return snapshot
 }
