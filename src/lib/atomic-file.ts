@@ -15,6 +15,12 @@ export class AtomicFile {
     readonly path: string,
     /** The flag that named this path, for the error message. */
     flag: string,
+    /**
+     * Whether commit waits for the disk. Only for scratch files that something reads at once and deletes, and
+     * whose loss in a crash costs nothing (the run that staged them never committed): the fsync of a staged chunk
+     * is pure waiting.
+     */
+    private readonly durable = true,
   ) {
     this.tempPath = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`)
     try {
@@ -45,11 +51,11 @@ export class AtomicFile {
   /** Flushes to disk and moves the file into place, durably (the rename is an entry of the folder). */
   commit(): void {
     if (this.fd === undefined) return
-    fsyncSync(this.fd)
+    if (this.durable) fsyncSync(this.fd)
     closeSync(this.fd)
     this.fd = undefined
     renameSync(this.tempPath, this.path)
-    fsyncDirectory(dirname(this.path))
+    if (this.durable) fsyncDirectory(dirname(this.path))
   }
 
   /** Drops the temp file; safe to call more than once and after commit. */

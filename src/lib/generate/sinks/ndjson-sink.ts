@@ -28,9 +28,12 @@ export class NdjsonSink implements EventSink {
     })
   }
 
-  /** A sink that appears at `path` only once the run succeeds. */
-  static toFile(path: string, flag = '--output'): NdjsonSink {
-    return new NdjsonSink(path, new AtomicFile(path, flag), undefined)
+  /**
+   * A sink that appears at `path` only once the run succeeds; `durable: false` skips the fsync for a scratch file
+   * (see AtomicFile).
+   */
+  static toFile(path: string, flag = '--output', {durable = true}: {durable?: boolean} = {}): NdjsonSink {
+    return new NdjsonSink(path, new AtomicFile(path, flag, durable), undefined)
   }
 
   static toStream(stream: NodeJS.WritableStream, name = 'stdout'): NdjsonSink {
