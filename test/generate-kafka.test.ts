@@ -9,7 +9,7 @@ import {ecap} from './helpers/cli.js'
 import {diffExactlyOnce, lakeKeysWithDuckDb} from './helpers/exactly-once.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
-/** Enough events for several batches per producer of the sink (5000 messages a batch, 3 producers over 6 partitions). */
+/** Enough events for several batches per producer of the sink (6000 messages a round, 3 producers over 6 partitions). */
 const EVENTS = 36_000
 const PARTITIONS = 6
 const GENERATE = ['--events', String(EVENTS), '--seed', '2026', '--days', '60']

@@ -6,8 +6,11 @@ import {keyPartition} from '../../kafka/murmur2.js'
 import type {Compression, OutgoingRecord, RecordProducer} from '../../kafka/types.js'
 import type {DrainableSink} from './paced-sink.js'
 
-/** Messages per produce request: large batches amortise round trips and compress well. */
-const BATCH_MESSAGES = 5000
+/**
+ * Messages batched at a time over all producers: large batches amortise round trips and compress well. Each producer
+ * sends its share, so what is held (a batch in flight and one being built, per producer) stays about what it is with one.
+ */
+const BATCH_MESSAGES = 6000
 
 /**
  * Idempotent producers the sink spreads the topic's partitions over. kafkajs keeps one request in flight per
@@ -48,6 +51,7 @@ export class KafkaSink implements DrainableSink {
   private laneOf: Lane[] = []
   private partitionCount = 0
   private unkeyed = 0
+  private laneBatch = BATCH_MESSAGES
   produced = 0
 
   private constructor(private readonly options: KafkaSinkOptions) {
@@ -79,6 +83,7 @@ export class KafkaSink implements DrainableSink {
         sink.lanes.push({producer, batch: [], sending: undefined})
         await producer.connect()
       }
+      sink.laneBatch = Math.ceil(BATCH_MESSAGES / laneCount)
       sink.laneOf = partitions.map((_, i) => sink.lanes[i % laneCount] as Lane)
       return sink
     } catch (error) {
@@ -95,7 +100,7 @@ export class KafkaSink implements DrainableSink {
     const partition = key === null ? this.nextUnkeyed() : keyPartition(key, this.partitionCount)
     const lane = this.laneOf[partition] as Lane
     lane.batch.push({key, value: serializeEvent(event), partition})
-    if (lane.batch.length >= BATCH_MESSAGES) return this.send(lane)
+    if (lane.batch.length >= this.laneBatch) return this.send(lane)
     return undefined
   }
 
