@@ -154,8 +154,8 @@ export class KafkaSink implements DrainableSink {
     const lanes = this.lanes
     this.lanes = []
     this.laneOf = []
-    // A send still in flight settles (or fails) before its producer goes.
-    await Promise.allSettled(lanes.map((lane) => lane.sending))
+    // Not waiting for a send in flight: commit has already waited for them, and an abort must not hang on a send that
+    // retries without bound against a broker that is gone (the producer's disconnect ends it).
     await Promise.all(lanes.map((lane) => lane.producer.disconnect()))
   }
 }
