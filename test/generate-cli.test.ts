@@ -159,6 +159,29 @@ describe('ecap generate', () => {
 
     expect(await exited, stderr).toBe(130)
     expect(stderr).toContain('INTERRUPTED')
+    expect(stderr).toContain('nothing was left behind')
     expect(await readdir(cwd)).toEqual([])
+  })
+
+  it('says on SIGINT that what went to stdout stays there, rather than that nothing was left behind', async () => {
+    const started = spawn(process.execPath, [RUN, 'generate', '--events', '100000000', '-o', '-'], {
+      cwd,
+      env: cleanEnv(xdgHome),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child = started
+    let stderr = ''
+    started.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const exited = new Promise<number | null>((resolve) => started.on('exit', (code) => resolve(code)))
+    // Interrupt once events have reached the reader.
+    await new Promise((resolve) => started.stdout?.once('data', resolve))
+    started.stdout?.resume()
+    started.kill('SIGINT')
+
+    expect(await exited, stderr).toBe(130)
+    expect(stderr).toContain('the events already sent to stdout stay there')
+    expect(stderr).not.toContain('nothing was left behind')
   })
 })

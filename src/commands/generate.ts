@@ -237,7 +237,9 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       progress.fail(
         error instanceof S3CommitUnknownError
           ? 'Generation stopped; its commit may have landed.'
-          : 'Generation stopped; nothing was left behind.',
+          : sink.onAbort === 'sent-events-stay'
+            ? `Generation stopped; the events already sent to ${sink.target} stay there (a stream cannot be unsent).`
+            : 'Generation stopped; nothing was left behind.',
       )
       throw error
     }

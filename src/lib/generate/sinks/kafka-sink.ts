@@ -46,6 +46,7 @@ interface Lane {
 export class KafkaSink implements DrainableSink {
   readonly target: string
   readonly closed = false
+  readonly onAbort = 'sent-events-stay'
   private lanes: Lane[] = []
   /** The lane of each partition. */
   private laneOf: Lane[] = []

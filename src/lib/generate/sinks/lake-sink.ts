@@ -56,6 +56,8 @@ export class LakeSink implements EventSink {
     this.chunk = this.stageChunk()
   }
 
+  readonly onAbort = 'nothing-left'
+
   get closed(): boolean {
     return false
   }

@@ -40,6 +40,10 @@ export class NdjsonSink implements EventSink {
     return new NdjsonSink(name, undefined, stream)
   }
 
+  get onAbort(): 'nothing-left' | 'sent-events-stay' {
+    return this.file ? 'nothing-left' : 'sent-events-stay'
+  }
+
   get closed(): boolean {
     return this.streamClosed
   }

@@ -29,6 +29,10 @@ export class PacedSink implements EventSink {
     return this.inner.target
   }
 
+  get onAbort(): 'nothing-left' | 'sent-events-stay' {
+    return this.inner.onAbort
+  }
+
   get closed(): boolean {
     return this.inner.closed
   }

@@ -11,6 +11,11 @@ export interface EventSink {
   write(event: ShopEvent): void | Promise<void>
   /** True once the destination stopped accepting events (a closed pipe): the generator stops early and cleanly. */
   readonly closed: boolean
+  /**
+   * What an aborted run leaves: nothing (a file or lake commit that never happened), or the events already sent, where
+   * they cannot be taken back (Kafka keeps what it acknowledged; a pipe keeps what it was given).
+   */
+  readonly onAbort: 'nothing-left' | 'sent-events-stay'
   /** Makes everything written durable and visible. */
   commit(): Promise<void>
   /** Removes whatever was written; idempotent, and a no-op after commit. */
