@@ -39,8 +39,7 @@ export async function registerTableView(
     await engine.run(`CREATE OR REPLACE TEMP VIEW ${view} AS SELECT ${emptyColumns(snapshot)}${rowId} WHERE false`)
     return snapshot
   }
-  // One temp table maps each file to its partition values, keyed by the file's place in read_parquet's list, which
-  // the scan's virtual file_index column carries: an integer join costs every scan less than one on each row's path.
+  // One temp table maps each file to its partition values; read_parquet's filename column joins to it.
   const mapName = sqlIdentifier(`__files_${viewName}`)
   const partitionDefs = partitionColumns.map((c) => `${sqlIdentifier(c)} VARCHAR`).join(', ')
   await engine.run(
@@ -63,11 +62,11 @@ export async function registerTableView(
   const rowId = options.rowIds ? `, f.file_number * 4294967296 + d.file_row_number AS ${ROW_ID_COLUMN}` : ''
   await engine.run(
     `CREATE OR REPLACE TEMP VIEW ${view} AS
-     SELECT d.*${options.rowIds ? ' EXCLUDE (file_row_number)' : ''}${partitionSelect ? `, ${partitionSelect}` : ''}${rowId}
-     FROM read_parquet(${sqlStringList(paths)}, hive_partitioning = false, union_by_name = true${
+     SELECT d.* EXCLUDE (filename${options.rowIds ? ', file_row_number' : ''})${partitionSelect ? `, ${partitionSelect}` : ''}${rowId}
+     FROM read_parquet(${sqlStringList(paths)}, filename = true, hive_partitioning = false, union_by_name = true${
        options.rowIds ? ', file_row_number = true' : ''
      }) d
-     JOIN ${mapName} f ON f.file_number = d.file_index`,
+     JOIN ${mapName} f ON f.path = d.filename`,
   )
   return snapshot
 }
