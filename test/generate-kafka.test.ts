@@ -182,4 +182,37 @@ describe('generate --to kafka', () => {
     },
     300_000,
   )
+
+  it('keeps each batch under the broker limit of 1 MB per partition: uncompressed, to a topic of one partition', async () => {
+    // 6000 events of ~290 bytes in one partition would be 1.7 MB, which the broker refuses (MESSAGE_TOO_LARGE).
+    const topic = uniqueName('one-partition')
+    const sent = ecap(
+      [
+        'generate',
+        '--to',
+        'kafka',
+        '--brokers',
+        testBrokers(),
+        '--topic',
+        topic,
+        '--partitions',
+        '1',
+        '--compression',
+        'none',
+        ...GENERATE,
+        '--json',
+        '-q',
+      ],
+      {timeoutMs: 120_000},
+    )
+    expect(sent.status, sent.stderr).toBe(0)
+    const partitions = await readTopic(topic)
+    expect([...partitions.keys()]).toEqual([0])
+    expect(
+      diffExactlyOnce(
+        (partitions.get(0) ?? []).map((r) => r.id),
+        truth.map((e) => e.id),
+      ),
+    ).toEqual({missing: [], unexpected: [], duplicated: []})
+  }, 180_000)
 })

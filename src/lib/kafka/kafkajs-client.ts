@@ -78,12 +78,21 @@ function recordProducer(kafka: Kafka, options: RecordProducerOptions = {}): Reco
   return {
     connect: () => producer.connect(),
     send: async ({topic, messages, compression}) => {
-      await producer.send({
+      const acknowledged = await producer.send({
         topic,
         ...(compression !== undefined && {compression: COMPRESSION[compression]}),
         acks: -1,
         messages,
       })
+      // kafkajs leaves out, without an error, the records of a partition its metadata has no leader for (a topic just
+      // created or grown, or recreated smaller): every partition the records were sent to must be acknowledged.
+      const sentTo = new Set(messages.flatMap((m) => (m.partition === undefined ? [] : [m.partition])))
+      for (const ack of acknowledged) if (ack.errorCode === 0) sentTo.delete(ack.partition)
+      if (sentTo.size > 0) {
+        throw new Error(
+          `Kafka did not acknowledge the records sent to partition${sentTo.size > 1 ? 's' : ''} ${[...sentTo].join(', ')} of ${topic}; they may be missing.`,
+        )
+      }
     },
     disconnect: () => producer.disconnect(),
   }

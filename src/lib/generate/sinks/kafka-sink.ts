@@ -13,6 +13,13 @@ import type {DrainableSink} from './paced-sink.js'
 const BATCH_MESSAGES = 6000
 
 /**
+ * Value bytes a producer batches at most. Its request holds one record batch per partition, and a broker refuses a
+ * batch over the topic's max.message.bytes (1 MB by default), counted after compression: uncompressed 6000 events of
+ * ~290 bytes would be 1.7 MB in one partition of a 1-partition topic.
+ */
+const BATCH_BYTES = 512 * 1024
+
+/**
  * Idempotent producers the sink spreads the topic's partitions over. kafkajs keeps one request in flight per
  * idempotent producer; with several, the broker works on one request while the next is being encoded.
  */
@@ -31,6 +38,8 @@ export interface KafkaSinkOptions {
 interface Lane {
   producer: RecordProducer
   batch: OutgoingRecord[]
+  /** UTF-16 units of the batch's keys and values: their bytes for the ASCII events the generator makes. */
+  batchSize: number
   /** The send in flight; the next one starts only after it is acknowledged. */
   sending: Promise<void> | undefined
 }
@@ -81,7 +90,7 @@ export class KafkaSink implements DrainableSink {
         // Idempotent: a retried send cannot write a message twice (which would reach the lake as a duplicate event).
         // The sink picks each record's partition itself (murmur2 of the key); the partitioner only backs that up.
         const producer = kafka.producer({idempotent: true, partitioner: 'murmur2'})
-        sink.lanes.push({producer, batch: [], sending: undefined})
+        sink.lanes.push({producer, batch: [], batchSize: 0, sending: undefined})
         await producer.connect()
       }
       sink.laneBatch = Math.ceil(BATCH_MESSAGES / laneCount)
@@ -100,8 +109,10 @@ export class KafkaSink implements DrainableSink {
     // Anonymous events have no key and no order to keep: they go round the partitions, as kafkajs's partitioner sends them.
     const partition = key === null ? this.nextUnkeyed() : keyPartition(key, this.partitionCount)
     const lane = this.laneOf[partition] as Lane
-    lane.batch.push({key, value: serializeEvent(event), partition})
-    if (lane.batch.length >= this.laneBatch) return this.send(lane)
+    const value = serializeEvent(event)
+    lane.batch.push({key, value, partition})
+    lane.batchSize += value.length + (key?.length ?? 0)
+    if (lane.batch.length >= this.laneBatch || lane.batchSize >= BATCH_BYTES) return this.send(lane)
     return undefined
   }
 
@@ -122,6 +133,7 @@ export class KafkaSink implements DrainableSink {
     if (lane.batch.length === 0 || !this.lanes.includes(lane)) return
     const messages = lane.batch
     lane.batch = []
+    lane.batchSize = 0
     const sending = lane.producer
       .send({topic: this.options.topic, compression: this.options.compression ?? 'gzip', messages})
       .then(
@@ -147,7 +159,10 @@ export class KafkaSink implements DrainableSink {
 
   /** Stops producing. Messages already acknowledged by Kafka stay in the topic: a stream cannot be unsent. */
   async abort(): Promise<void> {
-    for (const lane of this.lanes) lane.batch = []
+    for (const lane of this.lanes) {
+      lane.batch = []
+      lane.batchSize = 0
+    }
     await this.disconnect()
   }
 
