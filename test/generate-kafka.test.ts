@@ -77,6 +77,30 @@ async function readTopic(topic: string): Promise<Map<number, {key: string | null
   return partitions
 }
 
+/** `ecap generate --to kafka` of the test's shop into `topic`; fails the test unless it exits 0. */
+function backfill(topic: string, partitions: number, compression: string): void {
+  const sent = ecap(
+    [
+      'generate',
+      '--to',
+      'kafka',
+      '--brokers',
+      testBrokers(),
+      '--topic',
+      topic,
+      '--partitions',
+      String(partitions),
+      '--compression',
+      compression,
+      ...GENERATE,
+      '--json',
+      '-q',
+    ],
+    {timeoutMs: 120_000},
+  )
+  expect(sent.status, sent.stderr).toBe(0)
+}
+
 describe('generate --to kafka', () => {
   it('places keys on the partitions Java and kafkajs pick (murmur2)', () => {
     const kafkajs = Partitioners.DefaultPartitioner()
@@ -102,26 +126,7 @@ describe('generate --to kafka', () => {
     async (compression) => {
       const brokers = testBrokers()
       const topic = uniqueName(`backfill-${compression}`)
-      const sent = ecap(
-        [
-          'generate',
-          '--to',
-          'kafka',
-          '--brokers',
-          brokers,
-          '--topic',
-          topic,
-          '--partitions',
-          String(PARTITIONS),
-          '--compression',
-          compression,
-          ...GENERATE,
-          '--json',
-          '-q',
-        ],
-        {timeoutMs: 120_000},
-      )
-      expect(sent.status, sent.stderr).toBe(0)
+      backfill(topic, PARTITIONS, compression)
 
       const partitions = await readTopic(topic)
       const read = [...partitions.values()].flat()
@@ -186,26 +191,7 @@ describe('generate --to kafka', () => {
   it('keeps each batch under the broker limit of 1 MB per partition: uncompressed, to a topic of one partition', async () => {
     // 6000 events of ~290 bytes in one partition would be 1.7 MB, which the broker refuses (MESSAGE_TOO_LARGE).
     const topic = uniqueName('one-partition')
-    const sent = ecap(
-      [
-        'generate',
-        '--to',
-        'kafka',
-        '--brokers',
-        testBrokers(),
-        '--topic',
-        topic,
-        '--partitions',
-        '1',
-        '--compression',
-        'none',
-        ...GENERATE,
-        '--json',
-        '-q',
-      ],
-      {timeoutMs: 120_000},
-    )
-    expect(sent.status, sent.stderr).toBe(0)
+    backfill(topic, 1, 'none')
     const partitions = await readTopic(topic)
     expect([...partitions.keys()]).toEqual([0])
     expect(
