@@ -98,6 +98,18 @@ const HARD_NUMBERS = [
   123456789,
   999_999_999,
   1e9,
+  0.05,
+  0.1,
+  0.5,
+  10.1,
+  10.01,
+  10.5,
+  100.05,
+  4.35,
+  1e12 - 0.01,
+  1e12,
+  1e12 + 0.01,
+  123456789.01,
   2 ** 31,
   2 ** 32 + 1,
   -1,
@@ -161,8 +173,9 @@ describe('writeEventBytes', () => {
       }
     }
     const random = seededRandom(15)
-    for (let i = 0; i < 20_000; i++) {
-      const cents = Math.floor(random() * 10 ** Math.floor(random() * 13))
+    for (let i = 0; i < 40_000; i++) {
+      // Whole cents up to 1e13 (across the writer's 1e12 bound for writing cents itself), and any doubles.
+      const cents = Math.floor(random() * 10 ** Math.floor(random() * 16))
       const n = random() < 0.5 ? cents / 100 : random() * 10 ** Math.floor(random() * 30 - 10)
       const event = makeEvent('purchase', {total: n})
       event.items[0] = {product_id: 'p1', quantity: Math.floor(random() * 2 ** 34), unit_price: n}

@@ -12,18 +12,41 @@ function writeNull(b: Uint8Array, o: number): number {
   return o + 4
 }
 
-/** A number as `${n}` writes it; small non-negative integers (counts, versions) without making a string. */
+/** Digits of a non-negative integer below 2^53. */
+function writeDigits(n: number, b: Uint8Array, o: number): number {
+  let digits = 1
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++
+  let rest = n
+  for (let i = o + digits - 1; i >= o; i--) {
+    const next = Math.floor(rest / 10)
+    b[i] = 48 + rest - next * 10
+    rest = next
+  }
+  return o + digits
+}
+
+/**
+ * A number as `${n}` writes it. Counts, and amounts that are a whole number of cents, are written without making a
+ * string: for 0 < n < 1e12 equal to cents / 100, the shortest decimal that reads back as n (what JavaScript writes)
+ * is that amount with trailing zeros dropped, since any other decimal with as few digits is at least a cent away
+ * while doubles there are less than a cent apart. Anything else goes through `${n}`.
+ */
 function writeNumber(n: number, b: Uint8Array, o: number): number {
-  if (n >= 0 && n < 1e9 && (n | 0) === n) {
-    let digits = 1
-    for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++
-    let rest = n
-    for (let i = o + digits - 1; i >= o; i--) {
-      const next = (rest / 10) | 0
-      b[i] = 48 + rest - next * 10
-      rest = next
+  if (n >= 0 && n < 1e9 && (n | 0) === n) return writeDigits(n, b, o)
+  if (n > 0 && n < 1e12) {
+    const cents = Math.round(n * 100)
+    if (cents / 100 === n) {
+      const whole = Math.floor(cents / 100)
+      const fraction = cents - whole * 100
+      o = writeDigits(whole, b, o)
+      if (fraction === 0) return o
+      const tenths = Math.floor(fraction / 10)
+      b[o] = 46
+      b[o + 1] = 48 + tenths
+      if (fraction === tenths * 10) return o + 2
+      b[o + 2] = 48 + fraction - tenths * 10
+      return o + 3
     }
-    return o + digits
   }
   const text = `${n}`
   for (let i = 0; i < text.length; i++) b[o + i] = text.charCodeAt(i)
