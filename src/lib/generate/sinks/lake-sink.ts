@@ -17,8 +17,13 @@ import {type LakeStorage, storageAt} from '../../lake/storage.js'
 import {NdjsonSink} from './ndjson-sink.js'
 import type {EventSink} from './sink.js'
 
-/** Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. */
-const DEFAULT_CHUNK_EVENTS = 250_000
+/**
+ * Events staged before DuckDB turns them into Parquet: bounds memory and disk use whatever the run's size. DuckDB's
+ * partitioned COPY of a chunk holds a writer per event_date it spans (~90-130 days for 250,000 events); at 100,000
+ * the peak RSS of 1M events to a lake was 355-403 MB instead of 451-549 MB, with ~1% more files (a chunk's first and
+ * last day are split) and CPU within the noise of the runs.
+ */
+const DEFAULT_CHUNK_EVENTS = 100_000
 
 /**
  * Writes generated events into `<lake>/events`. Events are staged as NDJSON in chunks; DuckDB turns each chunk into
