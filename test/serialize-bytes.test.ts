@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {PassThrough} from 'node:stream'
@@ -254,6 +254,16 @@ describe('NdjsonSink', () => {
     for (const event of events) await sink.write(event)
     await sink.commit()
     expect((await readFile(join(dir, 'e.ndjson'))).equals(want(events))).toBe(true)
+  })
+
+  it('leaves nothing behind when aborted while its chunks are written in the background', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecap-ndjson-'))
+    dirs.push(dir)
+    const sink = NdjsonSink.toFile(join(dir, 'e.ndjson'))
+    for (const event of simulated(4, 20_000)) await sink.write(event)
+    await sink.abort()
+    await sink.abort()
+    expect(await readdir(dir)).toEqual([])
   })
 
   it('writes the same bytes to a slow stream, waiting when it asks to', async () => {

@@ -1,4 +1,4 @@
-import {closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync} from 'node:fs'
+import {closeSync, fsyncSync, openSync, renameSync, unlinkSync, write, writeSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 import {fsyncDirectory} from './durable.js'
 import {UsageError} from './errors.js'
@@ -46,6 +46,23 @@ export class AtomicFile {
     if (this.fd === undefined) throw new Error(`AtomicFile ${this.path} is closed`)
     let offset = 0
     while (offset < buffer.length) offset += writeSync(this.fd, buffer, offset)
+  }
+
+  /**
+   * Writes bytes on libuv's thread pool, so the caller's thread goes on while the kernel copies them. The caller
+   * must leave the bytes alone, start no other write, and neither commit nor abort until the promise settles.
+   */
+  async writeBytesInBackground(buffer: Uint8Array): Promise<void> {
+    const fd = this.fd
+    if (fd === undefined) throw new Error(`AtomicFile ${this.path} is closed`)
+    let offset = 0
+    while (offset < buffer.length) {
+      offset += await new Promise<number>((resolve, reject) =>
+        write(fd, buffer, offset, buffer.length - offset, null, (error, written) =>
+          error ? reject(error) : resolve(written),
+        ),
+      )
+    }
   }
 
   /** Flushes to disk and moves the file into place, durably (the rename is an entry of the folder). */
