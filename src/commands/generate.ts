@@ -70,9 +70,10 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       description: 'With --to kafka: partitions of the topic if ecap creates it.',
     }),
     compression: Flags.option({
-      options: ['gzip', 'none'] as const,
+      options: ['gzip', 'zstd', 'none'] as const,
       default: 'gzip',
-      description: 'With --to kafka: codec of the produced record batches.',
+      description:
+        'With --to kafka: codec of the produced record batches. zstd (Node.js 22.15+) costs the producer far less CPU than gzip.',
     })(),
     ...kafkaConnectionFlags,
     rate: Flags.integer({

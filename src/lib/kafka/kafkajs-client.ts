@@ -56,6 +56,7 @@ function groupConsumer(kafka: Kafka, options: GroupConsumerOptions): GroupConsum
 const COMPRESSION: Record<Compression, CompressionTypes> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
+  zstd: CompressionTypes.ZSTD,
 }
 
 const PARTITIONER: Record<Partitioner, ProducerConfig['createPartitioner']> = {

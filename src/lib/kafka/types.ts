@@ -86,8 +86,8 @@ export interface GroupConsumer extends ConsumerPositions {
   onCrash(listener: (error: Error, restarting: boolean) => void): void
 }
 
-/** Compressions ecap writes with (it reads snappy, lz4 and zstd too, see codecs.ts). */
-export type Compression = 'none' | 'gzip'
+/** Compressions ecap writes with (it reads snappy and lz4 too, see codecs.ts); zstd needs Node.js 22.15 or newer. */
+export type Compression = 'none' | 'gzip' | 'zstd'
 
 /** How a keyed record finds its partition. `murmur2`: the Java client's default (one key, one partition). */
 export type Partitioner = 'murmur2'

@@ -1,6 +1,7 @@
 import {serializeEvent} from '../../events/serialize.js'
 import type {ShopEvent} from '../../events/types.js'
 import {type KafkaConnectionOptions, unavailable} from '../../kafka/client.js'
+import {canWrite, zstdMissing} from '../../kafka/codecs.js'
 import {kafkaClient} from '../../kafka/kafkajs-client.js'
 import {keyPartition} from '../../kafka/murmur2.js'
 import type {Compression, OutgoingRecord, RecordProducer} from '../../kafka/types.js'
@@ -30,7 +31,7 @@ export interface KafkaSinkOptions {
   topic: string
   /** Partitions of the topic when ecap creates it. */
   partitions: number
-  /** Codec of the produced record batches (default gzip). */
+  /** Codec of the produced record batches (default gzip; zstd where Node.js has it, see canWrite). */
   compression?: Compression
 }
 
@@ -69,6 +70,8 @@ export class KafkaSink implements DrainableSink {
   }
 
   static async open(options: KafkaSinkOptions): Promise<KafkaSink> {
+    // Before anything is created or sent: every batch would fail to encode.
+    if (!canWrite(options.compression ?? 'gzip')) throw zstdMissing()
     const sink = new KafkaSink(options)
     const kafka = kafkaClient(options.connection)
     const admin = kafka.admin()
