@@ -87,7 +87,9 @@ function recordProducer(kafka: Kafka, options: RecordProducerOptions = {}): Reco
       })
       // kafkajs leaves out, without an error, the records of a partition its metadata has no leader for (a topic just
       // created or grown, or recreated smaller): every partition the records were sent to must be acknowledged.
-      const sentTo = new Set(messages.flatMap((m) => (m.partition === undefined ? [] : [m.partition])))
+      // A loop, not flatMap: a backfill sends thousands of records a request, and flatMap made an array of each.
+      const sentTo = new Set<number>()
+      for (const m of messages) if (m.partition !== undefined) sentTo.add(m.partition)
       for (const ack of acknowledged) if (ack.errorCode === 0) sentTo.delete(ack.partition)
       if (sentTo.size > 0) {
         throw new Error(
