@@ -10,7 +10,7 @@ import {
 } from '../src/lib/analytics/funnel/funnel.js'
 import {computeKpis, KPI_RESULTS, type KpiPeriod, type KpiResult, runKpis} from '../src/lib/analytics/kpi/kpi.js'
 import {type RfmResult, runRfm} from '../src/lib/analytics/rfm/rfm.js'
-import {buildSessions, SESSIONS_TABLE} from '../src/lib/analytics/sessions.js'
+import {buildSessions, SESSIONS_TABLE, sessionsSql} from '../src/lib/analytics/sessions.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import {appendEvents} from '../src/lib/lake/lake.js'
@@ -18,6 +18,7 @@ import {registerShopViews} from '../src/lib/shop/views.js'
 import {at, lakeOf, removeTempDirs, ShopBuilder, tempDir} from './helpers/analytics-shop.js'
 import {ecap} from './helpers/cli.js'
 import {shopNdjson} from './helpers/lake.js'
+import {seededRandom} from './helpers/random.js'
 
 afterAll(removeTempDirs)
 
@@ -405,6 +406,84 @@ describe('the funnel step of a session', () => {
       {session_id: 's1', funnel_step: 4},
       {session_id: 's2', funnel_step: 3},
     ])
+  })
+})
+
+describe('sessions of one part each', () => {
+  /**
+   * Random events of `sessions` sessions; with `mixed`, a session may change customer (a sign-in), device or IP
+   * country midway, or hold only a refund, and some events have no session: several parts per session.
+   */
+  function randomEvents(seed: number, sessions: number, mixed: boolean): string {
+    const random = seededRandom(seed)
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
+    const types = ['page_view', 'product_view', 'add_to_cart', 'checkout_started', 'purchase', 'refund'] as const
+    const quote = (x: string | null) => (x === null ? 'NULL' : `'${x}'`)
+    const rows: string[] = []
+    for (let s = 0; s < sessions; s++) {
+      let customer = random() < 0.3 ? null : `c${Math.floor(random() * 20)}`
+      let device = pick(['mobile', 'desktop', 'tablet'])
+      let country = pick(['DE', 'US', 'FR'])
+      const session = mixed && random() < 0.1 ? null : `s${s}`
+      const events = 1 + Math.floor(random() * 6)
+      for (let e = 0; e < events; e++) {
+        if (mixed && random() < 0.2) {
+          customer = random() < 0.5 ? null : `c${Math.floor(random() * 20)}`
+          device = pick(['mobile', 'desktop'])
+          country = pick(['DE', 'US'])
+        }
+        // Minutes on a coarse grid, so steps and parts often share a time.
+        const type = mixed ? pick(types) : pick(types.slice(0, 5))
+        rows.push(
+          `(${quote(session)}, ${quote(customer)}, ${quote(device)}, ${quote(country)}, ${Math.floor(random() * 8)}, '${type}')`,
+        )
+      }
+    }
+    return `CREATE OR REPLACE TEMP VIEW events AS SELECT session_id, customer_id, device, ip_country,
+        TIMESTAMPTZ '2026-03-01 10:00:00+00' + to_minutes(minute) AS event_time, event_type
+      FROM (VALUES ${rows.join(', ')}) t(session_id, customer_id, device, ip_country, minute, event_type)`
+  }
+
+  /** The sessions buildSessions makes, beside those of rolling up every session's parts, both in one order. */
+  async function sessionsAndRollUp(eventsSql: string) {
+    return withEngine(async (engine) => {
+      await engine.run(eventsSql)
+      await buildSessions(engine)
+      const order = 'ORDER BY session_id NULLS FIRST'
+      const built = await engine.rows(`SELECT * FROM ${SESSIONS_TABLE} ${order}`)
+      // The walk of undecided funnels runs on both alike: compare what the roll-up itself gives.
+      await engine.run(`CREATE TEMP TABLE rolled_up AS ${sessionsSql(false)}`)
+      await engine.run(`UPDATE rolled_up r SET funnel_step = s.funnel_step FROM ${SESSIONS_TABLE} s
+                        WHERE r.funnel_step IS NULL AND r.session_id IS NOT DISTINCT FROM s.session_id`)
+      const reference = await engine.rows(`SELECT * FROM rolled_up ${order}`)
+      const [parts] = await engine.rows(
+        `SELECT count(*)::INTEGER AS parts, count(DISTINCT coalesce(session_id, '(none)'))::INTEGER AS sessions
+         FROM analytics_session_parts WHERE visit_start IS NOT NULL`,
+      )
+      return {built, reference, parts}
+    })
+  }
+
+  it('takes each part as its session when no session has two, and rolls them up when one has', async () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const single = await sessionsAndRollUp(randomEvents(seed, 60, false))
+      expect(single.parts?.parts).toBe(single.parts?.sessions)
+      expect(single.built).toEqual(single.reference)
+      const mixed = await sessionsAndRollUp(randomEvents(seed, 60, true))
+      // Without the check, a session of two parts would come out as two sessions.
+      expect(mixed.parts?.parts).toBeGreaterThan(Number(mixed.parts?.sessions))
+      expect(mixed.built).toEqual(mixed.reference)
+    }
+  })
+
+  it('counts the events without a session as one session, however many parts they make', async () => {
+    const {built, parts} = await sessionsAndRollUp(`CREATE OR REPLACE TEMP VIEW events AS
+      SELECT NULL::VARCHAR AS session_id, customer_id, 'mobile' AS device, 'DE' AS ip_country,
+             TIMESTAMPTZ '2026-03-01 10:00:00+00' + to_minutes(minute) AS event_time, 'page_view' AS event_type
+      FROM (VALUES ('c1', 0), ('c2', 1)) t(customer_id, minute)`)
+    expect(parts).toEqual({parts: 2, sessions: 1})
+    expect(built).toHaveLength(1)
+    expect(built[0]).toMatchObject({session_id: null, device: 'mobile', funnel_step: 1})
   })
 })
 

@@ -134,13 +134,20 @@ const shopCaches = new WeakMap<Engine, Set<string>>()
 /**
  * Creates the temp table `name` from `query` over the shop views, unless this registration of the views already made
  * it: the analyses of one `analyze all` share what each would otherwise compute again (the orders, the sessions), and
- * registerShopViews drops them all, so a table never outlives the snapshot and as-of day it was computed from.
+ * registerShopViews drops them all, so a table never outlives the snapshot and as-of day it was computed from. `query`
+ * may be a function that picks the query when the table is made.
  */
-export async function cacheShopTable(engine: Engine, name: string, query: string): Promise<void> {
+export async function cacheShopTable(
+  engine: Engine,
+  name: string,
+  query: string | (() => Promise<string>),
+): Promise<void> {
   const cached = shopCaches.get(engine) ?? new Set<string>()
   shopCaches.set(engine, cached)
   if (cached.has(name)) return
-  await engine.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdentifier(name)} AS ${query}`)
+  // A function when choosing the query costs a statement of its own, so a table already made does not pay it again.
+  const sql = typeof query === 'string' ? query : await query()
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdentifier(name)} AS ${sql}`)
   cached.add(name)
 }
 
