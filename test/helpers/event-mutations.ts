@@ -207,7 +207,7 @@ function balance(event: EventRecord): void {
 }
 
 /** Text-level changes: how the JSON spells what it says. */
-function mutateText(random: Random, text: string): string {
+export function mutateText(random: Random, text: string): string {
   const roll = random()
   if (roll < 0.15) return `\ufeff${text}`
   if (roll < 0.3) {
