@@ -55,20 +55,34 @@ export async function writeEventFiles(
     engine,
     `SELECT * FROM read_json(${typeof ndjsonPath === 'string' ? sqlString(ndjsonPath) : sqlStringList(ndjsonPath)}, format = 'newline_delimited', columns = ${jsonColumns()}${objectSize})`,
     tablePath,
+    options.codec,
   )
 }
 
 export interface WriteEventFilesOptions {
   /** The longest line of the NDJSON file in bytes, when the writer knows it. */
   maxLineBytes?: number
+  /** The Parquet compression codec [default: zstd]. */
+  codec?: ParquetCodec
 }
+
+/**
+ * zstd makes the smallest files. snappy (Spark's default for Delta tables) costs far less CPU per file: DuckDB sets up
+ * zstd for every column chunk, which dominates when a write spreads over hundreds of small per-date files.
+ */
+export type ParquetCodec = 'zstd' | 'snappy'
 
 /**
  * Writes the rows of a DuckDB query into the events table folder as Parquet (see writeEventFiles) and returns their
  * `add` actions. The query must return every contract column by name; each is cast to its contract type here, so the
  * files match the table schema whatever types the query produced. Nothing passes through JavaScript memory.
  */
-export async function writeQueryEventFiles(engine: Engine, query: string, tablePath: string): Promise<AddAction[]> {
+export async function writeQueryEventFiles(
+  engine: Engine,
+  query: string,
+  tablePath: string,
+  codec: ParquetCodec = 'zstd',
+): Promise<AddAction[]> {
   const columns = EVENT_COLUMNS.map(
     (c) => `CAST(${sqlIdentifier(c.name)} AS ${c.duckdbType}) AS ${sqlIdentifier(c.name)}`,
   )
@@ -78,7 +92,7 @@ export async function writeQueryEventFiles(engine: Engine, query: string, tableP
       SELECT ${columns.join(', ')}, ${utcDate('CAST(event_time AS TIMESTAMPTZ)')} AS ${sqlIdentifier(EVENTS_PARTITION_COLUMN)}
       FROM (${query})
     ) TO ${sqlString(storage.locate(''))} (
-      FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdentifier(EVENTS_PARTITION_COLUMN)}),
+      FORMAT parquet, COMPRESSION ${codec}, PARTITION_BY (${sqlIdentifier(EVENTS_PARTITION_COLUMN)}),
       FILENAME_PATTERN 'part-{uuid}', APPEND true, RETURN_STATS true, ROW_GROUP_SIZE 122880
     )`
   // Rows within a partition file need no particular order; letting DuckDB drop it parallelises the write.
