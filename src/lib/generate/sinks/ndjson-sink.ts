@@ -23,6 +23,8 @@ export class NdjsonSink implements EventSink {
   private spare: Buffer | undefined
   /** The background write of the spare buffer, if one was started; a failure surfaces at the next flush or commit. */
   private writing: Promise<void> | undefined
+  /** The flush that waits for `writing` before it starts the next background write: abort must wait for it too. */
+  private flushing: Promise<void> | undefined
   private streamClosed = false
 
   private constructor(
@@ -99,7 +101,10 @@ export class NdjsonSink implements EventSink {
     if (this.used === 0) return
     const bytes = this.chunk.subarray(0, this.used)
     this.used = 0
-    if (this.file) return this.flushInBackground(this.file, bytes)
+    if (this.file) {
+      this.flushing = this.flushInBackground(this.file, bytes)
+      return this.flushing
+    }
     if (!this.stream || this.streamClosed) return
     // The stream keeps the buffer until it is written, so the next lines go to a fresh one.
     this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, this.chunk.length))
@@ -140,7 +145,9 @@ export class NdjsonSink implements EventSink {
 
   async abort(): Promise<void> {
     this.used = 0
-    // The file descriptor is closed only once no write can still use it (its number could be reused at once).
+    // The file descriptor is closed only once no write can still use it (its number could be reused at once): a
+    // flush still waiting for the previous write starts one more when that settles, so it is waited for first.
+    await this.flushing?.catch(() => {})
     await this.writing?.catch(() => {})
     this.file?.abort()
   }
