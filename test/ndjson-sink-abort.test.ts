@@ -7,7 +7,7 @@ import {NdjsonSink} from '../src/lib/generate/index.js'
 import {makeEvent} from './helpers/events.js'
 
 /**
- * Review (issue 15): NdjsonSink.abort says the file is closed "only once no write can still use it". An abort that
+ * NdjsonSink.abort says the file is closed "only once no write can still use it". An abort that
  * comes while a write() is still pending (its flush waiting for the previous background write) closes the file
  * while the flush's write, started a microtask earlier, is still in flight.
  */
