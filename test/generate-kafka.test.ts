@@ -226,4 +226,30 @@ describe('generate --to kafka', () => {
       ),
     ).toEqual({missing: [], unexpected: [], duplicated: []})
   }, 180_000)
+
+  it('says a topic refused a batch as too large (exit 2, what to change), not that Kafka is unreachable', async () => {
+    const topic = uniqueName('small-messages')
+    const admin = testKafka().admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({
+        topics: [{topic, numPartitions: 1, configEntries: [{name: 'max.message.bytes', value: '4096'}]}],
+        waitForLeaders: true,
+      })
+    } finally {
+      await admin.disconnect()
+    }
+    const sent = ecap(
+      ['generate', '--to', 'kafka', '--brokers', testBrokers(), '--topic', topic, '--compression', 'none'].concat(
+        GENERATE,
+        ['--json', '-q'],
+      ),
+      {timeoutMs: 120_000},
+    )
+    expect(sent.status, sent.stderr).toBe(2)
+    const envelope = JSON.parse(sent.stdout)
+    expect(envelope.error.code).toBe('KAFKA_MESSAGE_TOO_LARGE')
+    expect(envelope.error.message).toContain('too large for the topic')
+    expect(JSON.stringify(envelope.error.hints)).toContain('max.message.bytes')
+  }, 180_000)
 })

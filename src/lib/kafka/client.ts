@@ -119,9 +119,12 @@ export function createKafka(options: KafkaConnectionOptions, env: NodeJS.Process
   return new Kafka(config)
 }
 
+/** Kafka's error types for a produce request whose record batch exceeds what the topic or broker accepts. */
+const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'])
+
 /**
  * Turns a kafkajs failure to reach the cluster into exit 4 with what to check, so cron retries later; refused
- * credentials are a configuration mistake that no retry fixes, and exit 2 instead.
+ * credentials and a batch too large for the topic are configuration mistakes that no retry fixes, and exit 2 instead.
  */
 export function unavailable(error: unknown, brokers: string): EcapError {
   // A codec that failed on the topic's bytes said what is wrong, and no retry reads other bytes.
@@ -137,6 +140,21 @@ export function unavailable(error: unknown, brokers: string): EcapError {
         hints: [
           'ecap reads record batches compressed with gzip, snappy, lz4 and zstd: upgrade ecap if it is older.',
           'Or have the producer (or the topic, compression.type) use one of those.',
+        ],
+      },
+    )
+  }
+  const tooLarge = causes(error).find((e) => TOO_LARGE.has(String((e as {type?: unknown}).type)))
+  if (tooLarge) {
+    // Not a broker that is down: the topic refuses record batches this large, and a retry sends the same batch.
+    return new UsageError(
+      'KAFKA_MESSAGE_TOO_LARGE',
+      `Kafka at ${brokers} refused a record batch as too large for the topic: ${(tooLarge as Error).message}`,
+      {
+        cause: error,
+        hints: [
+          "Raise the topic's max.message.bytes (kafka-configs.sh --alter --entity-type topics --add-config max.message.bytes=1048588), or the broker's message.max.bytes.",
+          'Or compress the batches: --compression gzip (the default).',
         ],
       },
     )
