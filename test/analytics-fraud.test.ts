@@ -48,6 +48,8 @@ interface OrderSpec {
   shipping?: string
   /** Reuse a session (several orders in one visit); a new one by default. */
   session?: string
+  /** How long before the purchase the visit's page view is: a minute by default. */
+  leadMs?: number
 }
 
 /** A visit (one page view a minute before) and a purchase, as a shop would log them. */
@@ -62,7 +64,11 @@ function visitAndBuy(spec: OrderSpec): {orderId: string; session: string; events
   }
   const total = spec.total ?? 40
   const events: ShopEvent[] = [
-    makeEvent('page_view', {...common, event_time: new Date(spec.at - MINUTE).toISOString(), page: '/'}),
+    makeEvent('page_view', {
+      ...common,
+      event_time: new Date(spec.at - (spec.leadMs ?? MINUTE)).toISOString(),
+      page: '/',
+    }),
     makeEvent('purchase', {
       ...common,
       event_time: new Date(spec.at).toISOString(),
@@ -214,6 +220,90 @@ describe('analytics-fraud features', () => {
       // The large guest order is 900 against a shop mean of 20: measured against the shop, not other guests.
       expect(batch.get(guests[1]?.orderId ?? '')?.amount_vs_shop).toBeCloseTo(45, 10)
       expect(liveFeatures.get(guests[1]?.orderId ?? '')?.amount_vs_shop).toBeCloseTo(45, 10)
+    })
+  })
+})
+
+/** Features of every order fed through live state, each computed before its own order is applied. */
+function liveFeaturesOf(events: ShopEvent[]): Map<string, ReturnType<FraudState['features']>> {
+  const live = new FraudState()
+  const features = new Map<string, ReturnType<FraudState['features']>>()
+  const sorted = [...events].sort((a, b) => Date.parse(a.event_time) - Date.parse(b.event_time))
+  for (const event of sorted) {
+    const time = Date.parse(event.event_time)
+    if (event.event_type === 'purchase') features.set(event.order_id, live.features(event, time))
+    live.apply(event, time)
+  }
+  return features
+}
+
+describe('analytics-fraud link features', () => {
+  it('counts the young accounts sharing a card within a week (a ring), not a household of old accounts, in batch and live alike', async () => {
+    const ring = 'eeeeeeeeeeeeee01'
+    const home = 'eeeeeeeeeeeeee02'
+    // A household: an established customer pays with the home card for months, then a partner opens an account and
+    // pays with the same card. The partner's account is new, the account it shares the card with is not.
+    const householdPast = visitAndBuy({at: T0 - 60 * DAY, customer: 'c-home', card: home})
+    const householdRecent = visitAndBuy({at: T0 - 2 * DAY, customer: 'c-home', card: home})
+    const partner = visitAndBuy({at: T0, customer: 'c-partner', card: home})
+    // A ring: an account used the card 8 days before the last member (outside the week), an old account used it
+    // inside the week (not young), then four accounts opened a day apart, each ordering within a minute of opening;
+    // the second member orders twice.
+    const outside = visitAndBuy({at: T0 - 4 * DAY, customer: 'r-outside', card: ring})
+    const oldAccountPast = visitAndBuy({at: T0 - 90 * DAY, customer: 'r-old', card: 'eeeeeeeeeeeeee03'})
+    const oldAccount = visitAndBuy({at: T0 + 1.5 * DAY, customer: 'r-old', card: ring})
+    const members = [1, 2, 3, 4].map((d) => visitAndBuy({at: T0 + d * DAY, customer: `r-${d}`, card: ring}))
+    const again = visitAndBuy({at: T0 + 2 * DAY + 3_600_000, customer: 'r-2', card: ring})
+    // A script: the order comes 4 seconds after the visit's first page view.
+    const hurried = visitAndBuy({at: T0, customer: 'c-hurried', card: 'eeeeeeeeeeeeee04', leadMs: 4000})
+    const all = [
+      householdPast,
+      householdRecent,
+      partner,
+      outside,
+      oldAccountPast,
+      oldAccount,
+      ...members,
+      again,
+      hurried,
+    ]
+    const events = all.flatMap((o) => o.events)
+    const live = liveFeaturesOf(events)
+    await withEngine(async (engine) => {
+      const lake = await lakeOf('links', [events], engine)
+      const batch = await featuresByOrder(engine, lake)
+      const expected = new Map<string, {ring: number; others: number}>([
+        [partner.orderId, {ring: 0, others: 1}],
+        [outside.orderId, {ring: 0, others: 0}],
+        // r-outside and r-1 were young when they paid; the old account counts as another customer only.
+        [oldAccount.orderId, {ring: 2, others: 2}],
+        [members[0]?.orderId ?? '', {ring: 1, others: 1}],
+        [members[1]?.orderId ?? '', {ring: 2, others: 3}],
+        // The member's own earlier order is not another account.
+        [again.orderId, {ring: 2, others: 3}],
+        // r-outside paid exactly 7 days earlier: the frame includes its start, in batch and live alike.
+        [members[2]?.orderId ?? '', {ring: 3, others: 4}],
+        // r-outside paid 8 days earlier: outside the week, still inside 30 days.
+        [members[3]?.orderId ?? '', {ring: 3, others: 5}],
+      ])
+      for (const [orderId, want] of expected) {
+        for (const features of [batch.get(orderId), live.get(orderId)]) {
+          expect(features?.card_new_accounts_7d, orderId).toBe(want.ring)
+          expect(features?.card_other_customers_30d, orderId).toBe(want.others)
+        }
+      }
+      for (const features of [batch.get(hurried.orderId), live.get(hurried.orderId)]) {
+        expect(features?.visit_seconds).toBe(4)
+      }
+      expect(batch.get(partner.orderId)?.visit_seconds).toBe(60)
+      // Every feature of every order agrees between batch and live.
+      for (const order of all) {
+        const b = batch.get(order.orderId)
+        const l = live.get(order.orderId)
+        for (const name of ['card_new_accounts_7d', 'visit_seconds', 'card_other_customers_30d'] as const) {
+          expect(l?.[name], `${order.orderId} ${name}`).toBe(b?.[name])
+        }
+      }
     })
   })
 })

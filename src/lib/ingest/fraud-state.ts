@@ -8,6 +8,8 @@ const DAY = 24 * HOUR
 
 /** The longest window a feature looks back over (card customers, country shares, the shop's mean order). */
 export const LONGEST_WINDOW_MS = 30 * DAY
+/** Accounts younger than this, on a card within this span, form a ring (card_new_accounts_7d). */
+const RING_WINDOW_MS = 7 * DAY
 /** Per-customer order times are needed for the 10-minute, hour and day windows only. */
 export const CUSTOMER_WINDOW_MS = DAY
 /**
@@ -224,12 +226,20 @@ export class FraudState {
     const prior = c?.orders ?? 0
     const cardWindow = card === null ? undefined : this.cards.get(card)
     let otherCustomers: number | null = null
+    let newAccounts: number | null = null
     if (card !== null && known) {
       const others = new Set<string>()
-      cardWindow?.forEach(time - LONGEST_WINDOW_MS, time, (_, customer) => {
-        if (customer !== null && customer !== order.customer_id) others.add(customer)
+      const young = new Set<string>()
+      cardWindow?.forEach(time - LONGEST_WINDOW_MS, time, (t, customer) => {
+        if (customer === null || customer === order.customer_id) return
+        others.add(customer)
+        // A ring's accounts: paid with the card in the last week while under a week old.
+        if (t >= time - RING_WINDOW_MS && t - (this.customers.get(customer)?.firstSeen ?? t) < RING_WINDOW_MS) {
+          young.add(customer)
+        }
       })
       otherCustomers = others.size
+      newAccounts = young.size
     }
     const ip = this.ipCountries.get(order.ip_country)
     const ip1h = ip?.count(time - HOUR, time) ?? 0
@@ -254,6 +264,7 @@ export class FraudState {
       card_orders_1h: card === null ? null : (cardWindow?.count(time - HOUR, time) ?? 0),
       card_orders_24h: card === null ? null : (cardWindow?.count(time - DAY, time) ?? 0),
       card_other_customers_30d: otherCustomers,
+      card_new_accounts_7d: newAccounts,
       ip_country_orders_1h: ip1h,
       ip_country_surge: ip1h / (1 + ip30d / 720),
       ip_country_share_30d: shop30d >= MIN_ORDERS_FOR_SHARES ? ip30d / shop30d : null,
@@ -267,6 +278,7 @@ export class FraudState {
       new_device: returning ? !seenBefore(c?.devices, order.device) : null,
       new_ip_country: returning ? !seenBefore(c?.ipCountries, order.ip_country) : null,
       new_shipping_country: known && prior > 0 ? !c?.shippedTo.has(order.shipping_country) : null,
+      visit_seconds: (time - visitStart) / 1000,
     }
   }
 

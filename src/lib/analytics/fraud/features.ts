@@ -27,6 +27,11 @@ export interface FraudFeatures {
   card_orders_24h: number | null
   /** Other customers who paid with this card in the last 30 days. */
   card_other_customers_30d: number | null
+  /**
+   * Other customers who paid with this card in the last 7 days while their account was under 7 days old: the
+   * accounts a ring opens around one stolen card. A household sharing a card links established accounts instead.
+   */
+  card_new_accounts_7d: number | null
   /** Earlier orders from the same IP country in the last hour. */
   ip_country_orders_1h: number
   /** Last hour's orders from the IP country against its usual hourly rate over 30 days (1 + expected): a surge. */
@@ -47,6 +52,8 @@ export interface FraudFeatures {
   new_ip_country: boolean | null
   /** A returning customer ships to a country they never shipped to before. */
   new_shipping_country: boolean | null
+  /** Seconds from the visit's first event to the order: scripts check out in seconds, people in minutes. */
+  visit_seconds: number
 }
 
 export type FraudFeatureName = keyof FraudFeatures
@@ -63,6 +70,7 @@ const MICROS = {
   '10m': 600_000_000,
   '1h': 3_600_000_000,
   '24h': MICROS_PER_DAY,
+  '7d': 7 * MICROS_PER_DAY,
   '30d': 30 * MICROS_PER_DAY,
   ever: 'UNBOUNDED',
 } as const
@@ -180,15 +188,24 @@ customer_windows AS (
     cust_24h AS (PARTITION BY customer_id ${before('24h')}),
     cust_ever AS (PARTITION BY customer_id ${before('ever')})
 ),
--- Only orders paid by card: the others would share one large partition whose counts are never used.
+-- Only orders paid by card: the others would share one large partition whose counts are never used. new_account
+-- is the customer id of an order placed while its account was under 7 days old (else null), so counting it distinct
+-- counts the young accounts on the card.
 card_windows AS (
   SELECT rid, count(*) OVER card_1h AS card_1h, count(*) OVER card_24h AS card_24h,
     count(DISTINCT customer_id) OVER card_30d AS card_customers_30d,
-    count(*) OVER (PARTITION BY card_fingerprint, customer_id ${before('30d')}) AS card_same_customer_30d
-  FROM (SELECT rid, card_fingerprint, customer_id, t_us FROM o WHERE card_fingerprint IS NOT NULL)
+    count(*) OVER (PARTITION BY card_fingerprint, customer_id ${before('30d')}) AS card_same_customer_30d,
+    count(DISTINCT new_account) OVER card_7d AS card_new_accounts_7d_all,
+    count(new_account) OVER (PARTITION BY card_fingerprint, customer_id ${before('7d')}) AS card_same_new_account_7d
+  FROM (
+    SELECT rid, card_fingerprint, o.customer_id, t_us,
+      CASE WHEN t_us - epoch_us(cs.first_seen) < ${7 * MICROS_PER_DAY} THEN o.customer_id END AS new_account
+    FROM o LEFT JOIN customer_seen cs USING (customer_id) WHERE card_fingerprint IS NOT NULL
+  )
   WINDOW
     card_1h AS (PARTITION BY card_fingerprint ${before('1h')}),
     card_24h AS (PARTITION BY card_fingerprint ${before('24h')}),
+    card_7d AS (PARTITION BY card_fingerprint ${before('7d')}),
     card_30d AS (PARTITION BY card_fingerprint ${before('30d')})
 ),
 -- When the visit began and when its customer, device and IP country were first seen, keyed by order: joined on the
@@ -234,6 +251,9 @@ SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.de
   CASE WHEN w.card_fingerprint IS NOT NULL AND w.customer_id IS NOT NULL
     THEN w.card_customers_30d - CASE WHEN w.card_same_customer_30d > 0 THEN 1 ELSE 0 END END
     AS card_other_customers_30d,
+  CASE WHEN w.card_fingerprint IS NOT NULL AND w.customer_id IS NOT NULL
+    THEN w.card_new_accounts_7d_all - CASE WHEN w.card_same_new_account_7d > 0 THEN 1 ELSE 0 END END
+    AS card_new_accounts_7d,
   w.ip_1h AS ip_country_orders_1h,
   -- 720 hours in 30 days: the country's usual orders per hour; the 1 keeps quiet countries from dividing by ~0.
   w.ip_1h / (1 + w.ip_30d / 720.0) AS ip_country_surge,
@@ -250,7 +270,8 @@ SELECT w.order_id, w.customer_id, w.session_id, w.order_time, w.order_date, w.de
   w.ip_country <> w.billing_country AS ip_billing_mismatch,
   CASE WHEN w.customer_first_us < epoch_us(w.visit_start) THEN w.device_first_seen >= w.visit_start END AS new_device,
   CASE WHEN w.customer_first_us < epoch_us(w.visit_start) THEN w.ip_first_seen >= w.visit_start END AS new_ip_country,
-  CASE WHEN w.customer_id IS NOT NULL AND w.c_ever > 0 THEN w.c_same_shipping_ever = 0 END AS new_shipping_country
+  CASE WHEN w.customer_id IS NOT NULL AND w.c_ever > 0 THEN w.c_same_shipping_ever = 0 END AS new_shipping_country,
+  coalesce((w.t_us - epoch_us(w.visit_start)) / 1000000.0, 0) AS visit_seconds
 FROM w`
 
 /** Computes the features of every order in the `orders` view into the temp table `fraud_features`. */
@@ -270,6 +291,7 @@ export const FEATURE_NAMES: readonly FraudFeatureName[] = [
   'card_orders_1h',
   'card_orders_24h',
   'card_other_customers_30d',
+  'card_new_accounts_7d',
   'ip_country_orders_1h',
   'ip_country_surge',
   'ip_country_share_30d',
@@ -282,6 +304,7 @@ export const FEATURE_NAMES: readonly FraudFeatureName[] = [
   'new_device',
   'new_ip_country',
   'new_shipping_country',
+  'visit_seconds',
 ]
 
 /** The features of one row read back from DuckDB (counts may arrive as text), as numbers, booleans and nulls. */

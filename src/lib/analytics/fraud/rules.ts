@@ -90,6 +90,16 @@ export const FRAUD_RULES: readonly FraudRule[] = [
     label: 'the card was used by other customers in 30 days',
   },
   {
+    id: 'card_ring',
+    feature: 'card_new_accounts_7d',
+    op: '>=',
+    steps: [
+      {at: 2, points: 4},
+      {at: 1, points: 3},
+    ],
+    label: 'the card was used in the last week by other accounts under a week old',
+  },
+  {
     id: 'ip_country_surge',
     feature: 'ip_country_surge',
     op: '>=',
@@ -179,6 +189,13 @@ export const FRAUD_RULES: readonly FraudRule[] = [
     op: '>=',
     steps: [{at: 1, points: 1}],
     label: 'a known customer connecting from a country never seen for them',
+  },
+  {
+    id: 'hurried_visit',
+    feature: 'visit_seconds',
+    op: '<',
+    steps: [{at: 20, points: 1.5}],
+    label: 'the order came seconds after the visit began',
   },
   {
     id: 'new_shipping_country',
