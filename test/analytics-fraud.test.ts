@@ -403,7 +403,10 @@ describe('analytics-fraud reasons', () => {
 describe('analytics-fraud metrics', () => {
   it('computes precision, recall, F1, average precision, ROC-AUC and top-k per day as by hand', async () => {
     const labels = join(root, 'metric-labels.ndjson')
-    await writeFile(labels, '{"order_id":"a","pattern":"x"}\n{"order_id":"c","pattern":"y"}\n{"order_id":"zz"}\n')
+    await writeFile(
+      labels,
+      '{"order_id":"a","pattern":"x","incident":"i1"}\n{"order_id":"c","pattern":"y"}\n{"order_id":"zz"}\n',
+    )
     await withEngine(async (engine) => {
       await engine.run(`CREATE TEMP TABLE s AS SELECT * FROM (VALUES
         ('a', DATE '2026-01-01', 90.0), ('b', DATE '2026-01-01', 80.0),
@@ -422,8 +425,9 @@ describe('analytics-fraud metrics', () => {
       expect(m.topKPerDay).toMatchObject({k: 1, days: 2, alerts: 2, hits: 2, precision: 1, recall: 1})
       expect(m.labelsNotScored).toBe(1)
       expect(m.byPattern).toEqual([
-        {pattern: 'x', orders: 1, caught: 1, recall: 1},
-        {pattern: 'y', orders: 1, caught: 1, recall: 1},
+        {pattern: 'x', orders: 1, caught: 1, recall: 1, incidents: 1, incidentsCaught: 1},
+        // Labels without incident ids: no incident counts.
+        {pattern: 'y', orders: 1, caught: 1, recall: 1, incidents: null, incidentsCaught: null},
       ])
       // Tied scores are one step: a fraud and a legit order at the same score give precision 1/2 there.
       await engine.run(`CREATE TEMP TABLE t AS SELECT * FROM (VALUES
@@ -432,6 +436,21 @@ describe('analytics-fraud metrics', () => {
       const tied = await computeMetrics(engine, 't', {labels, threshold: 50, topKPerDay: 5})
       expect(tied.prAuc).toBeCloseTo(0.5 * 0.5 + 0.5 * (2 / 3), 12)
       expect(tied.rocAuc).toBeCloseTo(0.5 * 0.5 + 0.5 * 0, 12)
+      // An incident counts as caught when any one of its orders is flagged: a (50) is, d (10) is not.
+      const incidents = join(root, 'metric-incidents.ndjson')
+      await writeFile(
+        incidents,
+        '{"order_id":"a","pattern":"ring","incident":"r1"}\n{"order_id":"c","pattern":"ring","incident":"r1"}\n' +
+          '{"order_id":"d","pattern":"ring","incident":"r2"}\n',
+      )
+      await engine.run(`CREATE TEMP TABLE u AS SELECT * FROM (VALUES
+        ('a', DATE '2026-01-01', 50.0), ('c', DATE '2026-01-01', 10.0), ('d', DATE '2026-01-01', 10.0))
+        t(order_id, order_date, risk_score)`)
+      await loadLabels(engine, incidents)
+      const byIncident = await computeMetrics(engine, 'u', {labels: incidents, threshold: 50, topKPerDay: 5})
+      expect(byIncident.byPattern).toEqual([
+        {pattern: 'ring', orders: 3, caught: 1, recall: 1 / 3, incidents: 2, incidentsCaught: 1},
+      ])
     })
   })
 

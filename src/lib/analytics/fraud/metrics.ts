@@ -26,8 +26,19 @@ export interface FraudMetrics {
   /** Chance that a random fraud order outscores a random legitimate one (ties count half). */
   rocAuc: number | null
   topKPerDay: TopKMetrics
-  /** Recall at the threshold for each fraud pattern the labels name. */
-  byPattern: {pattern: string; orders: number; caught: number; recall: number}[]
+  /**
+   * Recall at the threshold for each fraud pattern the labels name; with `incident` ids in the labels also the
+   * incidents (a ring, a burst, one account's slow fraud) of which at least one order was flagged: stopping the
+   * incident is what a shop needs, and some first orders look like anyone's.
+   */
+  byPattern: {
+    pattern: string
+    orders: number
+    caught: number
+    recall: number
+    incidents: number | null
+    incidentsCaught: number | null
+  }[]
 }
 
 export interface TopKMetrics {
@@ -58,9 +69,9 @@ export async function loadLabels(engine: Engine, path: string): Promise<void> {
     // A table function's path cannot be a parameter: it goes through the one quoting helper.
     await engine.run(`
       CREATE OR REPLACE TEMP TABLE ${LABELS_TABLE} AS
-      SELECT order_id, any_value(pattern) AS pattern
+      SELECT order_id, any_value(pattern) AS pattern, any_value(incident) AS incident
       FROM read_json(${sqlString(path)}, format = 'newline_delimited',
-                     columns = {order_id: 'VARCHAR', pattern: 'VARCHAR'})
+                     columns = {order_id: 'VARCHAR', pattern: 'VARCHAR', incident: 'VARCHAR'})
       WHERE order_id IS NOT NULL
       GROUP BY order_id`)
   } catch (error) {
@@ -81,7 +92,7 @@ export async function computeMetrics(
   options: {labels: string; threshold: number; topKPerDay: number},
 ): Promise<FraudMetrics> {
   const scored = `
-    SELECT s.order_id, s.order_date, s.risk_score, l.order_id IS NOT NULL AS fraud, l.pattern
+    SELECT s.order_id, s.order_date, s.risk_score, l.order_id IS NOT NULL AS fraud, l.pattern, l.incident
     FROM ${scoresTable} s LEFT JOIN ${LABELS_TABLE} l USING (order_id)`
   const [counts] = await engine.rows(
     `SELECT count(*)::INTEGER AS orders,
@@ -123,7 +134,10 @@ export async function computeMetrics(
   )
   const patterns = await engine.rows(
     `SELECT coalesce(pattern, 'unknown') AS pattern, count(*)::INTEGER AS orders,
-            count(*) FILTER (risk_score >= $1)::INTEGER AS caught
+            count(*) FILTER (risk_score >= $1)::INTEGER AS caught,
+            CASE WHEN count(incident) > 0 THEN count(DISTINCT incident)::INTEGER END AS incidents,
+            CASE WHEN count(incident) > 0 THEN count(DISTINCT incident) FILTER (risk_score >= $1)::INTEGER END
+              AS incidents_caught
      FROM (${scored}) WHERE fraud GROUP BY ALL ORDER BY pattern`,
     [options.threshold],
   )
@@ -163,6 +177,8 @@ export async function computeMetrics(
       orders: Number(p.orders),
       caught: Number(p.caught),
       recall: Number(p.caught) / Number(p.orders),
+      incidents: p.incidents === null ? null : Number(p.incidents),
+      incidentsCaught: p.incidents_caught === null ? null : Number(p.incidents_caught),
     })),
   }
 }
