@@ -14,7 +14,6 @@ import {createReadStream, createWriteStream} from 'node:fs'
 import {createInterface} from 'node:readline'
 
 const DAY = 86_400_000
-const MINUTE = 60_000
 
 /** mulberry32: small, seeded, and not the simulator's generator. */
 function prng(seed) {
