@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {analyzeFraud, type FraudResult} from '../src/lib/analytics/fraud/analyze.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from '../src/lib/analytics/fraud/features.js'
 import {computeMetrics, loadLabels} from '../src/lib/analytics/fraud/metrics.js'
-import {FRAUD_RULES, scoreOrder} from '../src/lib/analytics/fraud/rules.js'
+import {FRAUD_RULES, type Scorecard, scoreOrder} from '../src/lib/analytics/fraud/rules.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
 import type {EventOf, ShopEvent} from '../src/lib/events/index.js'
@@ -397,6 +397,21 @@ describe('analytics-fraud reasons', () => {
       expect(points, rule.id).toEqual([...points].sort((a, b) => b - a))
       expect(Math.min(...points), rule.id).toBeGreaterThan(0)
     }
+  })
+
+  it('lists as reasons only steps with positive points, while negative points still lower the score', () => {
+    const scorecard: Scorecard = {
+      baseLogOdds: -2,
+      rules: [
+        {id: 'velocity', feature: 'customer_orders_1h', op: '>=', steps: [{at: 1, points: 1.5}], label: 'v'},
+        {id: 'loyal', feature: 'customer_prior_orders', op: '>=', steps: [{at: 5, points: -3}], label: 'l'},
+        {id: 'nothing', feature: 'new_card', op: '>=', steps: [{at: 1, points: 0}], label: 'n'},
+      ],
+    }
+    const scored = scoreOrder({customer_orders_1h: 2, customer_prior_orders: 9, new_card: true}, scorecard)
+    expect(scored.logOdds).toBe(-2 + 1.5 - 3)
+    expect(scored.reasons).toEqual(['velocity'])
+    expect(scored.contributions.map((c) => c.reason)).toEqual(['velocity'])
   })
 })
 

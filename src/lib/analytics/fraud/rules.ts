@@ -206,6 +206,30 @@ export const FRAUD_RULES: readonly FraudRule[] = [
   },
 ]
 
+/**
+ * A points table with its base: what scores orders. The hand-set one is HAND_SCORECARD; `ecap analyze fraud --learn`
+ * fits one of the same shape from chargebacks (learn.ts), so a learned score keeps its reasons.
+ */
+export interface Scorecard {
+  /** Log-odds of an order that earns no points. */
+  baseLogOdds: number
+  rules: readonly FraudRule[]
+}
+
+/** The hand-set points table. */
+export const HAND_SCORECARD: Scorecard = {baseLogOdds: BASE_LOG_ODDS, rules: FRAUD_RULES}
+
+/**
+ * Index of the step a rule's first match picks for these features, or -1 when none does (a null or missing feature
+ * matches nothing). Scoring and the learner's indicator features both go through here, so they cannot disagree.
+ */
+export function stepIndex(rule: FraudRule, features: Partial<FraudFeatures>): number {
+  const raw = features[rule.feature]
+  if (raw === null || raw === undefined) return -1
+  const value = typeof raw === 'boolean' ? Number(raw) : raw
+  return rule.steps.findIndex((s) => (rule.op === '>=' ? value >= s.at : value < s.at))
+}
+
 /** One rule's share of an order's score. */
 export interface Contribution {
   reason: string
@@ -215,11 +239,11 @@ export interface Contribution {
 }
 
 export interface OrderScore {
-  /** BASE_LOG_ODDS plus every rule's points. */
+  /** The scorecard's base plus every rule's points. */
   logOdds: number
   /** 0-100, one decimal: 100 / (1 + e^-logOdds). */
   score: number
-  /** Rules that earned points, most points first (ties in table order). */
+  /** Rules that earned positive points, most points first (ties in table order); a learned step can take points off. */
   contributions: Contribution[]
   /** The ids of the first MAX_REASONS contributions. */
   reasons: string[]
@@ -229,17 +253,23 @@ export interface OrderScore {
  * Scores one order from its features with the points table: the same rules the batch SQL applies (scoreSql), for
  * explaining a saved score or scoring one order from per-customer state as it arrives.
  */
-export function scoreOrder(features: Partial<FraudFeatures>, rules: readonly FraudRule[] = FRAUD_RULES): OrderScore {
+export function scoreOrder(features: Partial<FraudFeatures>, scorecard: Scorecard = HAND_SCORECARD): OrderScore {
   const contributions: Contribution[] = []
-  let logOdds = BASE_LOG_ODDS
-  for (const rule of rules) {
-    const raw = features[rule.feature]
-    if (raw === null || raw === undefined) continue
-    const value = typeof raw === 'boolean' ? Number(raw) : raw
-    const step = rule.steps.find((s) => (rule.op === '>=' ? value >= s.at : value < s.at))
-    if (!step || step.points === 0) continue
+  let logOdds = scorecard.baseLogOdds
+  for (const rule of scorecard.rules) {
+    const step = rule.steps[stepIndex(rule, features)]
+    if (!step) continue
+    // Added in table order, as the SQL sums them, so both give the same double.
     logOdds += step.points
-    contributions.push({reason: rule.id, feature: rule.feature, value: raw, points: step.points})
+    // Reasons say why an order looks risky: a step that lowers the risk is not one (scoreSql filters the same way).
+    if (step.points > 0) {
+      contributions.push({
+        reason: rule.id,
+        feature: rule.feature,
+        value: features[rule.feature] as number | boolean,
+        points: step.points,
+      })
+    }
   }
   // Stable sort: equal points keep table order, as the SQL's tie-break does.
   contributions.sort((a, b) => b.points - a.points)
@@ -255,11 +285,20 @@ function roundScore(score: number): number {
   return Math.round(score * 10) / 10
 }
 
+/**
+ * A number as a DOUBLE literal: a bare decimal literal is a DECIMAL in DuckDB, whose sum would not be the double that
+ * scoreOrder adds up (learned points have 17 digits).
+ */
+function doubleSql(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`Scorecard value ${x} is not a finite number.`)
+  return `CAST(${x} AS DOUBLE)`
+}
+
 /** SQL for the points one rule gives a row of the features table. */
 function pointsSql(rule: FraudRule): string {
   const value = `CAST(${rule.feature} AS DOUBLE)`
-  const cases = rule.steps.map((s) => `WHEN ${value} ${rule.op} ${s.at} THEN ${s.points}`).join(' ')
-  return `(CASE ${cases} ELSE 0 END)`
+  const cases = rule.steps.map((s) => `WHEN ${value} ${rule.op} ${s.at} THEN ${doubleSql(s.points)}`).join(' ')
+  return `(CASE ${cases} ELSE CAST(0 AS DOUBLE) END)`
 }
 
 /**
@@ -267,13 +306,14 @@ function pointsSql(rule: FraudRule): string {
  * the same table as scoreOrder so batch and per-order scoring cannot drift apart. Only constants of this module go
  * into the text; the user's threshold is bound as a parameter where it is used.
  */
-export function scoreSql(rules: readonly FraudRule[] = FRAUD_RULES): {
+export function scoreSql(scorecard: Scorecard = HAND_SCORECARD): {
   logOdds: string
   /** The risk score from a column (or expression) holding the log-odds. */
   riskScoreOf: (logOdds: string) => string
   reasons: string
 } {
-  const logOdds = `(${BASE_LOG_ODDS} + ${rules.map(pointsSql).join(' + ')})`
+  const rules = scorecard.rules
+  const logOdds = `(${doubleSql(scorecard.baseLogOdds)} + ${rules.map(pointsSql).join(' + ')})`
   // The negative table position breaks ties in a descending sort so earlier rules come first, as in scoreOrder.
   const items = rules.map((rule, i) => `{'points': ${pointsSql(rule)}, 'order': ${-i}, 'reason': '${rule.id}'}`)
   const reasons = `list_transform(list_slice(list_sort(list_filter([${items.join(', ')}], x -> x.points > 0), 'DESC'), 1, ${MAX_REASONS}), x -> x.reason)`
