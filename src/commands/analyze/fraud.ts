@@ -1,15 +1,23 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
 import {analyzeFraud, FRAUD_DEFAULTS, type FraudResult} from '../../lib/analytics/fraud/analyze.js'
+import {type FraudLearnResult, LEARN_DEFAULTS, learnFraud} from '../../lib/analytics/fraud/learn.js'
+import {learnDocument} from '../../lib/analytics/fraud/learn-report.js'
+import {FRAUD_MODEL_CHOICES} from '../../lib/analytics/fraud/model.js'
 import {buildFraudReport, fraudDocument} from '../../lib/analytics/fraud/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
 import {asOfFlag, lakeFlag} from '../../shared-flags.js'
 
-export default class AnalyzeFraud extends EcapCommand<FraudResult> {
+/** With --learn, the result carries what learning did (`learn`); the scores then come from the model it saved. */
+export type AnalyzeFraudResult = FraudResult & {learn?: FraudLearnResult}
+
+export default class AnalyzeFraud extends EcapCommand<AnalyzeFraudResult> {
   static override summary = 'Score every order for fraud (0-100) with the reasons behind each score.'
 
   static override description =
     `Features come from events before each order only (velocity per customer, card and IP country; amount against the customer's own history and the shop; first order and account age; country mismatches; cards per customer; new device or country), and a points table turns them into a score (docs/fraud.md). Orders at or above --threshold are flagged with their top reasons. The scores of every order are saved as <lake>/analytics/fraud.
+
+--learn first fits the points to the shop's own chargebacks (an L2 logistic regression of one indicator per rule step), on mature orders (older than --label-delay days before the end of history), validates on the later part of them (the last 30 % by time, or from --split-date), and saves the model as a new version of <lake>/models/fraud with a threshold chosen on the fit window. With fewer than --min-chargebacks chargebacks in the fit window nothing is saved and the hand-set rules stay in use (a warning, exit 0). Scoring uses the latest saved model unless --model rules.
 
 With --labels (ground truth, such as \`ecap generate --labels\` writes) it also reports precision, recall and F1 at the threshold, PR-AUC, ROC-AUC and the precision of the top --top-k-per-day alerts of each day. Labels are read after scoring and never change a score.
 
@@ -20,6 +28,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --lake ./lake',
     '<%= config.bin %> <%= command.id %> --lake ./lake --labels fraud-labels.ndjson --top-k-per-day 20',
+    '<%= config.bin %> <%= command.id %> --lake ./lake --learn --label-delay 60',
     '<%= config.bin %> <%= command.id %> --lake ./lake --as-of 2026-06-30 --threshold 70 --json',
   ]
 
@@ -29,8 +38,38 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     threshold: Flags.integer({
       min: 0,
       max: 100,
-      default: FRAUD_DEFAULTS.threshold,
-      description: 'Flag orders whose risk score (0-100) is at least this.',
+      description: `Flag orders whose risk score (0-100) is at least this. [default: the learned model's threshold, else ${FRAUD_DEFAULTS.threshold}]`,
+    }),
+    model: Flags.option({
+      options: FRAUD_MODEL_CHOICES,
+      default: FRAUD_DEFAULTS.model,
+      description:
+        'What scores: the latest learned model when there is one (auto), the hand-set rules, or the learned model (exit 3 if none).',
+    })(),
+    learn: Flags.boolean({
+      description:
+        "Fit the points to the shop's chargebacks, validate on a later window and save the model before scoring.",
+      helpGroup: 'LEARN',
+    }),
+    'label-delay': Flags.integer({
+      min: 0,
+      default: LEARN_DEFAULTS.labelDelayDays,
+      description:
+        'Days a chargeback may take to arrive: younger orders (before the end of history) are not learned from.',
+      dependsOn: ['learn'],
+      helpGroup: 'LEARN',
+    }),
+    'split-date': Flags.string({
+      description: 'First day of the validation window (YYYY-MM-DD). [default: the last 30% of mature orders]',
+      dependsOn: ['learn'],
+      helpGroup: 'LEARN',
+    }),
+    'min-chargebacks': Flags.integer({
+      min: 1,
+      default: LEARN_DEFAULTS.minChargebacks,
+      description: 'Chargebacks the fit window needs; with fewer, no model is saved and the rules stay in use.',
+      dependsOn: ['learn'],
+      helpGroup: 'LEARN',
     }),
     labels: Flags.file({
       exists: true,
@@ -48,17 +87,30 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     }),
   }
 
-  public async run(): Promise<FraudResult> {
+  public async run(): Promise<AnalyzeFraudResult> {
     const {flags} = await this.parse(AnalyzeFraud)
     const lake = this.resolveConfig({lake: flags.lake}).lake.value
     const progress = this.progress()
     progress.start('Scoring orders for fraud')
-    const {result, report} = await this.withEngine(async (engine) => {
+    const {result, report, learned} = await this.withEngine(async (engine) => {
       try {
+        const learned = flags.learn
+          ? await learnFraud(engine, {
+              lake,
+              asOf: flags['as-of'],
+              labelDelayDays: flags['label-delay'],
+              splitDate: flags['split-date'],
+              minChargebacks: flags['min-chargebacks'],
+              labels: flags.labels,
+              topKPerDay: flags['top-k-per-day'],
+              onProgress: (message) => progress.update(message),
+            })
+          : undefined
         const result = await analyzeFraud(engine, {
           lake,
           asOf: flags['as-of'],
           threshold: flags.threshold,
+          model: flags.model,
           labels: flags.labels,
           topKPerDay: flags['top-k-per-day'],
           limit: flags.limit,
@@ -66,14 +118,16 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
         })
         // The report of the run just saved, read back as `ecap report fraud` reads it.
         const report = this.jsonEnabled() ? null : await buildFraudReport(engine, {lake, top: flags.limit, since: null})
-        return {result, report}
+        return {result, report, learned}
       } finally {
         progress.stop()
       }
     })
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
+    if (learned?.skipped) this.warn(learned.skipped)
     if (report) {
+      if (learned) this.printDocument(learnDocument(learned))
       this.printDocument(fraudDocument(report))
       const notScored = result.metrics?.labelsNotScored ?? 0
       if (notScored > 0) {
@@ -81,6 +135,6 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
       }
     }
     this.note(`Saved ${result.saved.table}`)
-    return result
+    return learned ? {...result, learn: learned} : result
   }
 }

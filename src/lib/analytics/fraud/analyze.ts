@@ -4,7 +4,8 @@ import {registerShopViews, type ShopViews} from '../../shop/views.js'
 import {resultPath, saveResult} from '../store.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'
-import {type Contribution, DEFAULT_THRESHOLD, FRAUD_RULES, scoreOrder, scoreSql} from './rules.js'
+import {type FraudModelChoice, fraudModelPath, loadScorecard} from './model.js'
+import {type Contribution, DEFAULT_THRESHOLD, scoreOrder, scoreSql} from './rules.js'
 
 /** Name of the saved result: `<lake>/analytics/fraud`. */
 export const FRAUD_RESULT = 'fraud'
@@ -16,8 +17,10 @@ export interface FraudOptions {
   views?: ShopViews
   /** Last day of data to score (YYYY-MM-DD); default the day of the latest event. */
   asOf?: string
-  /** Orders scoring at least this (0-100) are flagged. */
+  /** Orders scoring at least this (0-100) are flagged; default the learned model's threshold, else the rules'. */
   threshold?: number
+  /** The scorecard: the latest learned model when there is one (auto, the default), the hand-set rules, or learned. */
+  model?: FraudModelChoice
   /** Ground-truth labels (NDJSON) to measure the scores against; never read by scoring. */
   labels?: string
   /** Alerts an investigation team checks per day, for the top-k precision. */
@@ -27,7 +30,17 @@ export interface FraudOptions {
   onProgress?: (message: string) => void
 }
 
-export const FRAUD_DEFAULTS = {threshold: DEFAULT_THRESHOLD, topKPerDay: 10, limit: 20} as const
+export const FRAUD_DEFAULTS = {threshold: DEFAULT_THRESHOLD, topKPerDay: 10, limit: 20, model: 'auto'} as const
+
+/** Which scorecard scored a run. */
+export interface FraudModelUsed {
+  kind: 'rules' | 'learned'
+  /** The learned model's table and Delta version; null for the hand-set rules. */
+  table: string | null
+  version: number | null
+  /** The threshold the model was saved with (null for the rules), whether or not --threshold overrode it. */
+  threshold: number | null
+}
 
 export interface FlaggedOrder {
   orderId: string
@@ -47,6 +60,7 @@ export interface FraudResult {
   /** Copies of an event_id already seen that the shop views set aside (each event counted once). */
   duplicateEvents: number
   threshold: number
+  model: FraudModelUsed
   orders: number
   flagged: number
   /** Orders by score band, to see how the scores spread. */
@@ -66,20 +80,28 @@ export interface FraudResult {
  * per-order scores are saved as `analytics/fraud`.
  */
 export async function analyzeFraud(engine: Engine, options: FraudOptions): Promise<FraudResult> {
-  const threshold = options.threshold ?? FRAUD_DEFAULTS.threshold
   const topKPerDay = options.topKPerDay ?? FRAUD_DEFAULTS.topKPerDay
   const limit = options.limit ?? FRAUD_DEFAULTS.limit
+  const progress = options.onProgress ?? (() => {})
+  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
+  const loaded = await loadScorecard(engine, options.lake, options.model ?? FRAUD_DEFAULTS.model)
+  const scorecard = loaded.scorecard
+  const model: FraudModelUsed = {
+    kind: loaded.kind,
+    table: loaded.kind === 'learned' ? fraudModelPath(options.lake) : null,
+    version: loaded.version,
+    threshold: loaded.threshold,
+  }
+  const threshold = options.threshold ?? loaded.threshold ?? FRAUD_DEFAULTS.threshold
   if (!(threshold >= 0 && threshold <= 100)) {
     throw new UsageError('THRESHOLD_INVALID', `--threshold must be between 0 and 100, not ${threshold}.`, {
       hints: [`--threshold ${DEFAULT_THRESHOLD}`],
     })
   }
-  const progress = options.onProgress ?? (() => {})
-  const views = options.views ?? (await registerShopViews(engine, options.lake, {asOf: options.asOf}))
   progress('Computing order features')
   await computeFeatures(engine)
   progress('Scoring orders')
-  const score = scoreSql()
+  const score = scoreSql(scorecard)
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${SCORES_TABLE} AS
      SELECT * EXCLUDE (reasons), reasons, risk_score >= $1 AS flagged
@@ -99,7 +121,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
      LEFT JOIN ${SCORES_TABLE} ON risk_score >= lo AND risk_score < hi
      GROUP BY i, band ORDER BY i`,
   )
-  const labelOf = new Map(FRAUD_RULES.map((r) => [r.id, r.label]))
+  const labelOf = new Map(scorecard.rules.map((r) => [r.id, r.label]))
   const reasonRows = await engine.rows(
     `SELECT reason, count(*)::INTEGER AS orders
      FROM (SELECT unnest(reasons) AS reason FROM ${SCORES_TABLE} WHERE flagged)
@@ -112,7 +134,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     [limit],
   )
   const flaggedOrders = top.map((row): FlaggedOrder => {
-    const explained = scoreOrder(featuresFromRow(row))
+    const explained = scoreOrder(featuresFromRow(row), scorecard)
     return {
       orderId: String(row.order_id),
       customerId: row.customer_id === null ? null : String(row.customer_id),
@@ -141,7 +163,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     `SELECT * EXCLUDE (log_odds) FROM ${SCORES_TABLE} ORDER BY order_time, order_id`,
     {
       analysis: 'fraud',
-      parameters: {threshold, topKPerDay, labels: options.labels ?? null},
+      parameters: {threshold, topKPerDay, labels: options.labels ?? null, model},
       asOf: views.asOf,
       eventsVersion: views.eventsVersion,
       duplicateEvents: views.duplicateEvents,
@@ -156,6 +178,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     eventsVersion: views.eventsVersion,
     duplicateEvents: views.duplicateEvents,
     threshold,
+    model,
     orders,
     flagged,
     scoreBands: bands.map((b) => ({band: String(b.band), orders: Number(b.orders)})),

@@ -89,17 +89,24 @@ export async function loadLabels(engine: Engine, path: string): Promise<void> {
 export async function computeMetrics(
   engine: Engine,
   scoresTable: string,
-  options: {labels: string; threshold: number; topKPerDay: number},
+  options: {
+    labels: string
+    threshold: number
+    topKPerDay: number
+    /** A table of (order_id, pattern, incident) to take as the fraud orders instead of the loaded labels (--learn: chargebacks). */
+    labelsTable?: string
+  },
 ): Promise<FraudMetrics> {
+  const labelsTable = options.labelsTable ?? LABELS_TABLE
   const scored = `
     SELECT s.order_id, s.order_date, s.risk_score, l.order_id IS NOT NULL AS fraud, l.pattern, l.incident
-    FROM ${scoresTable} s LEFT JOIN ${LABELS_TABLE} l USING (order_id)`
+    FROM ${scoresTable} s LEFT JOIN ${labelsTable} l USING (order_id)`
   const [counts] = await engine.rows(
     `SELECT count(*)::INTEGER AS orders,
             count(*) FILTER (fraud)::INTEGER AS frauds,
             count(*) FILTER (fraud AND risk_score >= $1)::INTEGER AS tp,
             count(*) FILTER (NOT fraud AND risk_score >= $1)::INTEGER AS fp,
-            (SELECT count(*) FROM ${LABELS_TABLE})::INTEGER AS labels
+            (SELECT count(*) FROM ${labelsTable})::INTEGER AS labels
      FROM (${scored})`,
     [options.threshold],
   )

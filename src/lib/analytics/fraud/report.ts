@@ -18,6 +18,8 @@ export interface FraudReportData {
   report: 'fraud'
   run: RunMeta
   threshold: number
+  /** What scored the run: the hand-set rules or a learned model (its models/fraud version). */
+  model: {kind: 'rules' | 'learned'; version: number | null}
   since: string | null
   orders: number
   flagged: number
@@ -77,6 +79,8 @@ export async function buildFraudReport(
     report: 'fraud',
     run: meta(run),
     threshold: Number((run.parameters as {threshold?: number}).threshold ?? 0),
+    // Runs saved before learned models existed were scored by the rules.
+    model: (run.parameters as {model?: FraudReportData['model']}).model ?? {kind: 'rules', version: null},
     since,
     orders,
     flagged,
@@ -97,7 +101,7 @@ export async function buildFraudReport(
   }
 }
 
-function metricsTable(m: NonNullable<FraudReportData['metrics']>): TableBlock {
+export function metricsTable(m: NonNullable<FraudReportData['metrics']>): TableBlock {
   return table(
     'metrics',
     [col('metric', 'metric'), col('value', 'value', 'fixed3')],
@@ -184,6 +188,9 @@ export function fraudDocument(d: FraudReportData): ReportDocument {
     title: 'Fraud scores',
     subtitle: [
       runLine(d.run, `${d.orders.toLocaleString('en-US')} orders`),
+      d.model.kind === 'learned'
+        ? `Scored by the learned model (models/fraud version ${d.model.version})`
+        : 'Scored by the hand-set rules',
       ...(d.since ? [`Orders from ${d.since}`] : []),
     ],
     sections,
