@@ -1,14 +1,32 @@
 import {execFileSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {FEATURES_TABLE, featuresFromRow} from '../src/lib/analytics/fraud/features.js'
+import {bestF1Threshold} from '../src/lib/analytics/fraud/learn.js'
 import {fitLogistic} from '../src/lib/analytics/fraud/logistic.js'
+import {fraudModelPath, loadScorecard} from '../src/lib/analytics/fraud/model.js'
+import {FRAUD_RULES, scoreOrder} from '../src/lib/analytics/fraud/rules.js'
+import {loadResult} from '../src/lib/analytics/store.js'
+import {Engine} from '../src/lib/engine/engine.js'
+import {ecap} from './helpers/cli.js'
 import {ensurePythonTools, PYTHON} from './helpers/python.js'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'fraud', 'logistic-fit.csv')
 
-beforeAll(() => {
+let dir: string
+let engine: Engine
+
+beforeAll(async () => {
   ensurePythonTools()
+  dir = mkdtempSync(join(tmpdir(), 'ecap-fraud-learn-'))
+  engine = await Engine.open()
+})
+
+afterAll(() => {
+  engine.close()
+  rmSync(dir, {recursive: true, force: true})
 })
 
 /** scikit-learn's fit of the fixture, as {intercept, coefficients}. */
@@ -46,4 +64,141 @@ describe('analytics-fraud-learn logistic regression', () => {
       }
     })
   }
+})
+
+describe('analytics-fraud-learn threshold', () => {
+  it('picks the score with the best F1, flagging tied scores together', () => {
+    // >= 80: 2 of 2 flagged are fraud, 2 of 3 found (F1 0.8); >= 50 flags two legit orders more (0.57); >= 10 0.75.
+    expect(bestF1Threshold([90, 80, 50, 50, 10, 5], [1, 1, 0, 0, 1, 0])).toBe(80)
+    // >= 50: 3 of 4 flagged, all 3 found (F1 0.86), though one of the tied 50s is legit.
+    expect(bestF1Threshold([90, 80, 50, 50, 10, 5], [1, 0, 1, 1, 0, 0])).toBe(50)
+  })
+})
+
+/** Reads `<lake>/models/fraud` with delta-rs: version, rows, and the model description in the table's metadata. */
+function modelWithDeltaRs(table: string): {
+  version: number
+  rows: number
+  rules: string[]
+  run: Record<string, unknown>
+} {
+  const script = [
+    'import json, os, sys',
+    'from deltalake import DeltaTable',
+    't = DeltaTable(sys.argv[1])',
+    'data = t.to_pyarrow_table()',
+    'run = json.loads(t.metadata().configuration["ecap.run"])',
+    'print(json.dumps({"version": t.version(), "rows": data.num_rows, "rules": sorted(set(data.column("rule_id").to_pylist())), "run": run}), flush=True)',
+    'os._exit(0)',
+  ].join('\n')
+  return JSON.parse(execFileSync(PYTHON, ['-c', script, table], {encoding: 'utf8'}))
+}
+
+describe('ecap analyze fraud --learn', () => {
+  it('keeps the rules with too few chargebacks, then learns, validates later, saves a model delta-rs reads and scores with it', async () => {
+    const lake = join(dir, 'lake')
+    const labels = join(dir, 'labels.ndjson')
+    const generated = ecap(
+      [
+        'generate',
+        '--to',
+        'lake',
+        '--lake',
+        lake,
+        '--fraud-rate',
+        '0.03',
+        '--days',
+        '240',
+        '--customers',
+        '2000',
+      ].concat(['--seed', '16', '--labels', labels, '--json', '-q']),
+      {timeoutMs: 240_000},
+    )
+    expect(generated.status, generated.stderr).toBe(0)
+    const table = fraudModelPath(lake)
+
+    // Too few chargebacks for the minimum: exit 0, a warning, no model, the rules score.
+    const few = ecap(['analyze', 'fraud', '--lake', lake, '--learn', '--min-chargebacks', '100000', '--json'])
+    expect(few.status, few.stderr).toBe(0)
+    const fewJson = JSON.parse(few.stdout)
+    expect(fewJson.result.learn).toMatchObject({learned: false, model: null, threshold: null})
+    expect(fewJson.result.learn.skipped).toMatch(/fewer than the 100000/)
+    expect(fewJson.warnings.join('\n')).toMatch(/hand-set rules stay in use/)
+    expect(fewJson.result.model).toEqual({kind: 'rules', table: null, version: null, threshold: null})
+    expect(fewJson.result.threshold).toBe(50)
+    expect(existsSync(table)).toBe(false)
+
+    const run = ecap(['analyze', 'fraud', '--lake', lake, '--learn', '--labels', labels, '--json'])
+    expect(run.status, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout).result
+    const learn = result.learn
+    expect(learn.learned).toBe(true)
+    expect(learn.fit.chargebacks).toBeGreaterThanOrEqual(30)
+    expect(learn.validation.chargebacks).toBeGreaterThan(0)
+    // The validation window starts strictly after the fit window ends, and both end before the label delay.
+    expect(Date.parse(learn.validation.from)).toBeGreaterThan(Date.parse(learn.fit.to))
+    expect(Date.parse(learn.validation.to)).toBeLessThan(Date.parse(learn.matureBefore))
+    for (const m of [learn.validationMetrics, learn.rulesValidationMetrics, learn.validationMetricsLabels]) {
+      expect(m.orders).toBe(learn.validation.orders)
+      expect(m.prAuc).toBeGreaterThan(0)
+      expect(m.rocAuc).toBeGreaterThan(0.5)
+      expect(m.precision).not.toBeNull()
+      expect(m.recall).not.toBeNull()
+    }
+    expect(learn.validationMetrics.fraudOrders).toBe(learn.validation.chargebacks)
+    expect(learn.validationMetrics.threshold).toBe(learn.threshold)
+    // Scoring used the model just saved, at its threshold.
+    expect(result.model).toEqual({kind: 'learned', table, version: 0, threshold: learn.threshold})
+    expect(result.threshold).toBe(learn.threshold)
+
+    const steps = FRAUD_RULES.reduce((n, rule) => n + rule.steps.length, 0)
+    const saved = modelWithDeltaRs(table)
+    expect(saved).toMatchObject({version: 0, rows: steps + 1})
+    expect(saved.rules).toEqual(['(base)', ...FRAUD_RULES.map((r) => r.id)].sort())
+    expect(saved.run).toMatchObject({
+      kind: 'fraud-model',
+      threshold: learn.threshold,
+      fit: learn.fit,
+      validation: learn.validation,
+    })
+
+    // Batch scores with the saved model are scoreOrder's with that model, score and reasons, on every order.
+    const loaded = await loadScorecard(engine, lake, 'learned')
+    expect(loaded.version).toBe(0)
+    await loadResult(engine, lake, 'fraud', 'fraud')
+    const rows = await engine.rows('SELECT * FROM fraud')
+    expect(rows.length).toBe(result.orders)
+    let positives = 0
+    for (const row of rows) {
+      const expected = scoreOrder(featuresFromRow(row), loaded.scorecard)
+      expect(
+        {score: Number(row.risk_score), reasons: (row.reasons as string[]).map(String)},
+        String(row.order_id),
+      ).toEqual({
+        score: expected.score,
+        reasons: expected.reasons,
+      })
+      positives += expected.reasons.length
+    }
+    expect(positives).toBeGreaterThan(0)
+    expect(FEATURES_TABLE).toBe('fraud_features')
+
+    // Each --learn is a new version: the table's history is the models'. --model rules scores with the rules still.
+    const again = ecap([
+      'analyze',
+      'fraud',
+      '--lake',
+      lake,
+      '--learn',
+      '--split-date',
+      learn.validation.from.slice(0, 10),
+      '--json',
+    ])
+    expect(again.status, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).result.model.version).toBe(1)
+    expect(modelWithDeltaRs(table).version).toBe(1)
+    const rules = ecap(['analyze', 'fraud', '--lake', lake, '--model', 'rules', '--json'])
+    expect(rules.status, rules.stderr).toBe(0)
+    expect(JSON.parse(rules.stdout).result).toMatchObject({model: {kind: 'rules', version: null}, threshold: 50})
+  }, 300_000)
 })

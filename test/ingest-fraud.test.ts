@@ -4,6 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {analyzeFraud} from '../src/lib/analytics/fraud/analyze.js'
+import {type FraudModelInfo, saveFraudModel} from '../src/lib/analytics/fraud/model.js'
+import {FRAUD_RULES, type Scorecard} from '../src/lib/analytics/fraud/rules.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
 import type {ShopEvent} from '../src/lib/events/index.js'
@@ -165,6 +167,26 @@ describe('live fraud state', () => {
     const restored = live(scorer, late)
     expect(restored.size).toBeGreaterThan(200)
     for (const [orderId, scored] of restored) expect(scored, orderId).toEqual(batch.get(orderId))
+
+    // With a learned model in the lake (other points, some negative), batch and a restored live scorer both use it.
+    const learned: Scorecard = {
+      baseLogOdds: -4.2,
+      rules: FRAUD_RULES.map((rule, r) => ({
+        ...rule,
+        steps: rule.steps.map((s) => ({...s, points: r % 3 === 0 ? -s.points : s.points * 1.37})),
+      })),
+    }
+    const info = {kind: 'fraud-model', threshold: 20} as unknown as FraudModelInfo
+    for (const l of [lake, earlyLake]) await saveFraudModel(engine, l, learned, info)
+    const learnedBatch = await batchScores(lake)
+    expect(learnedBatch).not.toEqual(batch)
+    const learnedScorer = new LiveFraudScorer({lake: earlyLake, topic: 't', group: 'g', connection: {brokers: 'x:1'}})
+    await learnedScorer.restore(engine, earlyLake)
+    expect(learnedScorer.model).toMatchObject({kind: 'learned', version: 0})
+    expect(learnedScorer.threshold).toBe(20)
+    const learnedLive = live(learnedScorer, late)
+    expect(learnedLive.size).toBe(restored.size)
+    for (const [orderId, scored] of learnedLive) expect(scored, orderId).toEqual(learnedBatch.get(orderId))
   }, 120_000)
 })
 

@@ -49,7 +49,7 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
     'fraud-threshold': Flags.integer({
       min: 0,
       max: 100,
-      description: `Orders scoring at least this (0-100) raise an alert. [default: ${DEFAULT_THRESHOLD}, as ecap analyze fraud]`,
+      description: `Orders scoring at least this (0-100) raise an alert. [default: the learned model's threshold (<lake>/models/fraud), else ${DEFAULT_THRESHOLD}, as ecap analyze fraud]`,
       dependsOn: ['score-fraud'],
       helpGroup: 'FRAUD',
     }),

@@ -53,9 +53,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     }),
     'label-delay': Flags.integer({
       min: 0,
-      default: LEARN_DEFAULTS.labelDelayDays,
-      description:
-        'Days a chargeback may take to arrive: younger orders (before the end of history) are not learned from.',
+      // No oclif default: a defaulted flag counts as given, and dependsOn would then demand --learn.
+      description: `Days a chargeback may take to arrive: younger orders (before the end of history) are not learned from. [default: ${LEARN_DEFAULTS.labelDelayDays}]`,
       dependsOn: ['learn'],
       helpGroup: 'LEARN',
     }),
@@ -66,8 +65,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     }),
     'min-chargebacks': Flags.integer({
       min: 1,
-      default: LEARN_DEFAULTS.minChargebacks,
-      description: 'Chargebacks the fit window needs; with fewer, no model is saved and the rules stay in use.',
+      description: `Chargebacks the fit window needs; with fewer, no model is saved and the rules stay in use. [default: ${LEARN_DEFAULTS.minChargebacks}]`,
       dependsOn: ['learn'],
       helpGroup: 'LEARN',
     }),

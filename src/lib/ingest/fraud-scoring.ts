@@ -1,7 +1,8 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
-import {DEFAULT_THRESHOLD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
+import {type LoadedScorecard, loadScorecard} from '../analytics/fraud/model.js'
+import {DEFAULT_THRESHOLD, HAND_SCORECARD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
 import type {PurchaseEvent, ShopEvent} from '../events/types.js'
@@ -23,7 +24,7 @@ export interface LiveFraudOptions {
   topic: string
   /** Ingest's consumer group: its committed offsets tell which alerts surely reached the alerts topic. */
   group: string
-  /** Orders scoring at least this (0-100) raise an alert; the batch default unless given. */
+  /** Orders scoring at least this (0-100) raise an alert; unless given, the learned model's threshold, else the batch default. */
   threshold?: number
   /** Kafka topic alerts are produced to, after the lake commit. */
   alertsTopic?: string
@@ -56,14 +57,16 @@ export function checkFraudThreshold(threshold: number): void {
 }
 
 /**
- * Scores purchases as ingest takes them, with the batch rules (`scoreOrder`) on features kept as running state
+ * Scores purchases as ingest takes them, with the batch scorecard (`scoreOrder`: the latest learned model of
+ * `<lake>/models/fraud` when there is one, as `ecap analyze fraud --model auto` picks, else the hand-set rules) on features kept as running state
  * (fraud-state.ts) that is restored from the lake at start and after a rebalance. Alerts go to `<lake>/fraud_alerts`
  * in a commit that carries the flush's Kafka offsets as txns, before the events commit, so a replay skips alerts
  * already written (exactly once in the lake); then, with an alerts topic, to Kafka (at least once).
  */
 export class LiveFraudScorer {
   state = new FraudState()
-  readonly threshold: number
+  /** What scores: loaded with the state, at start and at each restore, so a model learned meanwhile is taken up. */
+  model: LoadedScorecard = {scorecard: HAND_SCORECARD, kind: 'rules', version: null, threshold: null, info: null}
   /** Things that went wrong without harm (a checkpoint after a durable commit). */
   readonly warnings: string[] = []
   scored = 0
@@ -81,9 +84,13 @@ export class LiveFraudScorer {
   private opened = false
 
   constructor(private readonly options: LiveFraudOptions) {
-    this.threshold = options.threshold ?? DEFAULT_THRESHOLD
-    checkFraudThreshold(this.threshold)
+    if (options.threshold !== undefined) checkFraudThreshold(options.threshold)
     this.alertsTable = new TablePositions(options.lake, options.topic, FRAUD_ALERTS_SPEC)
+  }
+
+  /** --fraud-threshold when given, else the learned model's threshold, else the batch default. */
+  get threshold(): number {
+    return this.options.threshold ?? this.model.threshold ?? DEFAULT_THRESHOLD
   }
 
   /**
@@ -94,6 +101,7 @@ export class LiveFraudScorer {
   async restore(engine: Engine, lake: string): Promise<void> {
     const state = new FraudState()
     this.state = state
+    this.model = await loadScorecard(engine, lake, 'auto')
     const events = tablePath(lake, EVENTS_TABLE)
     if ((await listCommitVersions(events)).length === 0) return
     await registerShopViews(engine, lake)
@@ -171,7 +179,7 @@ export class LiveFraudScorer {
 
   private scorePurchase(order: PurchaseEvent, time: number): OrderScore {
     this.scored++
-    return scoreOrder(this.state.features(order, time))
+    return scoreOrder(this.state.features(order, time), this.model.scorecard)
   }
 
   /**

@@ -491,6 +491,9 @@ export class IngestState {
           alerts: this.fraud.alerts,
           published: this.fraud.published,
           resent: this.fraud.resent,
+          model: this.fraud.model.kind,
+          modelVersion: this.fraud.model.version,
+          threshold: this.fraud.threshold,
         },
       }),
     }

@@ -47,7 +47,16 @@ export interface IngestResult extends IngestProgress {
   stoppedBy: 'caught-up' | 'signal'
   eventsPerSecond: number
   /** With live fraud scoring: orders scored, alerts written to the lake, produced, and re-sent at start. */
-  fraud?: {scored: number; alerts: number; published: number; resent: number}
+  fraud?: {
+    scored: number
+    alerts: number
+    published: number
+    resent: number
+    /** What scored (the scorecard of the last restore) and at which threshold. */
+    model: 'rules' | 'learned'
+    modelVersion: number | null
+    threshold: number
+  }
   /** Where the run's time went, per stage, summed over its flushes (stages overlap: fetching goes on during a flush). */
   stageSeconds: IngestStageSeconds
 }
