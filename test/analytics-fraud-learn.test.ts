@@ -183,6 +183,11 @@ describe('ecap analyze fraud --learn', () => {
     expect(positives).toBeGreaterThan(0)
     expect(FEATURES_TABLE).toBe('fraud_features')
 
+    // The report of the saved run says what scored it.
+    const report = ecap(['report', 'fraud', '--lake', lake])
+    expect(report.status, report.stderr).toBe(0)
+    expect(report.stdout).toContain('Scored by the learned model (models/fraud version 0)')
+
     // Each --learn is a new version: the table's history is the models'. --model rules scores with the rules still.
     const again = ecap([
       'analyze',
