@@ -1,7 +1,12 @@
 import {Flags} from '@oclif/core'
 import {EcapCommand} from '../../ecap-command.js'
-import {analyzeFraud, FRAUD_DEFAULTS, type FraudResult} from '../../lib/analytics/fraud/analyze.js'
-import {type FraudLearnResult, LEARN_DEFAULTS, learnFraud} from '../../lib/analytics/fraud/learn.js'
+import {
+  analyzeFraud,
+  FRAUD_DEFAULTS,
+  type FraudResult,
+  learnAndAnalyzeFraud,
+} from '../../lib/analytics/fraud/analyze.js'
+import {type FraudLearnResult, LEARN_DEFAULTS} from '../../lib/analytics/fraud/learn.js'
 import {learnDocument} from '../../lib/analytics/fraud/learn-report.js'
 import {FRAUD_MODEL_CHOICES} from '../../lib/analytics/fraud/model.js'
 import {buildFraudReport, fraudDocument} from '../../lib/analytics/fraud/report.js'
@@ -92,19 +97,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     progress.start('Scoring orders for fraud')
     const {result, report, learned} = await this.withEngine(async (engine) => {
       try {
-        const learned = flags.learn
-          ? await learnFraud(engine, {
-              lake,
-              asOf: flags['as-of'],
-              labelDelayDays: flags['label-delay'],
-              splitDate: flags['split-date'],
-              minChargebacks: flags['min-chargebacks'],
-              labels: flags.labels,
-              topKPerDay: flags['top-k-per-day'],
-              onProgress: (message) => progress.update(message),
-            })
-          : undefined
-        const result = await analyzeFraud(engine, {
+        const fraudOptions = {
           lake,
           asOf: flags['as-of'],
           threshold: flags.threshold,
@@ -112,8 +105,23 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
           labels: flags.labels,
           topKPerDay: flags['top-k-per-day'],
           limit: flags.limit,
-          onProgress: (message) => progress.update(message),
-        })
+          onProgress: (message: string) => progress.update(message),
+        }
+        const {fraud: result, learn: learned} = flags.learn
+          ? await learnAndAnalyzeFraud(
+              engine,
+              {
+                lake,
+                labelDelayDays: flags['label-delay'],
+                splitDate: flags['split-date'],
+                minChargebacks: flags['min-chargebacks'],
+                labels: flags.labels,
+                topKPerDay: flags['top-k-per-day'],
+                onProgress: fraudOptions.onProgress,
+              },
+              fraudOptions,
+            )
+          : {fraud: await analyzeFraud(engine, fraudOptions), learn: undefined}
         // The report of the run just saved, read back as `ecap report fraud` reads it.
         const report = this.jsonEnabled() ? null : await buildFraudReport(engine, {lake, top: flags.limit, since: null})
         return {result, report, learned}

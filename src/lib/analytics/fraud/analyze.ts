@@ -3,6 +3,7 @@ import {UsageError} from '../../errors.js'
 import {registerShopViews, type ShopViews} from '../../shop/views.js'
 import {resultPath, saveResult} from '../store.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
+import {type FraudLearnOptions, type FraudLearnResult, learnFraud} from './learn.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'
 import {type FraudModelChoice, fraudModelPath, loadScorecard} from './model.js'
 import {type Contribution, DEFAULT_THRESHOLD, scoreOrder, scoreSql} from './rules.js'
@@ -28,6 +29,8 @@ export interface FraudOptions {
   /** Flagged orders returned in the result (the saved table holds them all). */
   limit?: number
   onProgress?: (message: string) => void
+  /** The engine's features table already holds the features of `views` (learnFraud computed them just before). */
+  featuresReady?: boolean
 }
 
 export const FRAUD_DEFAULTS = {threshold: DEFAULT_THRESHOLD, topKPerDay: 10, limit: 20, model: 'auto'} as const
@@ -98,8 +101,10 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
       hints: [`--threshold ${DEFAULT_THRESHOLD}`],
     })
   }
-  progress('Computing order features')
-  await computeFeatures(engine)
+  if (!options.featuresReady) {
+    progress('Computing order features')
+    await computeFeatures(engine)
+  }
   progress('Scoring orders')
   const score = scoreSql(scorecard)
   await engine.run(
@@ -191,4 +196,19 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     metrics,
     saved: {table: resultPath(options.lake, FRAUD_RESULT), version: saved.version, rows: saved.rows},
   }
+}
+
+/**
+ * `ecap analyze fraud --learn`: learns a model from the chargebacks, then scores every order with the scorecard
+ * `fraud.model` picks (by default the model just saved), on one snapshot of the shop views and one computation of the
+ * features.
+ */
+export async function learnAndAnalyzeFraud(
+  engine: Engine,
+  learn: Omit<FraudLearnOptions, 'views'>,
+  fraud: FraudOptions,
+): Promise<{learn: FraudLearnResult; fraud: FraudResult}> {
+  const views = fraud.views ?? (await registerShopViews(engine, fraud.lake, {asOf: fraud.asOf}))
+  const learned = await learnFraud(engine, {...learn, views})
+  return {learn: learned, fraud: await analyzeFraud(engine, {...fraud, views, featuresReady: true})}
 }
