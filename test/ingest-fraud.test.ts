@@ -221,7 +221,15 @@ describe('ecap ingest --score-fraud', () => {
     expect(batch.size).toBeGreaterThan(5)
     expect(alerts.rows).toBe(alerts.byOrder.size)
     expect(alerts.byOrder).toEqual(batch)
-    expect(result.fraud).toMatchObject({alerts: batch.size, published: batch.size, resent: 0})
+    expect(result.fraud).toMatchObject({
+      alerts: batch.size,
+      published: batch.size,
+      resent: 0,
+      // No model in this lake: the hand-set rules at their threshold.
+      model: 'rules',
+      modelVersion: null,
+      threshold: 50,
+    })
     // A real Delta reader (delta-rs) reads the alerts table too.
     const deltaRs = execFileSync(
       PYTHON,

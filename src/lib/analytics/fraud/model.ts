@@ -1,5 +1,5 @@
 import type {Engine} from '../../engine/engine.js'
-import {DataError, UsageError} from '../../errors.js'
+import {DataError} from '../../errors.js'
 import {listCommitVersions} from '../../lake/delta-log.js'
 import {childLocation, lakeLocation} from '../../lake/location.js'
 import {RUN_PROPERTY, replaceTable} from '../../lake/result-table.js'
@@ -175,18 +175,4 @@ export async function loadScorecard(
     threshold: info.threshold,
     info,
   }
-}
-
-/** Parses a --model value (oclif checks it already; this is for callers through the library). */
-export function checkModelChoice(choice: string): FraudModelChoice {
-  if (!(FRAUD_MODEL_CHOICES as readonly string[]).includes(choice)) {
-    throw new UsageError(
-      'FRAUD_MODEL_CHOICE',
-      `--model must be one of ${FRAUD_MODEL_CHOICES.join(', ')}, not ${choice}.`,
-      {
-        hints: ['--model auto'],
-      },
-    )
-  }
-  return choice as FraudModelChoice
 }
