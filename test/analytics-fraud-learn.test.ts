@@ -1,16 +1,18 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {FEATURES_TABLE, featuresFromRow} from '../src/lib/analytics/fraud/features.js'
-import {bestF1Threshold} from '../src/lib/analytics/fraud/learn.js'
+import {bestF1Threshold, learnFraud} from '../src/lib/analytics/fraud/learn.js'
 import {fitLogistic} from '../src/lib/analytics/fraud/logistic.js'
 import {fraudModelPath, loadScorecard} from '../src/lib/analytics/fraud/model.js'
 import {FRAUD_RULES, scoreOrder} from '../src/lib/analytics/fraud/rules.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
+import {appendEvents} from '../src/lib/lake/lake.js'
 import {ecap} from './helpers/cli.js'
+import {makeEvent} from './helpers/events.js'
 import {ensurePythonTools, PYTHON} from './helpers/python.js'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'fraud', 'logistic-fit.csv')
@@ -64,6 +66,38 @@ describe('analytics-fraud-learn logistic regression', () => {
       }
     })
   }
+})
+
+describe('analytics-fraud-learn logistic regression with a prior', () => {
+  it('stops where numpy finds the penalised gradient zero, pulled toward the prior rather than toward zero', () => {
+    const {x, y} = fixture()
+    const prior = (x[0] as number[]).map((_, i) => (i % 2 === 0 ? 1.5 : -0.5))
+    const l2 = 3
+    const ours = fitLogistic(x, y, {l2, prior})
+    expect(ours.converged).toBe(true)
+    // The optimum of sum log(1 + e^z) - y z + l2/2 |w - prior|^2: its gradient, computed apart from the fit.
+    const script = [
+      'import json, sys',
+      'import numpy as np',
+      'data = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)',
+      'x, y = data[:, :-1], data[:, -1]',
+      'fit = json.loads(sys.argv[2])',
+      'w, b, m = np.array(fit["w"]), fit["b"], np.array(fit["prior"])',
+      'p = 1 / (1 + np.exp(-(b + x @ w)))',
+      'g = np.concatenate([[np.sum(p - y)], x.T @ (p - y) + fit["l2"] * (w - m)])',
+      'print(json.dumps(float(np.max(np.abs(g)))))',
+    ].join('\n')
+    const payload = JSON.stringify({w: ours.coefficients, b: ours.intercept, prior, l2})
+    const gradient = JSON.parse(execFileSync(PYTHON, ['-c', script, FIXTURE, payload], {encoding: 'utf8'}))
+    expect(gradient).toBeLessThan(1e-7)
+    // Without the prior the same penalty gives another answer; with a very strong one the prior itself.
+    const ridge = fitLogistic(x, y, {l2})
+    expect(
+      Math.max(...ridge.coefficients.map((c, i) => Math.abs(c - (ours.coefficients[i] as number)))),
+    ).toBeGreaterThan(0.01)
+    const pinned = fitLogistic(x, y, {l2: 1e9, prior})
+    for (const [i, c] of pinned.coefficients.entries()) expect(c).toBeCloseTo(prior[i] as number, 6)
+  })
 })
 
 describe('analytics-fraud-learn threshold', () => {
@@ -206,4 +240,64 @@ describe('ecap analyze fraud --learn', () => {
     expect(rules.status, rules.stderr).toBe(0)
     expect(JSON.parse(rules.stdout).result).toMatchObject({model: {kind: 'rules', version: null}, threshold: 50})
   }, 300_000)
+})
+
+describe('analytics-fraud-learn labels', () => {
+  it('learns as fraud the orders on the account or card of a charged-back order within --link-days, no others', async () => {
+    const day = 86_400_000
+    const t0 = Date.UTC(2026, 0, 10, 12)
+    let n = 0
+    const order = (at: number, customer: string, card: string) => {
+      const common = {customer_id: customer, session_id: `s-link-${++n}`, device: 'mobile' as const, ip_country: 'DE'}
+      const orderId = `o-link-${n}`
+      return {
+        orderId,
+        events: [
+          makeEvent('page_view', {...common, event_time: new Date(at - 60_000).toISOString(), page: '/'}),
+          makeEvent('purchase', {
+            ...common,
+            event_time: new Date(at).toISOString(),
+            order_id: orderId,
+            items: [{product_id: 'p00001', quantity: 1, unit_price: 30}],
+            total: 30,
+            card_fingerprint: card,
+            billing_country: 'DE',
+            shipping_country: 'DE',
+          }),
+        ],
+      }
+    }
+    const bad = order(t0, 'c-bad', 'aaaaaaaaaaaaaa01')
+    const sameCard = order(t0 + 3 * day, 'c-other', 'aaaaaaaaaaaaaa01')
+    const sameAccount = order(t0 + 5 * day, 'c-bad', 'aaaaaaaaaaaaaa02')
+    const tooLate = order(t0 + 10 * day, 'c-late', 'aaaaaaaaaaaaaa01')
+    const unrelated = order(t0 + 1 * day, 'c-fine', 'aaaaaaaaaaaaaa03')
+    const chargeback = makeEvent('refund', {
+      customer_id: 'c-bad',
+      session_id: 's-link-cb',
+      device: 'desktop',
+      ip_country: 'DE',
+      event_time: new Date(t0 + 40 * day).toISOString(),
+      order_id: bad.orderId,
+      amount: 30,
+      reason: 'chargeback',
+    })
+    // Something long after, so every order is mature (older than the 60-day label delay).
+    const later = order(t0 + 120 * day, 'c-fine', 'aaaaaaaaaaaaaa03')
+    const file = join(dir, 'links.ndjson')
+    const events = [bad, sameCard, sameAccount, tooLate, unrelated, later].flatMap((o) => o.events)
+    writeFileSync(file, `${[...events, chargeback].map((e) => JSON.stringify(e)).join('\n')}\n`)
+    const lake = join(dir, 'links-lake')
+    await appendEvents(engine, lake, file)
+    const learnedAs = async (linkDays: number) => {
+      const result = await learnFraud(engine, {lake, linkDays, minChargebacks: 1000, validationShare: 0.5})
+      expect(result.learned).toBe(false)
+      return result.fit.chargebacks + result.validation.chargebacks
+    }
+    // The charged-back order, the other customer's order on its card 3 days later and the account's order on
+    // another card 5 days later; not the card's order 10 days later nor the unrelated one.
+    expect(await learnedAs(7)).toBe(3)
+    expect(await learnedAs(0)).toBe(1)
+    expect(await learnedAs(12)).toBe(4)
+  })
 })

@@ -74,6 +74,18 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
       dependsOn: ['learn'],
       helpGroup: 'LEARN',
     }),
+    'link-days': Flags.integer({
+      min: 0,
+      description: `Orders on the account or card of a charged-back order within this many days of it are learned as fraud too (0: charged-back orders only). [default: ${LEARN_DEFAULTS.linkDays}]`,
+      dependsOn: ['learn'],
+      helpGroup: 'LEARN',
+    }),
+    prior: Flags.string({
+      options: ['rules', 'none'],
+      description: `Where the fit pulls each point without evidence: the hand-set rules' points, or zero. [default: ${LEARN_DEFAULTS.prior}]`,
+      dependsOn: ['learn'],
+      helpGroup: 'LEARN',
+    }),
     labels: Flags.file({
       exists: true,
       description: 'Ground-truth fraud labels (NDJSON with order_id per line) to measure the scores against.',
@@ -115,6 +127,8 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
                 labelDelayDays: flags['label-delay'],
                 splitDate: flags['split-date'],
                 minChargebacks: flags['min-chargebacks'],
+                linkDays: flags['link-days'],
+                prior: flags.prior as 'rules' | 'none' | undefined,
                 labels: flags.labels,
                 topKPerDay: flags['top-k-per-day'],
                 onProgress: fraudOptions.onProgress,

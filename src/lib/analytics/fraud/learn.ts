@@ -21,6 +21,8 @@ export const LEARN_DEFAULTS = {
   minChargebacks: 30,
   l2: 1,
   topKPerDay: 10,
+  linkDays: 7,
+  prior: 'rules',
 } as const
 
 export interface FraudLearnOptions {
@@ -37,6 +39,13 @@ export interface FraudLearnOptions {
   minChargebacks?: number
   /** L2 penalty on the points (scikit-learn's 1 / C). */
   l2?: number
+  /**
+   * Orders on the account or card of a charged-back order within this many days of it count as fraud too: the card
+   * network reports one order, the shop then knows the account and card were bad. 0: only charged-back orders.
+   */
+  linkDays?: number
+  /** Where the penalty pulls the points: the hand-set rules' points (`rules`), or zero (`none`, plain ridge). */
+  prior?: 'rules' | 'none'
   /** Ground-truth labels: the validation window is also measured against them. */
   labels?: string
   topKPerDay?: number
@@ -55,6 +64,8 @@ export interface FraudLearnResult {
   validation: WindowSummary
   minChargebacks: number
   l2: number
+  linkDays: number
+  prior: 'rules' | 'none'
   iterations: number | null
   /** The threshold chosen on the fit window (best F1 against chargebacks). */
   threshold: number | null
@@ -83,6 +94,8 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
   const validationShare = options.validationShare ?? LEARN_DEFAULTS.validationShare
   const minChargebacks = options.minChargebacks ?? LEARN_DEFAULTS.minChargebacks
   const l2 = options.l2 ?? LEARN_DEFAULTS.l2
+  const linkDays = options.linkDays ?? LEARN_DEFAULTS.linkDays
+  const prior = options.prior ?? LEARN_DEFAULTS.prior
   const topKPerDay = options.topKPerDay ?? LEARN_DEFAULTS.topKPerDay
   const progress = options.onProgress ?? (() => {})
   if (!(validationShare > 0 && validationShare < 1)) {
@@ -97,12 +110,25 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
 
   const [last] = await engine.rows('SELECT epoch_ms(max(event_time))::DOUBLE AS t FROM events')
   const matureBeforeMs = Number(last?.t) - labelDelayDays * DAY_MS
+  // `chargeback` is the label: charged back, or (linkDays > 0) on the account or card of a charged-back order within
+  // linkDays of it. Every chargeback the lake holds counts for the links, those of orders too young to learn from too.
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${LEARN_ORDERS} AS
-     SELECT f.order_id, f.order_date, epoch_ms(f.order_time)::DOUBLE AS t_ms, coalesce(o.chargeback, false) AS chargeback
-     FROM ${FEATURES_TABLE} f LEFT JOIN orders o USING (order_id)
-     WHERE epoch_ms(f.order_time) < $1`,
-    [matureBeforeMs],
+     WITH all_orders AS (
+       SELECT f.order_id, f.order_date, f.customer_id, f.card_fingerprint, epoch_ms(f.order_time)::DOUBLE AS t_ms,
+              coalesce(o.chargeback, false) AS charged_back
+       FROM ${FEATURES_TABLE} f LEFT JOIN orders o USING (order_id)
+     ),
+     bad AS (SELECT customer_id, card_fingerprint, t_ms FROM all_orders WHERE charged_back),
+     -- Two equality joins rather than one on an OR, which DuckDB could only run as a nested loop.
+     linked AS (
+       SELECT a.order_id FROM all_orders a JOIN bad b USING (customer_id) WHERE abs(a.t_ms - b.t_ms) <= $2
+       UNION
+       SELECT a.order_id FROM all_orders a JOIN bad b USING (card_fingerprint) WHERE abs(a.t_ms - b.t_ms) <= $2
+     )
+     SELECT order_id, order_date, t_ms, charged_back OR order_id IN (SELECT order_id FROM linked) AS chargeback
+     FROM all_orders WHERE t_ms < $1`,
+    [matureBeforeMs, linkDays * DAY_MS],
   )
   const splitMs = await splitTime(engine, options.splitDate, validationShare)
   const fit = await windowSummary(engine, 't_ms < $1', splitMs)
@@ -116,6 +142,8 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
     validation,
     minChargebacks,
     l2,
+    linkDays,
+    prior,
     iterations: null,
     threshold: null,
     baseLogOdds: null,
@@ -165,7 +193,9 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
     return row
   })
   const y = rows.map((row) => (row.chargeback === true ? 1 : 0))
-  const fitted = fitLogistic(x, y, {l2})
+  // The hand-set points as the prior: a step the chargebacks say little about keeps about its hand-set weight.
+  const priorPoints = columns.map(({r, s}) => FRAUD_RULES[r]?.steps[s]?.points as number)
+  const fitted = fitLogistic(x, y, prior === 'rules' ? {l2, prior: priorPoints} : {l2})
   const scorecard: Scorecard = {
     baseLogOdds: fitted.intercept,
     rules: FRAUD_RULES.map((rule, r) => ({
@@ -221,6 +251,8 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
     fit,
     validation,
     l2,
+    linkDays,
+    prior,
     iterations: fitted.iterations,
     threshold,
     validationMetrics,

@@ -10,6 +10,11 @@
 export interface LogisticOptions {
   /** Strength of the L2 penalty on the coefficients (not on the intercept); scikit-learn's 1 / C. Default 1. */
   l2?: number
+  /**
+   * Where the penalty pulls each coefficient: zero by default (scikit-learn's ridge), or prior values (a Gaussian
+   * prior's mean), so that with little evidence a coefficient stays near what was believed before the fit.
+   */
+  prior?: ArrayLike<number>
   maxIterations?: number
   /** Converged when no coefficient moves more than this in a Newton step. */
   tolerance?: number
@@ -39,8 +44,13 @@ export function fitLogistic(
   const p = (x[0] as ArrayLike<number>).length
   // Parameter 0 is the intercept, 1..p the coefficients.
   const dim = p + 1
+  const prior = new Float64Array(dim)
+  if (options.prior !== undefined) {
+    if (options.prior.length !== p) throw new Error(`fitLogistic: ${options.prior.length} prior values for ${p} columns.`)
+    for (let a = 0; a < p; a++) prior[a + 1] = options.prior[a] as number
+  }
   let beta = new Float64Array(dim)
-  let objective = objectiveAt(x, y, beta, l2)
+  let objective = objectiveAt(x, y, beta, l2, prior)
   for (let iteration = 1; iteration <= maxIterations; iteration++) {
     const gradient = new Float64Array(dim)
     const hessian = new Float64Array(dim * dim)
@@ -60,7 +70,7 @@ export function fitLogistic(
       }
     }
     for (let a = 1; a < dim; a++) {
-      add(gradient, a, l2 * (beta[a] as number))
+      add(gradient, a, l2 * ((beta[a] as number) - (prior[a] as number)))
       add(hessian, a * dim + a, l2)
     }
     // Only the lower triangle and the intercept's column were summed: mirror them.
@@ -75,7 +85,7 @@ export function fitLogistic(
     let nextObjective = objective
     for (let halvings = 0; halvings < 30; halvings++, scale /= 2) {
       next = beta.map((v, k) => v - scale * (step[k] as number))
-      nextObjective = objectiveAt(x, y, next, l2)
+      nextObjective = objectiveAt(x, y, next, l2, prior)
       if (nextObjective <= objective) break
     }
     const moved = Math.max(...step.map((s) => Math.abs(s * scale)))
@@ -114,7 +124,13 @@ function linear(row: ArrayLike<number>, beta: Float64Array): number {
   return z
 }
 
-function objectiveAt(x: readonly ArrayLike<number>[], y: ArrayLike<number>, beta: Float64Array, l2: number): number {
+function objectiveAt(
+  x: readonly ArrayLike<number>[],
+  y: ArrayLike<number>,
+  beta: Float64Array,
+  l2: number,
+  prior: Float64Array,
+): number {
   let sum = 0
   for (let i = 0; i < x.length; i++) {
     const z = linear(x[i] as ArrayLike<number>, beta)
@@ -122,7 +138,7 @@ function objectiveAt(x: readonly ArrayLike<number>[], y: ArrayLike<number>, beta
     sum += Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - (y[i] as number) * z
   }
   let penalty = 0
-  for (let a = 1; a < beta.length; a++) penalty += (beta[a] as number) ** 2
+  for (let a = 1; a < beta.length; a++) penalty += ((beta[a] as number) - (prior[a] as number)) ** 2
   return sum + (l2 / 2) * penalty
 }
 

@@ -25,6 +25,10 @@ export interface FraudModelInfo {
   validation: WindowSummary
   /** The L2 penalty of the fit (scikit-learn's 1 / C). */
   l2: number
+  /** Orders linked to a chargeback (same account or card) within this many days were learned as fraud too. */
+  linkDays: number
+  /** Where the penalty pulled the points: the hand-set rules' points or zero. */
+  prior: 'rules' | 'none'
   iterations: number
   /** Chosen on the fit window (best F1 against chargebacks); a 0-100 score. */
   threshold: number
