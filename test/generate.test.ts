@@ -21,6 +21,7 @@ import {
   generateShop,
   NdjsonSink,
   ShopSimulator,
+  type SimulatedEvent,
   validateGenerateOptions,
 } from '../src/lib/generate/index.js'
 import {type BgNbd, expectedRepeats, hyp2f1, probabilityOfNoRepeat} from './helpers/bgnbd.js'
@@ -77,10 +78,10 @@ interface Label {
 }
 
 /** Pulls every event of a simulated shop, with its label, without writing a file. */
-function simulate(options: GenerateOptions): {event: ShopEvent; fraud: string | undefined}[] {
+function simulate(options: GenerateOptions): SimulatedEvent[] {
   const {startMs} = validateGenerateOptions(options)
   const sim = new ShopSimulator({...options, customers: options.customers ?? 0}, startMs)
-  const out: {event: ShopEvent; fraud: string | undefined}[] = []
+  const out: SimulatedEvent[] = []
   for (let next = sim.next(); next; next = sim.next()) out.push(next)
   return out
 }

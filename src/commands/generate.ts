@@ -3,6 +3,9 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {
   type EventSink,
+  FRAUD_PATTERNS,
+  FRAUD_VARIANTS,
+  type FraudPattern,
   GENERATE_DEFAULTS,
   type GenerateOptions,
   type GenerateResult,
@@ -29,9 +32,9 @@ export default class Generate extends EcapCommand<GenerateCommandResult> {
   static override summary = 'Generate a realistic, seeded stream of shop events.'
 
   static override description =
-    `Simulates a shop: customers who buy again by the BG/NBD story and spend by the Gamma-Gamma model, a catalogue with Zipf-like popularity, sessions that walk the funnel with daily and weekly seasonality, refunds, anonymous traffic and fraud in three patterns. Events come out sorted by event time; the same flags and --seed give byte-identical output.
+    `Simulates a shop: customers who buy again by the BG/NBD story and spend by the Gamma-Gamma model, a catalogue with Zipf-like popularity, sessions that walk the funnel with daily and weekly seasonality, refunds, anonymous traffic legitimate habits that look odd to a fraud scorer (gifts shipped abroad, customers living abroad, several cards, shared household cards, bursts of small orders, other devices), and fraud in six patterns (card testing, account takeover, slow fraud, rings sharing a stolen card, friendly fraud, outsized first orders) in a tune or a holdout variant. Events come out sorted by event time; the same flags and --seed give byte-identical output.
 
-Size the shop by --customers and --days, or ask for exactly --events N. --truth writes the true model parameters and --labels the fraudulent orders, so analyses can be checked against what really happened. Files appear only when the run completes.
+Size the shop by --customers and --days, or ask for exactly --events N. --truth writes the true model parameters and --labels the fraudulent orders (pattern and incident), so analyses can be checked against what really happened. Files appear only when the run completes.
 
 The summary (events by type, customers, orders, revenue, refunds, fraud) goes to stderr, or to stdout as the --json result.`
 
@@ -97,7 +100,52 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       default: GENERATE_DEFAULTS.fraudRate,
       description: 'Share of orders that are fraudulent (0-0.5).',
     }),
+    'fraud-patterns': Flags.string({
+      multiple: true,
+      delimiter: ',',
+      options: FRAUD_PATTERNS,
+      default: [...FRAUD_PATTERNS],
+      description: 'Fraud patterns that occur, comma-separated; --fraud-rate is shared among them.',
+      helpGroup: 'FRAUD',
+    }),
+    'fraud-variant': Flags.option({
+      options: FRAUD_VARIANTS,
+      default: GENERATE_DEFAULTS.fraudVariant,
+      description:
+        'tune: the fraud shapes to build a scorer on; holdout: other ranges and countries, to measure it on fraud it was not built for.',
+      helpGroup: 'FRAUD',
+    })(),
     'refund-rate': number({default: GENERATE_DEFAULTS.refundRate, description: 'Share of orders refunded (0-0.5).'}),
+    'gift-rate': number({
+      default: GENERATE_DEFAULTS.giftRate,
+      description: 'Share of legitimate orders shipped to another country than billing (gifts), 0-1.',
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
+    'abroad-rate': number({
+      default: GENERATE_DEFAULTS.abroadRate,
+      description: 'Share of customers living abroad: sessions from another country than billing, 0-1.',
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
+    'multi-card-rate': number({
+      default: GENERATE_DEFAULTS.multiCardRate,
+      description: 'Share of customers with 2-3 cards, one picked per order, 0-1.',
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
+    'household-rate': number({
+      default: GENERATE_DEFAULTS.householdRate,
+      description: "Share of new customers paying with an existing customer's card (a household), 0-1.",
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
+    'burst-rate': number({
+      default: GENERATE_DEFAULTS.burstRate,
+      description: 'Share of purchase visits followed by 1-4 more small orders within the hour, 0-1.',
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
+    'new-device-rate': number({
+      default: GENERATE_DEFAULTS.newDeviceRate,
+      description: "Share of a returning customer's sessions on another kind of device, 0-1.",
+      helpGroup: 'LEGITIMATE HABITS',
+    }),
     currency: Flags.string({default: GENERATE_DEFAULTS.currency, description: 'ISO 4217 currency of all amounts.'}),
     seasonality: Flags.boolean({default: true, allowNo: true, description: 'Daily and weekly traffic cycles.'}),
     truth: Flags.string({description: 'Write the true model parameters of the run to this JSON file.'}),
@@ -151,7 +199,15 @@ The summary (events by type, customers, orders, revenue, refunds, fraud) goes to
       events: flags.events,
       products: flags.products,
       fraudRate: flags['fraud-rate'],
+      fraudPatterns: flags['fraud-patterns'] as FraudPattern[],
+      fraudVariant: flags['fraud-variant'],
       refundRate: flags['refund-rate'],
+      giftRate: flags['gift-rate'],
+      abroadRate: flags['abroad-rate'],
+      multiCardRate: flags['multi-card-rate'],
+      householdRate: flags['household-rate'],
+      burstRate: flags['burst-rate'],
+      newDeviceRate: flags['new-device-rate'],
       currency: flags.currency,
       seasonality: flags.seasonality,
       bgnbd: {r: flags['bgnbd-r'], alpha: flags['bgnbd-alpha'], a: flags['bgnbd-a'], b: flags['bgnbd-b']},

@@ -3,16 +3,19 @@ import {EVENT_TYPE_NAMES, type EventType, SCHEMA_VERSION} from '../events/contra
 import type {ShopEvent} from '../events/types.js'
 import {
   type BgNbdParameters,
+  FRAUD_PATTERNS,
+  type FraudPattern,
+  type FraudVariant,
   type GammaGammaParameters,
   type GenerateOptions,
   validateGenerateOptions,
 } from './options.js'
-import {FRAUD_PATTERNS, type FraudPattern, ShopSimulator} from './simulator.js'
+import {type FraudLabel, ShopSimulator} from './simulator.js'
 import type {EventSink} from './sinks/sink.js'
 
 export interface GenerateOutputs {
   events: EventSink
-  /** Ground-truth fraud labels, one NDJSON line per fraudulent order. */
+  /** Ground-truth fraud labels, one NDJSON line per fraudulent order (with its pattern and incident). */
   labelsPath?: string
   /** The true model parameters of the run, as JSON. */
   truthPath?: string
@@ -66,7 +69,18 @@ export interface ShopTruth {
   products: number
   currency: string
   fraud_rate: number
+  fraud_patterns: readonly FraudPattern[]
+  fraud_variant: FraudVariant
   refund_rate: number
+  /** Shares of the legitimate habits that look odd to a fraud scorer. */
+  legit: {
+    gift_rate: number
+    abroad_rate: number
+    multi_card_rate: number
+    household_rate: number
+    burst_rate: number
+    new_device_rate: number
+  }
   seasonality: boolean
   /** Unit of BG/NBD's alpha and of purchase rates. */
   time_unit: 'day'
@@ -108,7 +122,7 @@ export async function generateShop(
       if (pending) await pending
       if (next.fraud && labelsFile) {
         const e = next.event as ShopEvent & {order_id: string}
-        labelLines += `${JSON.stringify({order_id: e.order_id, event_id: e.event_id, event_time: e.event_time, customer_id: e.customer_id, pattern: next.fraud})}\n`
+        labelLines += `${JSON.stringify({order_id: e.order_id, event_id: e.event_id, event_time: e.event_time, customer_id: e.customer_id, pattern: next.fraud.pattern, incident: next.fraud.incident})}\n`
         if (labelLines.length > 1 << 16) {
           labelsFile.write(labelLines)
           labelLines = ''
@@ -161,7 +175,17 @@ function truthOf(options: GenerateOptions, customers: number): ShopTruth {
     products: options.products,
     currency: options.currency,
     fraud_rate: options.fraudRate,
+    fraud_patterns: FRAUD_PATTERNS.filter((p) => options.fraudPatterns.includes(p)),
+    fraud_variant: options.fraudVariant,
     refund_rate: options.refundRate,
+    legit: {
+      gift_rate: options.giftRate,
+      abroad_rate: options.abroadRate,
+      multi_card_rate: options.multiCardRate,
+      household_rate: options.householdRate,
+      burst_rate: options.burstRate,
+      new_device_rate: options.newDeviceRate,
+    },
     seasonality: options.seasonality,
     time_unit: 'day',
     bgnbd: options.bgnbd,
@@ -196,14 +220,14 @@ class Tally {
   private first: string | null = null
   private last: string | null = null
 
-  add(event: ShopEvent, fraud: FraudPattern | undefined): void {
+  add(event: ShopEvent, fraud: FraudLabel | undefined): void {
     this.events++
     this.byType[event.event_type]++
     if (this.first === null) this.first = event.event_time
     this.last = event.event_time
     if (event.event_type === 'purchase') {
       this.revenueCents += Math.round(event.total * 100)
-      if (fraud) this.fraudByPattern[fraud]++
+      if (fraud) this.fraudByPattern[fraud.pattern]++
     } else if (event.event_type === 'refund') {
       this.refundedCents += Math.round(event.amount * 100)
     }

@@ -17,7 +17,47 @@ export interface GammaGammaParameters {
   gamma: number
 }
 
-export interface GenerateOptions {
+/** The kinds of fraud the simulator can play out; each label line names one. */
+export type FraudPattern =
+  | 'card_testing'
+  | 'account_takeover'
+  | 'slow_fraud'
+  | 'ring'
+  | 'friendly_fraud'
+  | 'outsized_first_order'
+export const FRAUD_PATTERNS: readonly FraudPattern[] = [
+  'card_testing',
+  'account_takeover',
+  'slow_fraud',
+  'ring',
+  'friendly_fraud',
+  'outsized_first_order',
+]
+
+/**
+ * Which parameter ranges and places the fraud patterns draw from: a scorer is tuned on `tune` shops and reported on
+ * `holdout` shops, whose rings, card tests, baskets and countries it has never seen.
+ */
+export type FraudVariant = 'tune' | 'holdout'
+export const FRAUD_VARIANTS: readonly FraudVariant[] = ['tune', 'holdout']
+
+/** How often legitimate customers do things that look odd to a fraud scorer; each a share between 0 and 1. */
+export interface LegitBehaviour {
+  /** Share of legitimate orders shipped to another country than the billing one (gifts). */
+  giftRate: number
+  /** Share of customers who live or work abroad: their sessions come from another country than their billing one. */
+  abroadRate: number
+  /** Share of customers who hold 2-3 cards and pick one per order. */
+  multiCardRate: number
+  /** Share of new customers who join a household: same billing country, paying with an existing customer's card. */
+  householdRate: number
+  /** Share of legitimate purchase visits followed by 1-4 more small orders within the hour (forgot something). */
+  burstRate: number
+  /** Share of a returning customer's sessions made on another kind of device than their usual one. */
+  newDeviceRate: number
+}
+
+export interface GenerateOptions extends LegitBehaviour {
   seed: number
   /** First day of the simulated period (UTC midnight), as YYYY-MM-DD. */
   start: string
@@ -30,6 +70,9 @@ export interface GenerateOptions {
   products: number
   /** Share of orders that are fraudulent, 0 to 0.5. */
   fraudRate: number
+  /** Fraud patterns that occur (all by default); `fraudRate` is shared among them. */
+  fraudPatterns: readonly FraudPattern[]
+  fraudVariant: FraudVariant
   /** Share of legitimate orders refunded later. */
   refundRate: number
   currency: string
@@ -49,7 +92,15 @@ export const GENERATE_DEFAULTS = {
   customers: 10_000,
   products: 500,
   fraudRate: 0.01,
+  fraudPatterns: FRAUD_PATTERNS,
+  fraudVariant: 'tune',
   refundRate: 0.05,
+  giftRate: 0.05,
+  abroadRate: 0.05,
+  multiCardRate: 0.3,
+  householdRate: 0.03,
+  burstRate: 0.02,
+  newDeviceRate: 0.1,
   currency: 'EUR',
   seasonality: true,
   bgnbd: DEFAULT_BGNBD,
@@ -84,6 +135,29 @@ export function validateGenerateOptions(options: GenerateOptions): {startMs: num
     fail('--fraud-rate must be between 0 and 0.5.', '--fraud-rate 0.01')
   if (!(options.refundRate >= 0 && options.refundRate <= 0.5)) {
     fail('--refund-rate must be between 0 and 0.5.', '--refund-rate 0.05')
+  }
+  const shares: [string, number, number][] = [
+    ['--gift-rate', options.giftRate, GENERATE_DEFAULTS.giftRate],
+    ['--abroad-rate', options.abroadRate, GENERATE_DEFAULTS.abroadRate],
+    ['--multi-card-rate', options.multiCardRate, GENERATE_DEFAULTS.multiCardRate],
+    ['--household-rate', options.householdRate, GENERATE_DEFAULTS.householdRate],
+    ['--burst-rate', options.burstRate, GENERATE_DEFAULTS.burstRate],
+    ['--new-device-rate', options.newDeviceRate, GENERATE_DEFAULTS.newDeviceRate],
+  ]
+  for (const [flag, value, fallback] of shares) {
+    if (!(value >= 0 && value <= 1)) fail(`${flag} must be between 0 and 1, not ${value}.`, `${flag} ${fallback}`)
+  }
+  const unknown = options.fraudPatterns.filter((p) => !FRAUD_PATTERNS.includes(p))
+  if (unknown.length > 0 || options.fraudPatterns.length === 0) {
+    fail(
+      unknown.length > 0
+        ? `--fraud-patterns names unknown patterns: ${unknown.join(', ')}.`
+        : '--fraud-patterns names no pattern.',
+      `--fraud-patterns ${FRAUD_PATTERNS.join(',')}`,
+    )
+  }
+  if (!FRAUD_VARIANTS.includes(options.fraudVariant)) {
+    fail(`--fraud-variant must be tune or holdout, not ${options.fraudVariant}.`, '--fraud-variant holdout')
   }
   if (!/^[A-Z]{3}$/.test(options.currency))
     fail(`--currency "${options.currency}" is not an ISO 4217 code.`, '--currency EUR')
