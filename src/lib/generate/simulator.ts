@@ -56,7 +56,7 @@ const FRAUD_SHAPES: Record<FraudVariant, FraudShapes> = {
     cardTestOrders: {min: 5, max: 20},
     cardTestGapMinMs: 500,
     cardTestGapMeanMs: 2000,
-    cardTestOrdinaryShare: 0.5,
+    cardTestOrdinaryShare: 0.6,
     takeoverTimes: {min: 4, max: 12},
     slowDays: {min: 1, max: 3},
     slowTimes: {min: 5, max: 10},
@@ -77,7 +77,7 @@ const FRAUD_SHAPES: Record<FraudVariant, FraudShapes> = {
     cardTestOrders: {min: 3, max: 25},
     cardTestGapMinMs: 4000,
     cardTestGapMeanMs: 15_000,
-    cardTestOrdinaryShare: 0.65,
+    cardTestOrdinaryShare: 0.7,
     takeoverTimes: {min: 3, max: 8},
     slowDays: {min: 1, max: 7},
     slowTimes: {min: 3, max: 6},
@@ -580,7 +580,7 @@ export class ShopSimulator {
     const extra = 1 + habits.int(4)
     let time = after
     for (let i = 0; i < extra; i++) {
-      time += Math.floor((2 + habits.uniform() * (55 / extra)) * 60_000)
+      time += Math.floor((1 + habits.uniform() * (50 / extra)) * 60_000)
       this.later(time, (at) => {
         const s = this.customerSession(at, customer, habits)
         const product = this.catalogue.popular(habits)
