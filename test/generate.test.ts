@@ -305,6 +305,15 @@ describe('generateShop failures', () => {
     ['spend q at most 1', {gammaGamma: {p: 6, q: 0.5, gamma: 25}}],
     ['a non-positive BG/NBD parameter', {bgnbd: {r: 0.9, alpha: 0, a: 0.8, b: 2.4}}],
     ['a lowercase currency', {currency: 'eur'}],
+    ['a gift rate above 1', {giftRate: 1.5}],
+    ['a negative abroad rate', {abroadRate: -0.1}],
+    ['a multi-card rate that is not a number', {multiCardRate: Number.NaN}],
+    ['a household rate above 1', {householdRate: 2}],
+    ['a burst rate above 1', {burstRate: 1.01}],
+    ['a negative new-device rate', {newDeviceRate: -1}],
+    ['an unknown fraud pattern', {fraudPatterns: ['ring', 'phishing' as never]}],
+    ['no fraud pattern at all', {fraudPatterns: []}],
+    ['an unknown fraud variant', {fraudVariant: 'train' as never}],
   ])('rejects %s as a usage error and leaves no file behind', async (_name, overrides) => {
     const dir = await tempDir()
     const outputs = {
