@@ -15,7 +15,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-const SHOP = ['--customers', '8000', '--days', '300', '--start', '2026-01-01']
+const SHOP = ['--customers', '20000', '--days', '300', '--start', '2026-01-01']
 const FRAUD_RATE = '0.015'
 export const FRAUD_SETS = [
   {set: 'tune', seeds: [1, 2, 3]},
@@ -69,19 +69,23 @@ async function makeShop(root, dir, set, seed) {
   return {lake, labels}
 }
 
-/** Metrics of the saved analytics/fraud scores against the labels, on orders placed in [from, to). */
-async function windowMetrics(root, lake, labels, {from, to, threshold}) {
+/**
+ * Metrics of the saved analytics/fraud scores against the labels, on orders placed in [from, to]; orders labelled
+ * with a pattern in `without` are left out of the count altogether (neither fraud nor legitimate).
+ */
+async function windowMetrics(root, lake, labels, {from, to, threshold, without = []}) {
   const {withEngine} = await import(join(root, 'dist', 'lib', 'engine', 'engine.js'))
   const {loadResult} = await import(join(root, 'dist', 'lib', 'analytics', 'store.js'))
   const {loadLabels, computeMetrics} = await import(join(root, 'dist', 'lib', 'analytics', 'fraud', 'metrics.js'))
   return withEngine(async (engine) => {
     await loadResult(engine, lake, 'fraud', 'fraud')
+    await loadLabels(engine, labels)
     await engine.run(
       `CREATE TEMP TABLE windowed AS SELECT order_id, order_date, risk_score FROM fraud
-       WHERE order_time >= $1::TIMESTAMPTZ AND order_time < $2::TIMESTAMPTZ`,
-      [from, to],
+       WHERE order_time >= $1::TIMESTAMPTZ AND order_time <= $2::TIMESTAMPTZ
+         AND order_id NOT IN (SELECT order_id FROM fraud_labels WHERE list_contains($3::VARCHAR[], pattern))`,
+      [from, to, without],
     )
-    await loadLabels(engine, labels)
     return computeMetrics(engine, 'windowed', {labels, threshold, topKPerDay: 10})
   })
 }
@@ -112,39 +116,94 @@ function summarise(set, seed, model, metrics, extra = {}) {
 }
 
 /** Runs the evaluation; returns one row per shop and model. */
-export async function fraudEvaluation(root, {sets = FRAUD_SETS} = {}) {
+export async function fraudEvaluation(root, {sets = FRAUD_SETS, learnArgs = []} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-fraud-'))
   const rows = []
+  const raw = []
   try {
     for (const {set, seeds} of sets) {
       for (const seed of seeds) {
         console.error(`[bench] fraud ${set} seed ${seed}: building the shop (load ${loadavg()[0].toFixed(2)})`)
         const {lake, labels} = await makeShop(root, dir, set, seed)
-        const learned = ecap(root, ['analyze', 'fraud', '--lake', lake, '--learn'])
-        const window = learned.learn?.validation
-        if (!window) throw new Error(`--learn reported no validation window: ${JSON.stringify(learned.learn)}`)
-        const span = {from: window.from, to: window.to}
-        const modelRow = learned.learn?.saved
-          ? {threshold: learned.threshold, chargebacksFit: learned.learn.fit.chargebacks}
-          : {note: 'too few chargebacks: rules kept'}
-        rows.push(
-          summarise(
-            set,
-            seed,
-            'learned',
-            await windowMetrics(root, lake, labels, {...span, threshold: learned.threshold}),
-            modelRow,
-          ),
-        )
+        const learned = ecap(root, ['analyze', 'fraud', '--lake', lake, '--learn', ...learnArgs])
+        const {learn} = learned
+        const span = {from: learn.validation.from, to: learn.validation.to}
+        const extra = learn.learned
+          ? {fitChargebacks: learn.fit.chargebacks, fitOrders: learn.fit.orders}
+          : {note: learn.skipped}
+        // Friendly fraud is a real customer's own order, charged back later: nothing at order time can tell it apart.
+        // PR-AUC is shown with it and without it, so the figure says how much of the gap it is.
+        const measure = async (model, threshold, more = {}) => {
+          const all = await windowMetrics(root, lake, labels, {...span, threshold})
+          const detectable = await windowMetrics(root, lake, labels, {...span, threshold, without: ['friendly_fraud']})
+          raw.push({set, model, prAuc: all.prAuc, detectable, all})
+          rows.push(
+            summarise(set, seed, model, all, {
+              prAucWithoutFriendly: Number(detectable.prAuc?.toFixed(3)),
+              precisionWithoutFriendly: Number(detectable.precision?.toFixed(3)),
+              recallWithoutFriendly: Number(detectable.recall?.toFixed(3)),
+              ...more,
+            }),
+          )
+        }
+        await measure(learn.learned ? 'learned' : 'learned (rules kept)', learned.threshold, extra)
         const rules = ecap(root, ['analyze', 'fraud', '--lake', lake, '--model', 'rules'])
-        rows.push(
-          summarise(set, seed, 'rules', await windowMetrics(root, lake, labels, {...span, threshold: rules.threshold})),
-        )
+        await measure('rules', rules.threshold)
+        for (const row of rows.slice(-2)) console.error(`[bench] ${JSON.stringify(row)}`)
         rmSync(lake, {recursive: true, force: true})
       }
     }
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }
-  return rows
+  return [...rows, ...pooled(raw)]
+}
+
+/** Per set and model over its seeds: min and median of the headline figures, recall per pattern over all seeds. */
+function pooled(raw) {
+  const groups = new Map()
+  for (const r of raw) {
+    const key = `${r.set}\u0000${r.model}`
+    groups.set(key, [...(groups.get(key) ?? []), r])
+  }
+  const three = (v) => Number(v.toFixed(3))
+  const stat = (values) => {
+    const sorted = values.filter((v) => v !== null && v !== undefined).sort((a, b) => a - b)
+    if (sorted.length === 0) return null
+    const mid = Math.floor(sorted.length / 2)
+    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    return `${three(sorted[0])} / ${three(median)}`
+  }
+  return [...groups.values()].map((runs) => {
+    const patterns = {}
+    for (const r of runs) {
+      for (const p of r.all.byPattern) {
+        if (!patterns[p.pattern]) patterns[p.pattern] = {orders: 0, caught: 0, incidents: 0, incidentsCaught: 0}
+        const acc = patterns[p.pattern]
+        acc.orders += p.orders
+        acc.caught += p.caught
+        acc.incidents += p.incidents ?? 0
+        acc.incidentsCaught += p.incidentsCaught ?? 0
+      }
+    }
+    return {
+      set: runs[0].set,
+      seed: 'all (min / median)',
+      model: runs[0].model,
+      prAuc: stat(runs.map((r) => r.all.prAuc)),
+      prAucWithoutFriendly: stat(runs.map((r) => r.detectable.prAuc)),
+      precision: stat(runs.map((r) => r.all.precision)),
+      precisionWithoutFriendly: stat(runs.map((r) => r.detectable.precision)),
+      recall: stat(runs.map((r) => r.all.recall)),
+      recallWithoutFriendly: stat(runs.map((r) => r.detectable.recall)),
+      rocAuc: stat(runs.map((r) => r.all.rocAuc)),
+      top10DayPrecision: stat(runs.map((r) => r.all.topKPerDay.precision)),
+      ...Object.fromEntries(
+        Object.entries(patterns).map(([pattern, p]) => [
+          pattern,
+          `${three(p.caught / p.orders)} of ${p.orders} (incidents ${p.incidentsCaught}/${p.incidents})`,
+        ]),
+      ),
+    }
+  })
 }

@@ -678,6 +678,17 @@ const benchmarks = {
   },
 
   /**
+   * Fraud scoring on shops it was not tuned on (bench/fraud-eval.js): the hand-set rules and the weights --learn fits
+   * on each shop's chargebacks, both measured against the true labels on the later window the fit never saw. A quality
+   * benchmark, not a timing one. `npm run bench -- fraud [tune|holdout|injected ...]` runs only those sets.
+   */
+  async fraud() {
+    const {fraudEvaluation, FRAUD_SETS} = await import('./fraud-eval.js')
+    const only = process.argv.slice(3)
+    return fraudEvaluation(root, {sets: only.length ? FRAUD_SETS.filter((s) => only.includes(s.set)) : FRAUD_SETS})
+  },
+
+  /**
    * `ecap generate` of 1M and 10M events to an NDJSON file, and of 1M events to a new lake: events/s end to end (the
    * generator's own figure beside it), peak RSS.
    */
