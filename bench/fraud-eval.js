@@ -83,8 +83,8 @@ async function windowMetrics(root, lake, labels, {from, to, threshold, without =
     await engine.run(
       `CREATE TEMP TABLE windowed AS SELECT order_id, order_date, risk_score FROM fraud
        WHERE order_time >= $1::TIMESTAMPTZ AND order_time <= $2::TIMESTAMPTZ
-         AND order_id NOT IN (SELECT order_id FROM fraud_labels WHERE list_contains($3::VARCHAR[], pattern))`,
-      [from, to, without],
+         AND order_id NOT IN (SELECT order_id FROM fraud_labels WHERE list_contains(string_split($3, ','), pattern))`,
+      [from, to, without.join(',')],
     )
     return computeMetrics(engine, 'windowed', {labels, threshold, topKPerDay: 10})
   })
