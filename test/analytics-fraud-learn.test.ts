@@ -6,8 +6,14 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {FEATURES_TABLE, featuresFromRow} from '../src/lib/analytics/fraud/features.js'
 import {bestF1Threshold, learnFraud} from '../src/lib/analytics/fraud/learn.js'
 import {fitLogistic} from '../src/lib/analytics/fraud/logistic.js'
-import {fraudModelPath, loadScorecard} from '../src/lib/analytics/fraud/model.js'
-import {FRAUD_RULES, scoreOrder} from '../src/lib/analytics/fraud/rules.js'
+import {type FraudModelInfo, fraudModelPath, loadScorecard, saveFraudModel} from '../src/lib/analytics/fraud/model.js'
+import {
+  FRAUD_RULES,
+  type FraudRule,
+  HAND_SCORECARD,
+  type Scorecard,
+  scoreOrder,
+} from '../src/lib/analytics/fraud/rules.js'
 import {loadResult} from '../src/lib/analytics/store.js'
 import {Engine} from '../src/lib/engine/engine.js'
 import {appendEvents} from '../src/lib/lake/lake.js'
@@ -299,5 +305,29 @@ describe('analytics-fraud-learn labels', () => {
     expect(await learnedAs(7)).toBe(3)
     expect(await learnedAs(0)).toBe(1)
     expect(await learnedAs(12)).toBe(4)
+  })
+})
+
+describe('analytics-fraud-learn model table', () => {
+  it('refuses a saved model whose ids, comparisons or numbers could not be scored safely, naming the fix', async () => {
+    const base = HAND_SCORECARD.rules[0] as FraudRule
+    const tampered: [string, Scorecard][] = [
+      ['a quote in a rule id', {baseLogOdds: -5, rules: [{...base, id: "x' || 1 || '"}]}],
+      ['a comparison that is not one', {baseLogOdds: -5, rules: [{...base, op: '= 0 OR 1 >=' as FraudRule['op']}]}],
+      ['points that are not a number', {baseLogOdds: -5, rules: [{...base, steps: [{at: 1, points: Number.NaN}]}]}],
+      ['an infinite base', {baseLogOdds: Number.POSITIVE_INFINITY, rules: [base]}],
+    ]
+    for (const [what, scorecard] of tampered) {
+      const lake = join(dir, `tampered-${tampered.findIndex(([w]) => w === what)}`)
+      await saveFraudModel(engine, lake, scorecard, {} as FraudModelInfo)
+      await expect(loadScorecard(engine, lake, 'auto'), what).rejects.toMatchObject({code: 'FRAUD_MODEL_INVALID'})
+    }
+    // The same rule untouched loads.
+    const fine = join(dir, 'tampered-fine')
+    await saveFraudModel(engine, fine, {baseLogOdds: -4, rules: [base]}, {} as FraudModelInfo)
+    expect((await loadScorecard(engine, fine, 'auto')).scorecard).toMatchObject({
+      baseLogOdds: -4,
+      rules: [{id: base.id}],
+    })
   })
 })

@@ -46,7 +46,8 @@ export function fitLogistic(
   const dim = p + 1
   const prior = new Float64Array(dim)
   if (options.prior !== undefined) {
-    if (options.prior.length !== p) throw new Error(`fitLogistic: ${options.prior.length} prior values for ${p} columns.`)
+    if (options.prior.length !== p)
+      throw new Error(`fitLogistic: ${options.prior.length} prior values for ${p} columns.`)
     for (let a = 0; a < p; a++) prior[a + 1] = options.prior[a] as number
   }
   let beta = new Float64Array(dim)

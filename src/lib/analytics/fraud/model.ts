@@ -157,20 +157,35 @@ export async function loadScorecard(
         },
       )
     }
+    // The points, cuts, ids and ops go into the scoring SQL as text: a model table edited by hand or damaged must not
+    // put anything there but a plain id, one of the two comparisons and finite numbers.
+    const op = String(row.op)
+    const cut = Number(row.cut)
+    const points = Number(row.points)
+    if (
+      !/^[a-z][a-z0-9_]{0,63}$/.test(id) ||
+      (op !== '>=' && op !== '<') ||
+      !Number.isFinite(cut) ||
+      !Number.isFinite(points)
+    ) {
+      throw invalidModel(
+        table,
+        lake,
+        `its row for ${JSON.stringify(id)} step ${String(row.step)} is not a valid rule step`,
+      )
+    }
     const rule = rules.get(id) ?? {
       id,
       feature: feature as FraudFeatureName,
-      op: String(row.op) as FraudRule['op'],
+      op,
       label: labelOf.get(id) ?? String(row.label),
       steps: [],
     }
-    rule.steps.push({at: Number(row.cut), points: Number(row.points)})
+    rule.steps.push({at: cut, points})
     rules.set(id, rule)
   }
-  if (baseLogOdds === undefined) {
-    throw new DataError('FRAUD_MODEL_INVALID', `The fraud model in ${table} has no base log-odds row.`, {
-      hints: [`ecap analyze fraud --learn --lake ${lake}`],
-    })
+  if (baseLogOdds === undefined || !Number.isFinite(baseLogOdds)) {
+    throw invalidModel(table, lake, 'it has no finite base log-odds row')
   }
   return {
     scorecard: {baseLogOdds, rules: [...rules.values()]},
@@ -179,4 +194,10 @@ export async function loadScorecard(
     threshold: info.threshold,
     info,
   }
+}
+
+function invalidModel(table: string, lake: string, why: string): DataError {
+  return new DataError('FRAUD_MODEL_INVALID', `The fraud model in ${table} cannot score: ${why}.`, {
+    hints: [`ecap analyze fraud --learn --lake ${lake}`, '--model rules'],
+  })
 }

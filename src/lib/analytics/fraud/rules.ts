@@ -304,8 +304,9 @@ function pointsSql(rule: FraudRule): string {
 
 /**
  * SQL select-list items computing `log_odds`, `risk_score` and `reasons` from the feature columns, generated from
- * the same table as scoreOrder so batch and per-order scoring cannot drift apart. Only constants of this module go
- * into the text; the user's threshold is bound as a parameter where it is used.
+ * the same table as scoreOrder so batch and per-order scoring cannot drift apart. Into the text go only this module's
+ * constants or a saved model's values, which loadScorecard (model.ts) admits only as plain ids, the two comparisons
+ * and finite numbers; the user's threshold is bound as a parameter where it is used.
  */
 export function scoreSql(scorecard: Scorecard = HAND_SCORECARD): {
   logOdds: string
