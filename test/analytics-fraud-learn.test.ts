@@ -249,7 +249,7 @@ describe('ecap analyze fraud --learn', () => {
 })
 
 describe('analytics-fraud-learn labels', () => {
-  it('learns as fraud the orders on the account or card of a charged-back order within --link-days, no others', async () => {
+  it('learns as fraud the orders on the account or card of a charged-back order within --link-days, on its side of the split, no others', async () => {
     const day = 86_400_000
     const t0 = Date.UTC(2026, 0, 10, 12)
     let n = 0
@@ -295,8 +295,9 @@ describe('analytics-fraud-learn labels', () => {
     writeFileSync(file, `${[...events, chargeback].map((e) => JSON.stringify(e)).join('\n')}\n`)
     const lake = join(dir, 'links-lake')
     await appendEvents(engine, lake, file)
-    const learnedAs = async (linkDays: number) => {
-      const result = await learnFraud(engine, {lake, linkDays, minChargebacks: 1000, validationShare: 0.5})
+    // Every mature order in the fit window unless a split date says otherwise.
+    const learnedAs = async (linkDays: number, splitDate = '2027-01-01') => {
+      const result = await learnFraud(engine, {lake, linkDays, minChargebacks: 1000, splitDate})
       expect(result.learned).toBe(false)
       return result.fit.chargebacks + result.validation.chargebacks
     }
@@ -305,6 +306,9 @@ describe('analytics-fraud-learn labels', () => {
     expect(await learnedAs(7)).toBe(3)
     expect(await learnedAs(0)).toBe(1)
     expect(await learnedAs(12)).toBe(4)
+    // Links never cross the split: with the validation window from day 2 on, the charged-back order (fit window)
+    // labels none of the later ones.
+    expect(await learnedAs(12, new Date(t0 + 2 * day).toISOString().slice(0, 10))).toBe(1)
   })
 })
 

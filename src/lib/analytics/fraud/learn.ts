@@ -111,26 +111,29 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
   const [last] = await engine.rows('SELECT epoch_ms(max(event_time))::DOUBLE AS t FROM events')
   const matureBeforeMs = Number(last?.t) - labelDelayDays * DAY_MS
   // `chargeback` is the label: charged back, or (linkDays > 0) on the account or card of a charged-back order within
-  // linkDays of it. Every chargeback the lake holds counts for the links, those of orders too young to learn from too.
+  // linkDays of it. The mature orders are split in time first, on their own chargebacks; then the links, each from a
+  // chargeback on the same side of the split, so no validation-window chargeback labels an order the fit learns from.
+  // Chargebacks of orders too young to learn from still link the validation window's orders.
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${LEARN_ORDERS} AS
-     WITH all_orders AS (
-       SELECT f.order_id, f.order_date, f.customer_id, f.card_fingerprint, epoch_ms(f.order_time)::DOUBLE AS t_ms,
-              coalesce(o.chargeback, false) AS charged_back
-       FROM ${FEATURES_TABLE} f LEFT JOIN orders o USING (order_id)
-     ),
-     bad AS (SELECT customer_id, card_fingerprint, t_ms FROM all_orders WHERE charged_back),
-     -- Two equality joins rather than one on an OR, which DuckDB could only run as a nested loop.
-     linked AS (
-       SELECT a.order_id FROM all_orders a JOIN bad b USING (customer_id) WHERE abs(a.t_ms - b.t_ms) <= $2
-       UNION
-       SELECT a.order_id FROM all_orders a JOIN bad b USING (card_fingerprint) WHERE abs(a.t_ms - b.t_ms) <= $2
-     )
-     SELECT order_id, order_date, t_ms, charged_back OR order_id IN (SELECT order_id FROM linked) AS chargeback
-     FROM all_orders WHERE t_ms < $1`,
-    [matureBeforeMs, linkDays * DAY_MS],
+     SELECT f.order_id, f.order_date, f.customer_id, f.card_fingerprint, epoch_ms(f.order_time)::DOUBLE AS t_ms,
+            coalesce(o.chargeback, false) AS charged_back, coalesce(o.chargeback, false) AS chargeback,
+            epoch_ms(f.order_time) < $1 AS mature
+     FROM ${FEATURES_TABLE} f LEFT JOIN orders o USING (order_id)`,
+    [matureBeforeMs],
   )
   const splitMs = await splitTime(engine, options.splitDate, validationShare)
+  await engine.run(
+    `UPDATE ${LEARN_ORDERS} SET chargeback = true WHERE order_id IN (
+       -- Two equality joins rather than one on an OR, which DuckDB could only run as a nested loop.
+       SELECT a.order_id FROM ${LEARN_ORDERS} a JOIN ${LEARN_ORDERS} b USING (customer_id)
+       WHERE b.charged_back AND abs(a.t_ms - b.t_ms) <= $1 AND (a.t_ms < $2) = (b.t_ms < $2)
+       UNION
+       SELECT a.order_id FROM ${LEARN_ORDERS} a JOIN ${LEARN_ORDERS} b USING (card_fingerprint)
+       WHERE b.charged_back AND abs(a.t_ms - b.t_ms) <= $1 AND (a.t_ms < $2) = (b.t_ms < $2))`,
+    [linkDays * DAY_MS, Number.isFinite(splitMs) ? splitMs : Number.MAX_VALUE],
+  )
+  await engine.run(`DELETE FROM ${LEARN_ORDERS} WHERE NOT mature`)
   const fit = await windowSummary(engine, 't_ms < $1', splitMs)
   const validation = await windowSummary(engine, 't_ms >= $1', splitMs)
   const base: FraudLearnResult = {
@@ -287,11 +290,11 @@ async function splitTime(engine: Engine, splitDate: string | undefined, validati
     }
     return ms
   }
-  const [count] = await engine.rows(`SELECT count(*)::INTEGER AS n FROM ${LEARN_ORDERS}`)
+  const [count] = await engine.rows(`SELECT count(*)::INTEGER AS n FROM ${LEARN_ORDERS} WHERE mature`)
   const n = Number(count?.n)
   if (n === 0) return Number.POSITIVE_INFINITY
   // Orders of the same instant go to the same window, so the validation window is strictly later than the fit's.
-  const [at] = await engine.rows(`SELECT t_ms FROM ${LEARN_ORDERS} ORDER BY t_ms LIMIT 1 OFFSET $1`, [
+  const [at] = await engine.rows(`SELECT t_ms FROM ${LEARN_ORDERS} WHERE mature ORDER BY t_ms LIMIT 1 OFFSET $1`, [
     Math.min(n - 1, Math.floor(n * (1 - validationShare))),
   ])
   return Number(at?.t_ms)
