@@ -142,7 +142,7 @@ export async function loadScorecard(
   >()
   for (const row of rows) {
     if (row.rule_id === BASE_ROW) {
-      baseLogOdds = Number(row.points)
+      baseLogOdds = numberOrNaN(row.points)
       continue
     }
     const id = String(row.rule_id)
@@ -160,8 +160,8 @@ export async function loadScorecard(
     // The points, cuts, ids and ops go into the scoring SQL as text: a model table edited by hand or damaged must not
     // put anything there but a plain id, one of the two comparisons and finite numbers.
     const op = String(row.op)
-    const cut = Number(row.cut)
-    const points = Number(row.points)
+    const cut = numberOrNaN(row.cut)
+    const points = numberOrNaN(row.points)
     if (
       !/^[a-z][a-z0-9_]{0,63}$/.test(id) ||
       (op !== '>=' && op !== '<') ||
@@ -200,4 +200,9 @@ function invalidModel(table: string, lake: string, why: string): DataError {
   return new DataError('FRAUD_MODEL_INVALID', `The fraud model in ${table} cannot score: ${why}.`, {
     hints: [`ecap analyze fraud --learn --lake ${lake}`, '--model rules'],
   })
+}
+
+/** A model cell as a number; a null (a table written by another tool) is NaN, not Number(null)'s silent 0. */
+function numberOrNaN(value: unknown): number {
+  return value === null || value === undefined ? Number.NaN : Number(value)
 }
