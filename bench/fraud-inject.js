@@ -224,9 +224,12 @@ class Injector {
       shipping_country: shipping,
     })
     this.labels.push({order_id: orderId, pattern, incident})
-    if (this.random() < chargeback) {
+    // Only chargebacks that have arrived by the legitimate shop's last event: a later one would stretch the history
+    // past it and hand --learn the disputes a real shop would still be waiting for.
+    const chargebackAt = orderTime + this.uniform(25, 75) * DAY
+    if (this.random() < chargeback && chargebackAt <= this.shop.last) {
       const back = {customer: s.customer, device: 'desktop', ip: billing, id: `inj${(++this.seq).toString(36)}`}
-      this.event(back, orderTime + this.uniform(25, 75) * DAY, 'refund', {
+      this.event(back, chargebackAt, 'refund', {
         order_id: orderId,
         amount: cents / 100,
         currency: this.shop.currency,

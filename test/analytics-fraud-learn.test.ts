@@ -320,6 +320,8 @@ describe('analytics-fraud-learn model table', () => {
       ['a comparison that is not one', {baseLogOdds: -5, rules: [{...base, op: '= 0 OR 1 >=' as FraudRule['op']}]}],
       ['points that are not a number', {baseLogOdds: -5, rules: [{...base, steps: [{at: 1, points: Number.NaN}]}]}],
       ['an infinite base', {baseLogOdds: Number.POSITIVE_INFINITY, rules: [base]}],
+      // A null would read back as Number(null), a finite 0.
+      ['null points', {baseLogOdds: -5, rules: [{...base, steps: [{at: 1, points: null as unknown as number}]}]}],
     ]
     for (const [what, scorecard] of tampered) {
       const lake = join(dir, `tampered-${tampered.findIndex(([w]) => w === what)}`)

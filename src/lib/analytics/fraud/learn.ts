@@ -199,6 +199,12 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
   // The hand-set points as the prior: a step the chargebacks say little about keeps about its hand-set weight.
   const priorPoints = columns.map(({r, s}) => FRAUD_RULES[r]?.steps[s]?.points as number)
   const fitted = fitLogistic(x, y, prior === 'rules' ? {l2, prior: priorPoints} : {l2})
+  if (!fitted.converged) {
+    return {
+      ...base,
+      skipped: `The fit did not converge in ${fitted.iterations} Newton steps: no model saved, the scoring model stays as it was.`,
+    }
+  }
   const scorecard: Scorecard = {
     baseLogOdds: fitted.intercept,
     rules: FRAUD_RULES.map((rule, r) => ({

@@ -82,16 +82,23 @@ export function fitLogistic(
     const step = solveCholesky(hessian, gradient, dim)
     // Newton steps can overshoot far from the optimum (a nearly separable feature): halve until the objective falls.
     let scale = 1
-    let next = beta
+    let next: typeof beta | undefined
     let nextObjective = objective
     for (let halvings = 0; halvings < 30; halvings++, scale /= 2) {
-      next = beta.map((v, k) => v - scale * (step[k] as number))
-      nextObjective = objectiveAt(x, y, next, l2, prior)
-      if (nextObjective <= objective) break
+      const candidate = beta.map((v, k) => v - scale * (step[k] as number))
+      nextObjective = objectiveAt(x, y, candidate, l2, prior)
+      if (nextObjective <= objective) {
+        next = candidate
+        break
+      }
     }
-    const moved = Math.max(...step.map((s) => Math.abs(s * scale)))
-    beta = next
-    objective = Math.min(objective, nextObjective)
+    // The Newton direction descends wherever the Hessian is positive definite: when even a step 2^-30 as long does
+    // not lower the objective, rounding has the last word and this is the optimum to machine precision.
+    const moved = next === undefined ? 0 : Math.max(...step.map((s) => Math.abs(s * scale)))
+    if (next !== undefined) {
+      beta = next
+      objective = nextObjective
+    }
     if (moved < tolerance) {
       return {
         intercept: beta[0] as number,
