@@ -6,7 +6,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {FEATURES_TABLE, featuresFromRow} from '../src/lib/analytics/fraud/features.js'
 import {bestF1Threshold, learnFraud} from '../src/lib/analytics/fraud/learn.js'
 import {fitLogistic} from '../src/lib/analytics/fraud/logistic.js'
-import {type FraudModelInfo, fraudModelPath, loadScorecard, saveFraudModel} from '../src/lib/analytics/fraud/model.js'
+import {
+  type FraudModelInfo,
+  fraudModelPath,
+  loadScorecard,
+  missingRules,
+  saveFraudModel,
+} from '../src/lib/analytics/fraud/model.js'
 import {
   FRAUD_RULES,
   type FraudRule,
@@ -328,6 +334,16 @@ describe('analytics-fraud-learn model table', () => {
       await saveFraudModel(engine, lake, scorecard, {} as FraudModelInfo)
       await expect(loadScorecard(engine, lake, 'auto'), what).rejects.toMatchObject({code: 'FRAUD_MODEL_INVALID'})
     }
+    // A model learned before a rule existed loads, and names the rule it lacks (analyze fraud warns with it).
+    const older = join(dir, 'model-without-card-ring')
+    await saveFraudModel(
+      engine,
+      older,
+      {baseLogOdds: -5, rules: HAND_SCORECARD.rules.filter((r) => r.id !== 'card_ring')},
+      {} as FraudModelInfo,
+    )
+    expect(missingRules((await loadScorecard(engine, older, 'auto')).scorecard)).toEqual(['card_ring'])
+    expect(missingRules(HAND_SCORECARD)).toEqual([])
     // The same rule untouched loads.
     const fine = join(dir, 'tampered-fine')
     await saveFraudModel(engine, fine, {baseLogOdds: -4, rules: [base]}, {} as FraudModelInfo)

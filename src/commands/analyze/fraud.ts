@@ -146,6 +146,11 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
     const duplicates = duplicatesWarning(result.duplicateEvents)
     if (duplicates) this.warn(duplicates)
     if (learned?.skipped) this.warn(learned.skipped)
+    if (result.model.missingRules.length > 0) {
+      this.warn(
+        `The learned model predates the rules ${result.model.missingRules.join(', ')}: they give no points until you run ecap analyze fraud --learn again.`,
+      )
+    }
     if (report) {
       if (learned) this.printDocument(learnDocument(learned))
       this.printDocument(fraudDocument(report))

@@ -1,7 +1,7 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
-import {type LoadedScorecard, loadScorecard} from '../analytics/fraud/model.js'
+import {type LoadedScorecard, loadScorecard, missingRules} from '../analytics/fraud/model.js'
 import {DEFAULT_THRESHOLD, HAND_SCORECARD, type OrderScore, scoreOrder} from '../analytics/fraud/rules.js'
 import type {Engine} from '../engine/engine.js'
 import {UsageError} from '../errors.js'
@@ -102,6 +102,12 @@ export class LiveFraudScorer {
     const state = new FraudState()
     this.state = state
     this.model = await loadScorecard(engine, lake, 'auto')
+    const missing = missingRules(this.model.scorecard)
+    if (missing.length > 0 && !this.warnings.some((w) => w.startsWith('The learned fraud model predates'))) {
+      this.warnings.push(
+        `The learned fraud model predates the rules ${missing.join(', ')}: they give no points until ecap analyze fraud --learn runs again.`,
+      )
+    }
     const events = tablePath(lake, EVENTS_TABLE)
     if ((await listCommitVersions(events)).length === 0) return
     await registerShopViews(engine, lake)

@@ -5,7 +5,7 @@ import {resultPath, saveResult} from '../store.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
 import {type FraudLearnOptions, type FraudLearnResult, learnFraud} from './learn.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'
-import {type FraudModelChoice, fraudModelPath, loadScorecard} from './model.js'
+import {type FraudModelChoice, fraudModelPath, loadScorecard, missingRules} from './model.js'
 import {type Contribution, DEFAULT_THRESHOLD, scoreOrder, scoreSql} from './rules.js'
 
 /** Name of the saved result: `<lake>/analytics/fraud`. */
@@ -43,6 +43,8 @@ export interface FraudModelUsed {
   version: number | null
   /** The threshold the model was saved with (null for the rules), whether or not --threshold overrode it. */
   threshold: number | null
+  /** Rules of this ecap the learned model lacks (learned before they existed): they give no points until re-learned. */
+  missingRules: string[]
 }
 
 export interface FlaggedOrder {
@@ -94,6 +96,7 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
     table: loaded.kind === 'learned' ? fraudModelPath(options.lake) : null,
     version: loaded.version,
     threshold: loaded.threshold,
+    missingRules: missingRules(loaded.scorecard),
   }
   const threshold = options.threshold ?? loaded.threshold ?? FRAUD_DEFAULTS.threshold
   if (!(threshold >= 0 && threshold <= 100)) {

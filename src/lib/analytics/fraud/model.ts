@@ -206,3 +206,9 @@ function invalidModel(table: string, lake: string, why: string): DataError {
 function numberOrNaN(value: unknown): number {
   return value === null || value === undefined ? Number.NaN : Number(value)
 }
+
+/** Ids of the hand-set rules a scorecard lacks: for a learned model, the rules added since it was learned. */
+export function missingRules(scorecard: Scorecard): string[] {
+  const present = new Set(scorecard.rules.map((r) => r.id))
+  return FRAUD_RULES.filter((r) => !present.has(r.id)).map((r) => r.id)
+}
