@@ -111,8 +111,8 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
   const [last] = await engine.rows('SELECT epoch_ms(max(event_time))::DOUBLE AS t FROM events')
   const matureBeforeMs = Number(last?.t) - labelDelayDays * DAY_MS
   // `chargeback` is the label: charged back, or (linkDays > 0) on the account or card of a charged-back order within
-  // linkDays of it. The mature orders are split in time first, on their own chargebacks; then the links, each from a
-  // chargeback on the same side of the split, so no validation-window chargeback labels an order the fit learns from.
+  // linkDays of it. The mature orders are split in time first; then come the links, each from a chargeback on the
+  // same side of the split, so no validation-window chargeback labels an order the fit learns from.
   // Chargebacks of orders too young to learn from still link the validation window's orders.
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${LEARN_ORDERS} AS
