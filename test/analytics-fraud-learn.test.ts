@@ -170,7 +170,7 @@ describe('ecap analyze fraud --learn', () => {
     expect(fewJson.result.learn).toMatchObject({learned: false, model: null, threshold: null})
     expect(fewJson.result.learn.skipped).toMatch(/fewer than the 100000/)
     expect(fewJson.warnings.join('\n')).toMatch(/hand-set rules stay in use/)
-    expect(fewJson.result.model).toEqual({kind: 'rules', table: null, version: null, threshold: null})
+    expect(fewJson.result.model).toEqual({kind: 'rules', table: null, version: null, threshold: null, missingRules: []})
     expect(fewJson.result.threshold).toBe(50)
     expect(existsSync(table)).toBe(false)
 
@@ -194,7 +194,7 @@ describe('ecap analyze fraud --learn', () => {
     expect(learn.validationMetrics.fraudOrders).toBe(learn.validation.chargebacks)
     expect(learn.validationMetrics.threshold).toBe(learn.threshold)
     // Scoring used the model just saved, at its threshold.
-    expect(result.model).toEqual({kind: 'learned', table, version: 0, threshold: learn.threshold})
+    expect(result.model).toEqual({kind: 'learned', table, version: 0, threshold: learn.threshold, missingRules: []})
     expect(result.threshold).toBe(learn.threshold)
 
     const steps = FRAUD_RULES.reduce((n, rule) => n + rule.steps.length, 0)
