@@ -12,20 +12,9 @@
 // pattern's orders, as a card network would send them. The last JSON line on stdout sums up what was injected.
 import {createReadStream, createWriteStream} from 'node:fs'
 import {createInterface} from 'node:readline'
+import {mulberry32} from './prng.js'
 
 const DAY = 86_400_000
-
-/** mulberry32: small, seeded, and not the simulator's generator. */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function parseArgs(argv) {
   const [input, output, labels, ...rest] = argv
@@ -98,7 +87,7 @@ async function survey(input) {
 class Injector {
   constructor(shop, seed) {
     this.shop = shop
-    this.random = prng(seed)
+    this.random = mulberry32(seed)
     this.events = []
     this.labels = []
     this.seq = 0

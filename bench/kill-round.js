@@ -18,6 +18,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {promisify} from 'node:util'
 import {Kafka, logLevel} from 'kafkajs'
+import {mulberry32} from './prng.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = join(root, 'bin', 'run.js')
@@ -25,18 +26,6 @@ const python = join(root, '.venv', 'bin', 'python')
 const PARTITIONS = 6
 const MEMBERS = 3
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same kill times and victims. */
-function random(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function cleanEnv() {
   return Object.fromEntries(
@@ -213,7 +202,7 @@ export async function killRound({
   const dir = parent ?? mkdtempSync(join(tmpdir(), 'ecap-kill-round-'))
   mkdirSync(dir, {recursive: true})
   const kafka = new Kafka({clientId: 'ecap-kill-round', brokers: [brokers], logLevel: logLevel.NOTHING})
-  const rand = random(seed)
+  const rand = mulberry32(seed)
   const topic = unique(`kill-${seed}`)
   const group = unique('g-kill')
   const lake = join(dir, 'lake')
