@@ -1,6 +1,6 @@
 import {type SpawnSyncReturns, spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -143,6 +143,30 @@ describe('ecap --help', () => {
     expect(run.status).toBe(0)
     expect(run.stdout).toContain('USAGE')
     expect(run.stdout).toContain('config')
+  })
+
+  it('gives each topic a line of its own, not the summary of one of its commands', async () => {
+    const run = ecap(['--help'], {COLUMNS: '200'})
+    expect(run.status).toBe(0)
+    const topicsSection = run.stdout.split('TOPICS\n')[1]?.split('\n\n')[0] ?? ''
+    const lines = new Map(
+      topicsSection
+        .split('\n')
+        .map((line) => /^ {2}(\S+)\s+(.+)$/.exec(line))
+        .filter((match) => match !== null)
+        .map((match) => [match[1], (match[2] ?? '').trim()]),
+    )
+    // Every folder of commands is a topic: each must be listed with a description...
+    const commandsDir = fileURLToPath(new URL('../dist/commands', import.meta.url))
+    const topics = (await readdir(commandsDir, {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name)
+    expect([...lines.keys()].sort()).toEqual(topics.sort())
+    for (const topic of topics) {
+      // ...that is not the summary of any command under it (oclif's fallback when a topic has none).
+      for (const file of (await readdir(join(commandsDir, topic))).filter((f) => f.endsWith('.js'))) {
+        const {default: command} = await import(join(commandsDir, topic, file))
+        expect(lines.get(topic), `${topic} is described by ${topic} ${file}`).not.toBe(command.summary)
+      }
+    }
   })
 
   it('documents the env var of each setting flag', () => {
