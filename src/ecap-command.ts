@@ -6,6 +6,7 @@ import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './
 import {lakeLocation} from './lib/lake/location.js'
 import type {ReportDocument} from './lib/report/document.js'
 import {renderTerminal} from './lib/report/terminal.js'
+import {DEFAULT_COLUMNS} from './lib/report/terminal-charts.js'
 import {createProgress, type Progress} from './progress.js'
 
 export interface JsonEnvelope<T> {
@@ -107,6 +108,17 @@ export abstract class EcapCommand<T> extends Command {
     return this.argv.includes('--color') || stream.isTTY === true
   }
 
+  /**
+   * Columns the terminal has, for charts that must not wrap: COLUMNS when set (as curses programs honour it), else
+   * the terminal's own width, else 80 (a pipe or a file).
+   */
+  protected terminalColumns(stream: NodeJS.WriteStream = process.stdout): number {
+    const fromEnv = Number(process.env.COLUMNS)
+    if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv
+    if (stream.isTTY === true && stream.columns > 0) return stream.columns
+    return DEFAULT_COLUMNS
+  }
+
   /** Progress on stderr: a spinner on an interactive terminal, plain lines otherwise, nothing with --quiet or --json. */
   protected progress(): Progress {
     const silent = this.quiet || this.jsonEnabled()
@@ -121,7 +133,7 @@ export abstract class EcapCommand<T> extends Command {
 
   /** Prints a report document on stdout as tables and charts, coloured by the one rule (colorEnabled). */
   protected printDocument(document: ReportDocument): void {
-    this.out(renderTerminal(document, {color: this.colorEnabled()}))
+    this.out(renderTerminal(document, {color: this.colorEnabled(), columns: this.terminalColumns()}))
   }
 
   /** A line for the person at the terminal (not data) on stderr; nothing with --quiet or --json. */

@@ -69,6 +69,7 @@ Exit codes: 0 ok, 2 bad flag, 3 the analysis was never run (the error names the 
         segment: flags.segment,
         since: flags.since,
         color: format === 'table' && !toFile && this.colorEnabled(),
+        columns: this.terminalColumns(),
       }),
     )
     if (toFile) {

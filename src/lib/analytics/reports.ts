@@ -138,6 +138,8 @@ export interface RunReportOptions extends ReportOptions {
   output?: string
   /** ANSI colour in the table format; the caller decides (TTY, NO_COLOR, --color). */
   color: boolean
+  /** The terminal's width in columns, for the table format's charts. */
+  columns?: number
 }
 
 export interface ReportResult {
@@ -155,7 +157,10 @@ export async function runReport(
   options: RunReportOptions,
 ): Promise<{result: ReportResult; text: string}> {
   const data = await buildReport(engine, options.report, options)
-  const text = renderReport({data, document: reportDocument(data)}, options.format, {color: options.color})
+  const text = renderReport({data, document: reportDocument(data)}, options.format, {
+    color: options.color,
+    columns: options.columns,
+  })
   const toFile = options.output !== undefined && options.output !== '-'
   if (toFile) writeReportFile(options.output as string, text)
   return {

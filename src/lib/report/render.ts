@@ -12,6 +12,8 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number]
 export interface RenderOptions {
   /** ANSI colour in the table format; the caller decides (TTY, NO_COLOR, --color). */
   color: boolean
+  /** The terminal's width in columns for the table format's charts (see terminalColumns). */
+  columns?: number
 }
 
 /**
@@ -33,7 +35,7 @@ export function renderReport(
     case 'html':
       return renderHtml(report.document, {generatedAt: new Date().toISOString().slice(0, 16).replace('T', ' ')})
     case 'table':
-      return renderTerminal(report.document, {color: options.color})
+      return renderTerminal(report.document, {color: options.color, columns: options.columns})
   }
 }
 

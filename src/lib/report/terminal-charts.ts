@@ -6,7 +6,12 @@ export interface ChartOptions {
   color: boolean
   /** Columns the longest bar takes. */
   width?: number
+  /** Columns a line may take (the terminal's width): a longer series is resampled to fit instead of wrapping. */
+  columns?: number
 }
+
+/** Where no terminal says otherwise: a pipe, a file, a Markdown code block. */
+export const DEFAULT_COLUMNS = 80
 
 const SPARK = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 /** Eighths of a character cell, for bars finer than one column. */
@@ -73,20 +78,54 @@ export function sparkline(values: readonly number[]): string {
     .join('')
 }
 
-/** The sparkline with its first and last labels and the lowest and highest values. */
+/**
+ * At most `width` values: consecutive runs of points averaged into one each (a year of days in 80 columns is about
+ * 4.6 days a mark), so the line keeps its shape instead of wrapping. Every point falls in exactly one run, and runs
+ * differ in length by at most one.
+ */
+export function resample(values: readonly number[], width: number): number[] {
+  const slots = Math.max(1, Math.floor(width))
+  if (values.length <= slots) return [...values]
+  const out: number[] = []
+  for (let slot = 0; slot < slots; slot++) {
+    const start = Math.floor((slot * values.length) / slots)
+    const end = Math.floor(((slot + 1) * values.length) / slots)
+    let sum = 0
+    for (let i = start; i < end; i++) sum += values[i] as number
+    out.push(sum / (end - start))
+  }
+  return out
+}
+
+/**
+ * The sparkline with its first and last labels and the lowest, highest and last values, within `options.columns`:
+ * a longer series is resampled (the title says how many points a mark averages), and the figures go on a line of
+ * their own when they do not fit beside the line.
+ */
 export function renderSparkline(block: SparklineBlock, options: ChartOptions): string {
   if (block.points.length === 0) return `${block.title}: no data`
+  const columns = options.columns ?? DEFAULT_COLUMNS
   const values = block.points.map((p) => p.value)
-  const line = sparkline(values)
+  const marks = resample(values, columns)
+  const line = sparkline(marks)
   const first = block.points[0]?.label ?? ''
   const last = block.points.at(-1)?.label ?? ''
   const fmt = (x: number) => formatValue(x, block.format)
   const lo = Math.min(...values)
   const hi = Math.max(...values)
-  return [
-    `${block.title} ${first} → ${last}`,
-    `${options.color ? ansi.fg(SERIES_COLORS[0] ?? 39, line) : line}  low ${fmt(lo)} · high ${fmt(hi)} · last ${fmt(values.at(-1) ?? 0)}`,
-  ].join('\n')
+  const header = `${block.title} ${first} → ${last}`
+  const scale =
+    marks.length < values.length
+      ? `(${values.length} points, ${(values.length / marks.length).toFixed(1)} per mark)`
+      : ''
+  const figures = `low ${fmt(lo)} · high ${fmt(hi)} · last ${fmt(values.at(-1) ?? 0)}`
+  const drawn = options.color ? ansi.fg(SERIES_COLORS[0] ?? 39, line) : line
+  // Each line within the columns where it can be: the scale and the figures move to lines of their own if need be.
+  const fits = (a: string, b: string) => `${a}  ${b}`.length <= columns
+  const lines = scale === '' ? [header] : fits(header, scale) ? [`${header}  ${scale}`] : [header, scale]
+  if (fits(line, figures)) lines.push(`${drawn}  ${figures}`)
+  else lines.push(drawn, figures)
+  return lines.join('\n')
 }
 
 /** Steps as centred bars narrowing down the funnel, with sessions and the share of the first step. */

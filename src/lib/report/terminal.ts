@@ -6,6 +6,8 @@ import {ansi, renderBars, renderFunnel, renderHeatmap, renderSparkline} from './
 export interface TerminalOptions {
   /** ANSI colour (bold headings, coloured bars, a 256-colour heat map); the caller decides (TTY, NO_COLOR, flags). */
   color: boolean
+  /** The terminal's width in columns; charts fit inside it. */
+  columns?: number
 }
 
 /** A report for a terminal: cli-table3 tables and unicode charts, coloured only when asked. */
@@ -22,7 +24,7 @@ export function renderTerminal(doc: ReportDocument, options: TerminalOptions): s
 }
 
 function renderBlock(block: ReportBlock, options: TerminalOptions): string {
-  const chart = {color: options.color}
+  const chart = {color: options.color, columns: options.columns}
   switch (block.kind) {
     case 'text':
       return block.tone === 'warning' ? `! ${block.text}` : block.text

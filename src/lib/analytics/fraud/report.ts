@@ -64,9 +64,13 @@ export async function buildFraudReport(
   const reasons =
     await engine.rows(`SELECT reason, count(*)::INTEGER AS orders FROM (SELECT unnest(reasons) AS reason FROM fraud_shown WHERE flagged)
      GROUP BY reason ORDER BY orders DESC, reason`)
-  const daily =
-    await engine.rows(`SELECT CAST(order_date AS VARCHAR) AS day, count(*)::INTEGER AS orders, count(*) FILTER (WHERE flagged)::INTEGER AS flagged
-     FROM fraud_shown GROUP BY order_date ORDER BY order_date`)
+  // Every day from the first order to the last, a day without orders as 0: the chart's x axis is time, not rows.
+  const daily = await engine.rows(`WITH span AS (SELECT min(order_date) AS lo, max(order_date) AS hi FROM fraud_shown),
+       days AS (SELECT CAST(d AS DATE) AS order_date FROM span, generate_series(lo, hi, INTERVAL 1 DAY) t(d) WHERE lo IS NOT NULL)
+     SELECT CAST(days.order_date AS VARCHAR) AS day, count(f.order_id)::INTEGER AS orders,
+            count(f.order_id) FILTER (WHERE f.flagged)::INTEGER AS flagged
+     FROM days LEFT JOIN fraud_shown f ON f.order_date = days.order_date
+     GROUP BY days.order_date ORDER BY days.order_date`)
   const flaggedOrders = await engine.rows(
     `SELECT order_id, customer_id, strftime(order_time, '%Y-%m-%dT%H:%M:%SZ') AS order_time, total, risk_score, reasons
      FROM fraud_shown WHERE flagged ORDER BY risk_score DESC, order_time, order_id LIMIT $1`,
