@@ -25,7 +25,12 @@ export function createProgress(options: ProgressOptions): Progress {
     const nothing = () => {}
     return {start: nothing, update: nothing, succeed: nothing, fail: nothing, stop: nothing}
   }
-  if (options.interactive) return spinnerProgress(ora({stream: process.stderr, color: options.color ? 'cyan' : false}))
+  if (options.interactive) {
+    // discardStdin off: ora's stdin discarder puts the terminal in raw mode, so Ctrl-C no longer raises SIGINT, and
+    // the stdin-discarder it ships adds its own data listener without making stdin flow, so the Ctrl-C byte is never
+    // read either: a spinning command ignored Ctrl-C until it finished. The terminal's own Ctrl-C is the one rule.
+    return spinnerProgress(ora({stream: process.stderr, color: options.color ? 'cyan' : false, discardStdin: false}))
+  }
   return plainProgress(options.plainIntervalMs ?? 5000)
 }
 

@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
+import {InterruptedError} from '../src/lib/errors.js'
 import {checkpointFileName} from '../src/lib/lake/checkpoint.js'
 import {compactTable} from '../src/lib/lake/compact.js'
 import {commitFileName, logPath, readCommit, readSnapshot} from '../src/lib/lake/delta-log.js'
@@ -108,6 +109,22 @@ describe('compaction', () => {
     expect((await compactTable(engine, table)).version).toBeNull()
   })
 
+  it('commits nothing and leaves no file once interrupted, and a later run compacts everything', async () => {
+    const lake = join(dir, 'compact-interrupted')
+    for (let i = 0; i < 3; i++) await appendEvents(engine, lake, shop.path)
+    const table = tablePath(lake, EVENTS_TABLE)
+    const filesOnDisk = () => readdirSync(table, {recursive: true}).filter((f) => String(f).endsWith('.parquet'))
+    const before = filesOnDisk()
+    const ctrlC = new AbortController()
+    ctrlC.abort(new InterruptedError('SIGINT'))
+    // This engine has no signal: every COPY runs, so the check before the commit is the one that must hold.
+    await expect(compactTable(engine, table, {signal: ctrlC.signal})).rejects.toMatchObject({code: 'INTERRUPTED'})
+    expect((await readSnapshot(table, {engine})).version).toBe(2)
+    expect(filesOnDisk().sort()).toEqual(before.sort())
+    expect((await compactTable(engine, table)).version).toBe(3)
+    expect((await viewCount(table)).rows).toBe(3 * shop.lines)
+  })
+
   it('lands beside an append that races it, and a second compaction of the same files gives up cleanly', async () => {
     const lake = join(dir, 'race')
     for (let i = 0; i < 3; i++) await appendEvents(engine, lake, shop.path)
@@ -178,6 +195,14 @@ describe('vacuum', () => {
     const dry = await vacuumTable(table, {retainMs: 0, dryRun: true, force: true}, engine)
     expect(dry.files.sort()).toEqual([...orphans, ...tombstones].sort())
     for (const p of orphans) expect(existsSync(join(table, p))).toBe(true)
+
+    // Interrupted, vacuum stops before deleting anything more; the next run deletes the rest.
+    const ctrlC = new AbortController()
+    ctrlC.abort(new InterruptedError('SIGTERM'))
+    await expect(
+      vacuumTable(table, {retainMs: 0, dryRun: false, force: true, signal: ctrlC.signal}, engine),
+    ).rejects.toMatchObject({code: 'INTERRUPTED', exitCode: 130})
+    for (const p of [...orphans, ...tombstones]) expect(existsSync(join(table, p))).toBe(true)
 
     const done = await vacuumTable(table, {retainMs: 0, dryRun: false, force: true}, engine)
     expect(done.files.length).toBe(orphans.length + tombstones.length)

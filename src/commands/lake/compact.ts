@@ -30,7 +30,9 @@ export default class LakeCompact extends EcapCommand<CompactResult> {
     const table = tablePath(this.resolveConfig({lake: flags.lake}).lake.value, flags.table)
     const progress = this.progress()
     progress.start(`Compacting ${table}`)
-    const result = await this.withEngine((engine) => compactTable(engine, table, {minFiles: flags['min-files']}))
+    const result = await this.withEngine((engine) =>
+      compactTable(engine, table, {minFiles: flags['min-files'], signal: this.signal}),
+    )
     progress.stop()
     // The compaction landed: a failed checkpoint after it only makes reads slower until the next one.
     if (result.checkpointError) this.warn(`The compaction landed, but its checkpoint failed: ${result.checkpointError}`)

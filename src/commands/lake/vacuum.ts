@@ -32,7 +32,11 @@ export default class LakeVacuum extends EcapCommand<VacuumResult> {
     const {flags} = await this.parse(LakeVacuum)
     const table = tablePath(this.resolveConfig({lake: flags.lake}).lake.value, flags.table)
     const result = await this.withEngine((engine) =>
-      vacuumTable(table, {retainMs: flags.retain, dryRun: flags['dry-run'], force: flags.yes}, engine),
+      vacuumTable(
+        table,
+        {retainMs: flags.retain, dryRun: flags['dry-run'], force: flags.yes, signal: this.signal},
+        engine,
+      ),
     )
     if (!this.jsonEnabled()) {
       for (const file of result.files) this.out(file)

@@ -17,6 +17,8 @@ export interface CompactOptions {
   smallFileBytes?: number
   /** A partition is compacted only when it has at least this many small files. */
   minFiles?: number
+  /** Ctrl-C or SIGTERM: no commit after it; the files written so far are deleted (DuckDB's COPY stops by itself). */
+  signal?: AbortSignal
 }
 
 export interface CompactResult {
@@ -118,6 +120,7 @@ export async function compactTable(
       ...added.map((add): Action => ({add})),
     ]
     failpoint('lake.compact.before-commit')
+    options.signal?.throwIfAborted()
     version = await commitActions(tablePath, () => actions, {
       readVersion: snapshot.version,
       onLanded: () => {

@@ -13,6 +13,11 @@ export interface VacuumOptions {
   /** Allow a retention under one hour. */
   force: boolean
   now?: number
+  /**
+   * Ctrl-C or SIGTERM: stop before the next file is looked at or deleted. Stopping part-way is safe: every file
+   * vacuum deletes is one no snapshot in the retention references, so the rest can wait for the next run.
+   */
+  signal?: AbortSignal
 }
 
 export interface VacuumResult {
@@ -52,13 +57,19 @@ export async function vacuumTable(tablePath: string, options: VacuumOptions, eng
   let bytes = 0
   const storage = storageAt(tablePath)
   for await (const rel of dataFiles(storage, '')) {
+    options.signal?.throwIfAborted()
     if (keep.has(rel)) continue
     const stat = await storage.stat(rel)
     if (!stat || stat.modificationTime > cutoff) continue
     doomed.push(rel)
     bytes += stat.size
   }
-  if (!options.dryRun) for (const rel of doomed) await storage.delete(rel)
+  if (!options.dryRun) {
+    for (const rel of doomed) {
+      options.signal?.throwIfAborted()
+      await storage.delete(rel)
+    }
+  }
   return {table: tablePath, dryRun: options.dryRun, files: doomed.sort(), bytes}
 }
 
