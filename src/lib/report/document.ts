@@ -47,12 +47,16 @@ export interface TableColumn {
   /** Heading shown to people. */
   title: string
   format: ValueFormat
+  /** Overrides the alignment the format implies, e.g. for a column of figures formatted by the report itself. */
+  align?: 'left' | 'right'
 }
 
 export interface TableBlock {
   kind: 'table'
   /** Names the table in CSV output when a report has several. */
   name: string
+  /** A heading over the table, for a table that shares its section with others. */
+  title?: string
   columns: TableColumn[]
   rows: CellValue[][]
   /** The table `--format csv` writes: the one a spreadsheet would want. */

@@ -8,7 +8,7 @@ import type {
   SparklineBlock,
   TableBlock,
 } from './document.js'
-import {alignOf, formatValue} from './format.js'
+import {columnAlign, formatValue} from './format.js'
 
 const SERIES_COLORS = ['#2f7ed8', '#c2489a', '#e8a33d']
 const WIDTH = 720
@@ -66,6 +66,7 @@ td.num, th.num { text-align: right; }
 svg.chart { display: block; margin: .25rem 0 1rem; max-width: 100%; height: auto; }
 svg text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", sans-serif; fill: var(--ink); }
 .note { color: var(--muted); }
+svg .point:hover circle:last-child { r: 4.5; }
 .warning { background: #fff4e0; border-left: 4px solid #e8a33d; padding: .4rem .7rem; }
 footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
 `
@@ -77,7 +78,7 @@ function renderBlock(block: ReportBlock): string {
     case 'metrics':
       return renderMetrics(block)
     case 'table':
-      return renderTable(block)
+      return `${block.title ? `<h3>${esc(block.title)}</h3>\n` : ''}${renderTable(block)}`
     case 'bars':
       return `<h3>${esc(block.title)}</h3>\n${barsSvg(block)}`
     case 'sparkline':
@@ -99,7 +100,7 @@ function renderMetrics(block: MetricsBlock): string {
 
 function renderTable(block: TableBlock): string {
   if (block.rows.length === 0) return '<p class="note">(none)</p>'
-  const cls = (i: number) => (alignOf(block.columns[i]?.format ?? 'text') === 'right' ? ' class="num"' : '')
+  const cls = (i: number) => (columnAlign(block.columns[i]) === 'right' ? ' class="num"' : '')
   const head = block.columns.map((c, i) => `<th${cls(i)}>${esc(c.title)}</th>`).join('')
   const rows = block.rows
     .map(
@@ -174,14 +175,22 @@ function lineSvg(block: SparklineBlock): string {
     `<text x="${left - 6}" y="${(Number(base) + 4).toFixed(1)}" text-anchor="end">${esc(formatValue(lo, block.format))}</text>`,
     `<polygon points="${x(0).toFixed(1)},${base} ${points.join(' ')} ${x(values.length - 1).toFixed(1)},${base}" fill="${color(0)}" fill-opacity="0.15"/>`,
     `<polyline class="line" points="${points.join(' ')}" fill="none" stroke="${color(0)}" stroke-width="2"/>`,
+    // Each point names its day and value on hover (an SVG title: no script, and read out by screen readers); the
+    // transparent disc around the dot is what the pointer finds, since a 2px dot is hard to hit.
     ...block.points.map(
       (p, i) =>
-        `<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="2" fill="${color(0)}"><title>${esc(`${p.label}: ${formatValue(p.value, block.format)}`)}</title></circle>`,
+        `<g class="point"><title>${esc(`${p.label}: ${formatValue(p.value, block.format)}`)}</title><circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="${hitRadius(values.length)}" fill="transparent"/><circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="2.5" fill="${color(0)}"/></g>`,
     ),
     `<text x="${left}" y="${height - 8}">${esc(first)}</text>`,
     `<text x="${WIDTH - right}" y="${height - 8}" text-anchor="end">${esc(last)}</text>`,
   ]
   return svg(WIDTH, height, block.title, parts)
+}
+
+/** Half the gap between neighbouring points, 3 to 8 pixels: the discs of two days never overlap. */
+function hitRadius(points: number): number {
+  const gap = points > 1 ? (WIDTH - 96) / (points - 1) : 16
+  return Math.max(3, Math.min(8, Math.floor(gap / 2)))
 }
 
 function funnelSvg(block: FunnelBlock): string {

@@ -1,5 +1,5 @@
 import type {ReportBlock, ReportDocument, TableBlock} from './document.js'
-import {alignOf, formatValue} from './format.js'
+import {columnAlign, formatValue} from './format.js'
 import {renderBars, renderFunnel, renderHeatmap, renderSparkline} from './terminal-charts.js'
 
 /** A report as GitHub-flavoured Markdown: tables as pipe tables, charts as the plain unicode charts in code blocks. */
@@ -30,7 +30,7 @@ function renderBlock(block: ReportBlock): string {
         rows: block.items.map((m) => [m.label, formatValue(m.value, m.format)]),
       })
     case 'table':
-      return renderTable(block)
+      return block.title ? `**${escapeInline(block.title)}**\n\n${renderTable(block)}` : renderTable(block)
     case 'bars':
       return `**${escapeInline(block.title)}**\n\n${fence(renderBars(block, plain))}`
     case 'sparkline':
@@ -45,7 +45,7 @@ function renderBlock(block: ReportBlock): string {
 function renderTable(block: TableBlock): string {
   if (block.rows.length === 0) return '_(none)_'
   const head = `| ${block.columns.map((c) => escapeCell(c.title)).join(' | ')} |`
-  const rule = `|${block.columns.map((c) => (alignOf(c.format) === 'right' ? ' ---: ' : ' --- ')).join('|')}|`
+  const rule = `|${block.columns.map((c) => (columnAlign(c) === 'right' ? ' ---: ' : ' --- ')).join('|')}|`
   const rows = block.rows.map(
     (row) => `| ${row.map((v, i) => escapeCell(formatValue(v, block.columns[i]?.format ?? 'text'))).join(' | ')} |`,
   )

@@ -1,6 +1,6 @@
 import Table from 'cli-table3'
 import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from './document.js'
-import {alignOf, formatValue} from './format.js'
+import {columnAlign, formatValue} from './format.js'
 import {ansi, renderBars, renderFunnel, renderHeatmap, renderSparkline} from './terminal-charts.js'
 
 export interface TerminalOptions {
@@ -31,7 +31,7 @@ function renderBlock(block: ReportBlock, options: TerminalOptions): string {
     case 'metrics':
       return renderMetrics(block)
     case 'table':
-      return renderTable(block, options)
+      return block.title ? `${block.title}\n${renderTable(block, options)}` : renderTable(block, options)
     case 'bars':
       return `${block.title}\n${renderBars(block, chart)}`
     case 'sparkline':
@@ -59,15 +59,25 @@ function renderMetrics(block: MetricsBlock): string {
   return lines.join('\n')
 }
 
+/** The widest a column of text gets before its cells wrap. */
+const TEXT_COLUMN_WIDTH = 48
+
 function renderTable(block: TableBlock, options: TerminalOptions): string {
   if (block.rows.length === 0) return '(none)'
+  const cells = block.rows.map((row) => row.map((value, i) => formatValue(value, block.columns[i]?.format ?? 'text')))
   const table = new Table({
     head: block.columns.map((c) => (options.color ? ansi.bold(c.title) : c.title)),
-    colAligns: block.columns.map((c) => alignOf(c.format)),
+    colAligns: block.columns.map((c) => columnAlign(c)),
+    // Sentences (a segment's suggested action) wrap instead of pushing the table past a terminal's width.
+    colWidths: block.columns.map((c, i) =>
+      c.format === 'text' && cells.some((row) => (row[i]?.length ?? 0) > TEXT_COLUMN_WIDTH)
+        ? TEXT_COLUMN_WIDTH + 2
+        : null,
+    ),
+    wordWrap: true,
     // cli-table3 would colour headings red by its own TTY test; colour is decided here, once.
     style: {head: [], border: [], compact: true},
   })
-  for (const row of block.rows)
-    table.push(row.map((value, i) => formatValue(value, block.columns[i]?.format ?? 'text')))
+  for (const row of cells) table.push(row)
   return table.toString()
 }

@@ -14,6 +14,11 @@ export interface ShopViews {
   eventsVersion: number
   /** Copies of an event_id already seen, up to the cut, that the views set aside (listed in `duplicate_events`). */
   duplicateEvents: number
+  /**
+   * The time of the latest event in the snapshot, cut or not (ISO 8601, UTC): when it lies before the end of `asOf`,
+   * the as-of day is not over in the data, and a report must not read its totals as a whole day's.
+   */
+  latestEventTime: string | null
 }
 
 /**
@@ -42,8 +47,9 @@ export async function registerShopViews(
   }
   await dropShopCaches(engine)
   const snapshot = await registerTableView(engine, '__lake_events', events, {rowIds: true})
-  const latestDay = latestDayOf(snapshot)
-  const asOf = options.asOf ?? latestDay ?? (await latestDayScanned(engine))
+  const latestTime = latestTimeOf(snapshot) ?? (await latestTimeScanned(engine))
+  const latestDay = latestTime?.slice(0, 10)
+  const asOf = options.asOf ?? latestDay
   if (!asOf) {
     throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
@@ -92,14 +98,14 @@ export async function registerShopViews(
   if ((await listCommitVersions(deadLetters)).length > 0) {
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
-  return {asOf, eventsVersion: snapshot.version, duplicateEvents}
+  return {asOf, eventsVersion: snapshot.version, duplicateEvents, latestEventTime: latestTime ?? null}
 }
 
 /**
- * The UTC day of the latest event from the log's file statistics, without reading the data; undefined when a file
- * has none (another writer may leave them out), so the caller reads the data instead.
+ * The time of the latest event (ISO 8601, UTC) from the log's file statistics, without reading the data; undefined
+ * when a file has none (another writer may leave them out), so the caller reads the data instead.
  */
-function latestDayOf(snapshot: Snapshot): string | undefined {
+function latestTimeOf(snapshot: Snapshot): string | undefined {
   let latest: number | undefined
   for (const add of snapshot.files.values()) {
     let max: unknown
@@ -113,12 +119,14 @@ function latestDayOf(snapshot: Snapshot): string | undefined {
     if (Number.isNaN(time)) return undefined
     latest = Math.max(latest ?? time, time)
   }
-  return latest === undefined ? undefined : new Date(latest).toISOString().slice(0, 10)
+  return latest === undefined ? undefined : new Date(latest).toISOString()
 }
 
-async function latestDayScanned(engine: Engine): Promise<string | undefined> {
-  const [latest] = await engine.rows('SELECT CAST(max(event_time) AS DATE)::VARCHAR AS day FROM __lake_events')
-  return (latest?.day as string | null) ?? undefined
+async function latestTimeScanned(engine: Engine): Promise<string | undefined> {
+  const [latest] = await engine.rows(
+    `SELECT strftime(max(event_time) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS time FROM __lake_events`,
+  )
+  return (latest?.time as string | null) ?? undefined
 }
 
 /** The warning a command prints when its shop views set copies of events aside; undefined when there were none. */

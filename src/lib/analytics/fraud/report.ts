@@ -121,6 +121,23 @@ export function metricsTable(m: NonNullable<FraudReportData['metrics']>): TableB
   )
 }
 
+/** Flagged orders, highest score first, with the reasons that scored them: the list someone reviews. */
+export function flaggedOrdersTable(orders: FraudOrderRow[]): TableBlock {
+  return table(
+    'flagged',
+    [
+      col('order_id', 'order'),
+      col('customer_id', 'customer'),
+      col('order_time', 'time'),
+      col('total', 'total', 'money'),
+      col('risk_score', 'score', 'fixed1'),
+      col('reasons', 'top reasons'),
+    ],
+    orders.map((o) => [o.orderId, o.customerId, o.orderTime, o.total, o.score, o.reasons.join(' ')]),
+    true,
+  )
+}
+
 export function fraudDocument(d: FraudReportData): ReportDocument {
   const sections: ReportSection[] = [
     {
@@ -149,19 +166,7 @@ export function fraudDocument(d: FraudReportData): ReportDocument {
           format: 'int',
           groups: d.scoreBands.map((b) => ({label: b.band, values: [b.orders]})),
         },
-        table(
-          'flagged',
-          [
-            col('order_id', 'order'),
-            col('customer_id', 'customer'),
-            col('order_time', 'time'),
-            col('total', 'total', 'money'),
-            col('risk_score', 'score', 'fixed1'),
-            col('reasons', 'top reasons'),
-          ],
-          d.flaggedOrders.map((o) => [o.orderId, o.customerId, o.orderTime, o.total, o.score, o.reasons.join(' ')]),
-          true,
-        ),
+        flaggedOrdersTable(d.flaggedOrders),
       ],
     },
   ]

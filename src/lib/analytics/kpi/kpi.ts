@@ -264,7 +264,8 @@ export async function runKpis(engine: Engine, options: RunKpiOptions): Promise<K
     eventsVersion: views.eventsVersion,
     duplicateEvents: views.duplicateEvents,
     ranAt: new Date().toISOString(),
-    summary: {from: result.from, totals: result.totals},
+    // The report tells from it whether the as-of day is over in the data (a day cut short is no day to compare).
+    summary: {from: result.from, totals: result.totals, latestEventTime: views.latestEventTime},
   }
   const saves: [keyof typeof KPI_RESULTS, string][] = [
     ['daily', `SELECT * FROM ${TABLES.daily} ORDER BY period`],

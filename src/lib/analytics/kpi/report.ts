@@ -1,9 +1,11 @@
-import type {Json} from '@duckdb/node-api'
 import type {Engine} from '../../engine/engine.js'
-import type {MetricsBlock, ReportDocument, TableBlock} from '../../report/document.js'
-import {col, meta, num, numOrNull, type RunMeta, runLine, table} from '../report-common.js'
+import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from '../../report/document.js'
+import {formatChange, formatValue} from '../../report/format.js'
+import {col, meta, num, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
+import {incompleteDayOf, type KpiChanges, kpiChanges} from './changes.js'
 import {KPI_RESULTS, type KpiPeriod} from './kpi.js'
+import {PERIOD_SQL_COLUMNS, toPeriod} from './periods.js'
 
 export interface KpiReportData {
   report: 'kpi'
@@ -20,30 +22,15 @@ export interface KpiReportData {
   weekly: KpiPeriod[]
   topProducts: {rank: number; productId: string; category: string; orders: number; units: number; revenue: number}[]
   topCategories: {rank: number; category: string; products: number; orders: number; units: number; revenue: number}[]
-}
-
-const PERIOD_SQL_COLUMNS = `CAST(period AS VARCHAR) AS period, days, CAST(revenue AS DOUBLE) AS revenue,
-  CAST(gross_revenue AS DOUBLE) AS gross_revenue, CAST(refunded AS DOUBLE) AS refunded, orders, units, aov, sessions,
-  converted_sessions, conversion_rate, refund_rate, refunded_orders, new_customers, returning_customers`
-
-function toPeriod(r: Record<string, Json>): KpiPeriod {
-  return {
-    period: String(r.period),
-    days: num(r.days),
-    revenue: num(r.revenue),
-    grossRevenue: num(r.gross_revenue),
-    refunded: num(r.refunded),
-    orders: num(r.orders),
-    units: num(r.units),
-    aov: numOrNull(r.aov),
-    sessions: num(r.sessions),
-    convertedSessions: num(r.converted_sessions),
-    conversionRate: numOrNull(r.conversion_rate),
-    refundRate: numOrNull(r.refund_rate),
-    refundedOrders: num(r.refunded_orders),
-    newCustomers: num(r.new_customers),
-    returningCustomers: num(r.returning_customers),
-  }
+  /** The latest event the run saw (ISO 8601, UTC); null for runs saved before ecap recorded it. */
+  latestEventTime: string | null
+  /**
+   * The as-of day when the data ends before that day does (no event at or after its midnight, UTC), else null. It is
+   * left out of the daily chart and of `changes`; its row in `daily` holds part of a day.
+   */
+  incompleteDay: string | null
+  /** The KPIs of the latest whole day shown, beside the day before and a week before; null when no day is whole. */
+  changes: KpiChanges | null
 }
 
 /** The KPIs of the days shown, added up from the saved daily table (returning customers do not add up: null). */
@@ -93,7 +80,10 @@ export async function buildKpiReport(engine: Engine, {lake, top, since}: KpiRepo
       [day],
     )
   ).map(toPeriod)
-  const summary = (run.summary ?? {}) as {from?: string; totals?: KpiPeriod}
+  const summary = (run.summary ?? {}) as {from?: string; totals?: KpiPeriod; latestEventTime?: string | null}
+  const incompleteDay = incompleteDayOf(run.asOf, summary.latestEventTime)
+  // A run saved before ecap recorded its latest event cannot tell; its days are shown as they are.
+  const lastWhole = daily.filter((d) => d.period !== incompleteDay).at(-1)?.period
   const totals = since === null && summary.totals ? summary.totals : await kpiTotals(engine, day)
   const products = await engine.rows(
     `SELECT rank, product_id, category, orders, units, CAST(revenue AS DOUBLE) AS revenue
@@ -130,6 +120,94 @@ export async function buildKpiReport(engine: Engine, {lake, top, since}: KpiRepo
       units: num(c.units),
       revenue: num(c.revenue),
     })),
+    latestEventTime: summary.latestEventTime ?? null,
+    incompleteDay: incompleteDay ?? null,
+    changes: lastWhole === undefined ? null : await kpiChanges(engine, KPI_RESULTS.daily, lastWhole),
+  }
+}
+
+/** What a reader needs from the KPI data to read its last day: the daily fields the chart and the note use. */
+type DayData = Pick<KpiReportData, 'run' | 'latestEventTime' | 'incompleteDay'> & {
+  daily: {period: string; revenue: number}[]
+}
+
+/** Daily revenue as a chart, without the incomplete as-of day (it would draw a fall that is only missing data). */
+export function dailyRevenueChart(d: DayData): ReportBlock {
+  return {
+    kind: 'sparkline',
+    title: 'Daily revenue',
+    format: 'money',
+    points: d.daily.filter((p) => p.period !== d.incompleteDay).map((p) => ({label: p.period, value: p.revenue})),
+  }
+}
+
+/** Says which days are whole, and how ecap decides it, under the daily chart. */
+export function wholeDaysNote(d: DayData): ReportBlock {
+  const rule = 'A day is whole once the data holds an event at or after its end (midnight UTC).'
+  const at = (time: string) => `${time.slice(0, 16).replace('T', ' ')} UTC`
+  if (d.latestEventTime === null) {
+    return {
+      kind: 'text',
+      tone: 'note',
+      text: `${rule} This kpi run did not record its latest event, so ${d.run.asOf} may be partial: rerun ecap analyze kpi.`,
+    }
+  }
+  if (d.incompleteDay !== null) {
+    return {
+      kind: 'text',
+      tone: 'note',
+      text: `${rule} ${d.incompleteDay} is not: the latest event is at ${at(d.latestEventTime)}, so it is left out of the chart and of the changes, and its row under Days is partial.`,
+    }
+  }
+  return {
+    kind: 'text',
+    tone: 'note',
+    text: `${rule} Every day shown is whole: the data runs to ${at(d.latestEventTime)}.`,
+  }
+}
+
+/** Each KPI of the latest whole day beside the day before and the same weekday a week before. */
+export function changesTable(c: KpiChanges): TableBlock {
+  const right = {align: 'right'} as const
+  return table(
+    'changes',
+    [
+      col('kpi', 'KPI'),
+      {...col('value', c.day), ...right},
+      {...col('previous_day', c.previousDay), ...right},
+      {...col('day_over_day', 'day over day'), ...right},
+      {...col('week_ago', c.weekAgoDay), ...right},
+      {...col('week_over_week', 'week over week'), ...right},
+    ],
+    // One column holds money, counts and shares: each cell is formatted here, the raw figures are in the JSON.
+    c.kpis.map((k) => [
+      k.label,
+      formatValue(k.value, k.format),
+      formatValue(k.previousDay, k.format),
+      formatChange(k.dayOverDay, k.change),
+      formatValue(k.weekAgo, k.format),
+      formatChange(k.weekOverWeek, k.change),
+    ]),
+  )
+}
+
+export function changesSection(c: KpiChanges | null): {title: string; blocks: ReportBlock[]} {
+  if (c === null) {
+    return {
+      title: 'Latest whole day',
+      blocks: [{kind: 'text', tone: 'note', text: 'No whole day is shown, so there is no day to compare.'}],
+    }
+  }
+  return {
+    title: `${c.day} against the day before and a week before`,
+    blocks: [
+      changesTable(c),
+      {
+        kind: 'text',
+        tone: 'note',
+        text: 'Changes are relative (+10.0% is a tenth more), but conversion and refund rate change in percentage points (pt).',
+      },
+    ],
   }
 }
 
@@ -189,16 +267,9 @@ export function kpiDocument(d: KpiReportData, shown: KpiDocumentOptions = {}): R
     sections: [
       {
         title: `Totals, ${d.from} to ${d.to}`,
-        blocks: [
-          kpiMetrics(d.totals),
-          {
-            kind: 'sparkline',
-            title: 'Daily revenue',
-            format: 'money',
-            points: d.daily.map((p) => ({label: p.period, value: p.revenue})),
-          },
-        ],
+        blocks: [kpiMetrics(d.totals), dailyRevenueChart(d), wholeDaysNote(d)],
       },
+      changesSection(d.changes),
       {
         title: 'Weeks',
         blocks: [

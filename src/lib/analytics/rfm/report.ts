@@ -1,12 +1,16 @@
 import type {Engine} from '../../engine/engine.js'
 import {UsageError} from '../../errors.js'
-import type {ReportBlock, ReportDocument, ReportSection} from '../../report/document.js'
+import type {ReportBlock, ReportDocument, ReportSection, TableBlock} from '../../report/document.js'
 import {col, meta, num, numOrNull, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
+import {segmentAction} from './actions.js'
 import {RFM_RESULT, RFM_SEGMENTS_RESULT, type RfmSegmentSummary} from './rfm.js'
 
 /** A segment as the report shows it: the analysis's summary without the score means and the country count. */
-export type RfmSegmentRow = Omit<RfmSegmentSummary, 'meanR' | 'meanF' | 'meanM' | 'countries'>
+export type RfmSegmentRow = Omit<RfmSegmentSummary, 'meanR' | 'meanF' | 'meanM' | 'countries'> & {
+  /** What to do for the segment's customers (segments of the default map only; null for a custom map's). */
+  action: string | null
+}
 
 export interface RfmCustomerRow {
   customerId: string
@@ -72,6 +76,7 @@ export async function buildRfmReport(engine: Engine, {lake, top, segment}: RfmRe
       meanRecencyDays: numOrNull(r.mean_recency_days),
       meanFrequency: numOrNull(r.mean_frequency),
       meanMonetary: numOrNull(r.mean_monetary),
+      action: segmentAction(run.parameters.segments, String(r.segment)),
     }),
   )
   let selected: RfmReportData['selected'] = null
@@ -118,6 +123,27 @@ export function segmentBars(segments: RfmReportData['segments']): ReportBlock {
   }
 }
 
+/** Each segment's size and revenue share beside what to do for it: the table a reader acts on. */
+export function actionsTable(segments: RfmReportData['segments']): TableBlock {
+  return table(
+    'actions',
+    [
+      col('segment', 'segment'),
+      col('customers', 'customers', 'int'),
+      col('customer_share', 'share', 'pct'),
+      col('revenue_share', 'rev. share', 'pct'),
+      col('action', 'suggested action'),
+    ],
+    segments.map((s) => [
+      s.segment,
+      s.customers,
+      s.customerShare,
+      s.revenueShare,
+      s.action ?? 'no suggestion (custom map)',
+    ]),
+  )
+}
+
 export function rfmDocument(d: RfmReportData): ReportDocument {
   const sections: ReportSection[] = [
     {
@@ -152,6 +178,7 @@ export function rfmDocument(d: RfmReportData): ReportDocument {
         ),
       ],
     },
+    {title: 'What to do', blocks: [actionsTable(d.segments)]},
   ]
   if (d.selected) {
     sections.push({

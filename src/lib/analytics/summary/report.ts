@@ -1,13 +1,20 @@
 import type {Engine} from '../../engine/engine.js'
 import {DataError, EcapError} from '../../errors.js'
 import type {MetricsBlock, ReportDocument, ReportSection, TableBlock} from '../../report/document.js'
-import {buildClvReport, type ClvReportData} from '../clv/report.js'
+import {buildClvReport, type ClvReportData, clvCustomersTable, clvDecileBars, unvaluedNote} from '../clv/report.js'
 import {buildCohortReport, type CohortReportData, retentionHeatmap} from '../cohort/report.js'
-import {buildFraudReport, type FraudReportData} from '../fraud/report.js'
+import {buildFraudReport, type FraudReportData, flaggedOrdersTable} from '../fraud/report.js'
 import {buildFunnelReport, type FunnelReportData, funnelBlock} from '../funnel/report.js'
-import {buildKpiReport, type KpiReportData, kpiMetrics} from '../kpi/report.js'
+import {
+  buildKpiReport,
+  changesSection,
+  dailyRevenueChart,
+  type KpiReportData,
+  kpiMetrics,
+  wholeDaysNote,
+} from '../kpi/report.js'
 import {col, table} from '../report-common.js'
-import {buildRfmReport, type RfmReportData} from '../rfm/report.js'
+import {actionsTable, buildRfmReport, type RfmReportData} from '../rfm/report.js'
 
 export interface SummaryReportData {
   report: 'summary'
@@ -15,11 +22,31 @@ export interface SummaryReportData {
   /** Analyses never run on this lake, with the command that would run each. */
   missing: {analysis: string; command: string}[]
   kpi:
-    | (Pick<KpiReportData, 'run' | 'from' | 'to' | 'since' | 'totals'> & {daily: {day: string; revenue: number}[]})
+    | (Pick<
+        KpiReportData,
+        'run' | 'from' | 'to' | 'since' | 'totals' | 'latestEventTime' | 'incompleteDay' | 'changes'
+      > & {daily: {day: string; revenue: number}[]})
     | null
+  /** Each segment with its size, revenue share and suggested action. */
   rfm: Pick<RfmReportData, 'run' | 'customers' | 'revenue' | 'segments'> | null
-  clv: Pick<ClvReportData, 'run' | 'totals' | 'purchaseModel' | 'spendModel' | 'horizonMonths' | 'holdout'> | null
-  fraud: Pick<FraudReportData, 'run' | 'threshold' | 'orders' | 'flagged' | 'flaggedShare' | 'metrics'> | null
+  /** The CLV distribution (deciles) and the top customers by CLV with their P(alive). */
+  clv: Pick<
+    ClvReportData,
+    | 'run'
+    | 'totals'
+    | 'unvalued'
+    | 'purchaseModel'
+    | 'spendModel'
+    | 'horizonMonths'
+    | 'holdout'
+    | 'deciles'
+    | 'topCustomers'
+  > | null
+  /** With the top flagged orders, highest score first, and their reasons. */
+  fraud: Pick<
+    FraudReportData,
+    'run' | 'threshold' | 'orders' | 'flagged' | 'flaggedShare' | 'metrics' | 'flaggedOrders'
+  > | null
   funnel: Pick<FunnelReportData, 'run' | 'overall'> | null
   /** The latest cohorts (at most six) and their first months. */
   cohort: Pick<CohortReportData, 'run' | 'customers' | 'cohorts'> | null
@@ -49,7 +76,10 @@ export interface SummaryReportOptions {
   since: string | null
 }
 
-/** The one-screen overview: whatever analyses were saved, naming those still to run. */
+/** Flagged orders and top customers the overview lists: enough to act on today, few enough to read. */
+export const SUMMARY_TOP = {flaggedOrders: 10, customers: 5} as const
+
+/** The overview of the shop: whatever analyses were saved, naming those still to run. */
 export async function buildSummaryReport(
   engine: Engine,
   {lake, since}: SummaryReportOptions,
@@ -63,6 +93,9 @@ export async function buildSummaryReport(
       to: k.to,
       since: k.since,
       totals: k.totals,
+      latestEventTime: k.latestEventTime,
+      incompleteDay: k.incompleteDay,
+      changes: k.changes,
       daily: k.daily.map((d) => ({day: d.period, revenue: d.revenue})),
     }
   })
@@ -71,10 +104,13 @@ export async function buildSummaryReport(
     return {run: r.run, customers: r.customers, revenue: r.revenue, segments: r.segments}
   })
   const clv = await optional(missing, 'clv', lake, async () => {
-    const c = await buildClvReport(engine, {lake, top: 1})
+    const c = await buildClvReport(engine, {lake, top: SUMMARY_TOP.customers})
     return {
       run: c.run,
       totals: c.totals,
+      unvalued: c.unvalued,
+      deciles: c.deciles,
+      topCustomers: c.topCustomers,
       purchaseModel: c.purchaseModel,
       spendModel: c.spendModel,
       horizonMonths: c.horizonMonths,
@@ -82,7 +118,7 @@ export async function buildSummaryReport(
     }
   })
   const fraud = await optional(missing, 'fraud', lake, async () => {
-    const f = await buildFraudReport(engine, {lake, top: 1, since})
+    const f = await buildFraudReport(engine, {lake, top: SUMMARY_TOP.flaggedOrders, since})
     return {
       run: f.run,
       threshold: f.threshold,
@@ -90,6 +126,7 @@ export async function buildSummaryReport(
       flagged: f.flagged,
       flaggedShare: f.flaggedShare,
       metrics: f.metrics,
+      flaggedOrders: f.flaggedOrders,
     }
   })
   const funnel = await optional(missing, 'funnel', lake, async () => {
@@ -113,62 +150,58 @@ export function summaryDocument(d: SummaryReportData): ReportDocument {
   const headline: TableBlock['rows'] = []
   if (d.kpi) {
     const t = d.kpi.totals
+    const dayData = {...d.kpi, daily: d.kpi.daily.map((p) => ({period: p.day, revenue: p.revenue}))}
     headline.push(['revenue', t.revenue], ['orders', t.orders], ['AOV', t.aov], ['conversion', t.conversionRate])
     sections.push({
       title: `Shop, ${d.kpi.from} to ${d.kpi.to}`,
-      blocks: [
-        kpiMetrics(t),
-        {
-          kind: 'sparkline',
-          title: 'Daily revenue',
-          format: 'money',
-          points: d.kpi.daily.map((p) => ({label: p.day, value: p.revenue})),
-        },
-      ],
+      blocks: [kpiMetrics(t), dailyRevenueChart(dayData), wholeDaysNote(dayData)],
     })
+    sections.push(changesSection(d.kpi.changes))
   }
   if (d.rfm) {
     headline.push(['customers (RFM)', d.rfm.customers])
     sections.push({
       title: `Customers: ${d.rfm.customers.toLocaleString('en-US')} in RFM segments`,
-      // One bar per segment keeps the overview on one screen; ecap report rfm has revenue beside it.
-      blocks: [
-        {
-          kind: 'bars',
-          title: 'Share of customers by segment',
-          series: ['customers'],
-          format: 'pct',
-          groups: d.rfm.segments
-            .filter((s) => s.customers > 0)
-            .map((s) => ({label: s.segment, values: [s.customerShare]})),
-        },
-      ],
+      // The table holds each segment's share of customers and of revenue beside what to do: bars of the same
+      // shares would only repeat it (ecap report rfm draws them).
+      blocks: [{...actionsTable(d.rfm.segments), title: 'Size, revenue share and what to do'}],
     })
   }
   if (d.clv) {
     const c = d.clv
     headline.push(['total CLV', c.totals.totalClv])
     const fit = c.purchaseModel
+    // A fit can hold NaN (a degenerate fit on a short history); a reader sees n/a, never NaN.
+    const shown = (v: number | null | undefined, text: (v: number) => string) =>
+      v === null || v === undefined ? '-' : Number.isFinite(v) ? text(v) : 'n/a'
     const params = fit
       ? `${fit.model} ${Object.entries(fit.parameters)
-          .map(([k, v]) => `${k}=${v.toPrecision(3)}`)
-          .join(' ')}, log-likelihood ${fit.logLikelihood?.toFixed(1) ?? '-'}`
+          .map(([k, v]) => `${k}=${shown(v, (x) => x.toPrecision(3))}`)
+          .join(' ')}, log-likelihood ${shown(fit.logLikelihood, (x) => x.toFixed(1))}`
       : 'no fit recorded'
+    const na = (value: number | null) => (value === null && c.unvalued ? 'n/a' : value)
     sections.push({
       title: 'Customer lifetime value',
       blocks: [
         {
           kind: 'metrics',
           items: [
-            {label: `total CLV (${c.horizonMonths ?? '?'} months)`, value: c.totals.totalClv, format: 'money'},
-            {label: 'mean', value: c.totals.meanClv, format: 'money'},
+            {label: `total CLV (${c.horizonMonths ?? '?'} months)`, value: na(c.totals.totalClv), format: 'money'},
+            {label: 'mean', value: na(c.totals.meanClv), format: 'money'},
             {label: 'customers', value: c.totals.customers, format: 'int'},
             {label: 'mean P(alive)', value: c.totals.meanProbabilityAlive, format: 'pct'},
           ],
         },
         {
           kind: 'text',
-          text: `Fit: ${params}${c.holdout ? `; holdout ${c.holdout.actualRepeatPurchases} repeat purchases, ${c.holdout.predictedRepeatPurchases.toFixed(1)} predicted` : ''}`,
+          text: `Fit: ${params}${c.holdout ? `; holdout ${c.holdout.actualRepeatPurchases} repeat purchases, ${shown(c.holdout.predictedRepeatPurchases, (x) => x.toFixed(1))} predicted` : ''}`,
+        },
+        ...unvaluedNote(c),
+        clvDecileBars(c),
+        {
+          ...clvCustomersTable(c.topCustomers),
+          name: 'top_customers',
+          title: `Top ${c.topCustomers.length} customers by CLV, with their chance of still being active`,
         },
       ],
     })
@@ -189,7 +222,17 @@ export function summaryDocument(d: SummaryReportData): ReportDocument {
         {label: 'PR-AUC', value: m.prAuc, format: 'fixed3'},
       )
     }
-    sections.push({title: 'Fraud', blocks: [{kind: 'metrics', items}]})
+    sections.push({
+      title: 'Fraud',
+      blocks: [
+        {kind: 'metrics', items},
+        {
+          ...flaggedOrdersTable(f.flaggedOrders),
+          primary: false,
+          title: `Top ${f.flaggedOrders.length} flagged orders, highest score first, with their reasons`,
+        },
+      ],
+    })
   }
   if (d.funnel) sections.push({title: 'Funnel', blocks: [funnelBlock('Sessions reaching each step', d.funnel.overall)]})
   if (d.cohort) {
