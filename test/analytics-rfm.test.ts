@@ -1,6 +1,7 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {SEGMENT_ACTIONS} from '../src/lib/analytics/rfm/actions.js'
 import {computeRfm, RFM_CUSTOMERS_TABLE, RFM_RESULT, RFM_SEGMENTS_RESULT, runRfm} from '../src/lib/analytics/rfm/rfm.js'
 import {
   cellName,
@@ -124,6 +125,14 @@ describe('the default segment map', () => {
       const r = Number(row[0])
       for (let f = 1; f <= 5; f++) expect(row[f], cellName(r, f)).toBe(segmentOf(DEFAULT_SEGMENT_MAP, r, f))
     }
+  })
+
+  it('suggests for each segment the action docs/rfm.md lists, and for every segment of the map', async () => {
+    const docs = await readFile(new URL('../docs/rfm.md', import.meta.url), 'utf8')
+    const actions = markdownTables(docs).find((t) => t[0]?.join('|') === 'segment|suggested action')
+    expect(actions, 'the action table of docs/rfm.md').toBeDefined()
+    expect(Object.fromEntries((actions ?? []).slice(1))).toEqual(SEGMENT_ACTIONS)
+    expect(Object.keys(SEGMENT_ACTIONS)).toEqual(DEFAULT_SEGMENT_MAP.segments.map((s) => s.name))
   })
 
   it('accepts the custom map example of docs/rfm.md', async () => {

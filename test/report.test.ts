@@ -191,6 +191,11 @@ describe('ecap report: figures equal the saved tables', () => {
     expect(data.scoreBands.reduce((s, b) => s + b.orders, 0)).toBe(c?.orders)
     expect(data.metrics?.prAuc).toBeGreaterThan(0)
     expect(report(['fraud']).stdout).toContain('PR-AUC')
+    // One snapshot, one as-of day: the day the data ends inside is the kpi report's too, and the chart leaves it out.
+    expect(data.incompleteDay).toBe(json<KpiReportData>('kpi').incompleteDay)
+    const html = report(['fraud', '--format', 'html']).stdout
+    const days = [...html.matchAll(/<g class="point"><title>(\d{4}-\d{2}-\d{2}):/g)].map((m) => m[1])
+    expect(days).toEqual(data.daily.map((d) => d.day).filter((d) => d !== data.incompleteDay))
   })
 
   it('kpi: totals and every day', async () => {

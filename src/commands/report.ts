@@ -19,7 +19,7 @@ export default class ReportCommand extends EcapCommand<ReportResult> {
     'Show the last saved analysis as tables and charts, or write it as JSON, CSV, Markdown or HTML.'
 
   static override description =
-    `Reads what \`ecap analyze\` saved under <lake>/analytics/ (nothing is recomputed) and shows it: tables and unicode charts in the terminal (segment bars, a sparkline of daily revenue, the funnel as bars, the cohort retention heat map), or one file per format. summary is a one-screen overview of the shop with whatever analyses exist, naming those still to run.
+    `Reads what \`ecap analyze\` saved under <lake>/analytics/ (nothing is recomputed) and shows it: tables and unicode charts in the terminal (segment bars, a sparkline of daily revenue, the funnel as bars, the cohort retention heat map), or one file per format. summary is an overview of the shop with whatever analyses exist, naming those still to run, and what to act on: the latest whole day's KPIs against the day before and a week before (an as-of day the data ends inside is left out and said to be), each RFM segment's size, revenue share and suggested action, the CLV distribution and top customers with P(alive), the top flagged orders with their reasons.
 
 --format html writes one self-contained page with inline SVG charts (no script, nothing fetched), json the report's typed data, csv its main table with raw values, md Markdown. Without --format the -o extension decides, else table. Colour only on a terminal (or with --color), never with NO_COLOR.
 

@@ -43,3 +43,15 @@ export function runLine(run: RunMeta, what: string): string {
   const source = run.eventsVersion >= 0 ? `events version ${run.eventsVersion}` : 'a transactions file'
   return `${what} as of ${run.asOf} (${source}${duplicates}), analysed ${run.ranAt.slice(0, 16).replace('T', ' ')} UTC`
 }
+
+/**
+ * The as-of day when the data ends before that day does (its latest event lies before the next midnight, UTC), else
+ * null: such a day holds only part of its orders and sessions, so a chart would draw a drop that never happened.
+ * A run cut by --as-of before the latest event has whole days only. Undefined when the run did not record its
+ * latest event (results saved before ecap did), so the report can say it cannot tell.
+ */
+export function incompleteDayOf(asOf: string, latestEventTime: string | null | undefined): string | null | undefined {
+  if (latestEventTime === null || latestEventTime === undefined) return undefined
+  const end = Date.parse(`${asOf}T00:00:00Z`) + 86_400_000
+  return Date.parse(latestEventTime) < end ? asOf : null
+}

@@ -176,7 +176,8 @@ export async function analyzeFraud(engine: Engine, options: FraudOptions): Promi
       eventsVersion: views.eventsVersion,
       duplicateEvents: views.duplicateEvents,
       ranAt: new Date().toISOString(),
-      summary: {orders, flagged, metrics},
+      // The report tells from it whether the as-of day is over in the data (see kpi/changes.ts).
+      summary: {orders, flagged, metrics, latestEventTime: views.latestEventTime},
     },
   )
   return {

@@ -1,6 +1,6 @@
 import type {Engine} from '../../engine/engine.js'
 import type {ReportDocument, ReportSection, TableBlock} from '../../report/document.js'
-import {col, meta, num, type RunMeta, runLine, table} from '../report-common.js'
+import {col, incompleteDayOf, meta, num, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
 import {FRAUD_RESULT} from './analyze.js'
 import type {FraudMetrics} from './metrics.js'
@@ -31,6 +31,11 @@ export interface FraudReportData {
   flaggedOrders: FraudOrderRow[]
   /** Against labels, when the run had them; they cover the whole run, whatever --since. */
   metrics: FraudMetrics | null
+  /**
+   * The as-of day when the data ends before that day does, else null (also for runs saved before ecap recorded
+   * it): left out of the flagged-per-day chart, where a day cut short would draw a fall. `daily` keeps it.
+   */
+  incompleteDay: string | null
 }
 
 export interface FraudReportOptions {
@@ -78,7 +83,7 @@ export async function buildFraudReport(
   )
   const orders = num(c?.orders)
   const flagged = num(c?.flagged)
-  const summary = (run.summary ?? {}) as {metrics?: FraudMetrics | null}
+  const summary = (run.summary ?? {}) as {metrics?: FraudMetrics | null; latestEventTime?: string | null}
   return {
     report: 'fraud',
     run: meta(run),
@@ -102,6 +107,7 @@ export async function buildFraudReport(
       reasons: Array.isArray(o.reasons) ? o.reasons.map(String) : [],
     })),
     metrics: summary.metrics ?? null,
+    incompleteDay: incompleteDayOf(run.asOf, summary.latestEventTime) ?? null,
   }
 }
 
@@ -157,8 +163,17 @@ export function fraudDocument(d: FraudReportData): ReportDocument {
           kind: 'sparkline',
           title: 'Flagged orders per day',
           format: 'int',
-          points: d.daily.map((x) => ({label: x.day, value: x.flagged})),
+          points: d.daily.filter((x) => x.day !== d.incompleteDay).map((x) => ({label: x.day, value: x.flagged})),
         },
+        ...(d.incompleteDay
+          ? [
+              {
+                kind: 'text',
+                tone: 'note',
+                text: `${d.incompleteDay} is left out of the chart: the data ends before that day does.`,
+              } as const,
+            ]
+          : []),
         {
           kind: 'bars',
           title: 'Orders by risk score',

@@ -1,9 +1,9 @@
 import type {Engine} from '../../engine/engine.js'
 import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from '../../report/document.js'
 import {formatChange, formatValue} from '../../report/format.js'
-import {col, meta, num, type RunMeta, runLine, table} from '../report-common.js'
+import {col, incompleteDayOf, meta, num, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
-import {incompleteDayOf, type KpiChanges, kpiChanges} from './changes.js'
+import {type KpiChanges, kpiChanges} from './changes.js'
 import {KPI_RESULTS, type KpiPeriod} from './kpi.js'
 import {PERIOD_SQL_COLUMNS, toPeriod} from './periods.js'
 
@@ -156,7 +156,7 @@ export function wholeDaysNote(d: DayData): ReportBlock {
     return {
       kind: 'text',
       tone: 'note',
-      text: `${rule} ${d.incompleteDay} is not: the latest event is at ${at(d.latestEventTime)}, so it is left out of the chart and of the changes, and its row under Days is partial.`,
+      text: `${rule} ${d.incompleteDay} is not: the latest event is at ${at(d.latestEventTime)}, so it is left out of the chart and of the changes (its figures cover part of a day).`,
     }
   }
   return {
