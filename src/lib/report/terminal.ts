@@ -1,7 +1,7 @@
 import Table from 'cli-table3'
 import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from './document.js'
 import {columnAlign, formatValue} from './format.js'
-import {ansi, renderBars, renderFunnel, renderHeatmap, renderSparkline} from './terminal-charts.js'
+import {ansi, DEFAULT_COLUMNS, renderBars, renderFunnel, renderHeatmap, renderSparkline} from './terminal-charts.js'
 
 export interface TerminalOptions {
   /** ANSI colour (bold headings, coloured bars, a 256-colour heat map); the caller decides (TTY, NO_COLOR, flags). */
@@ -27,7 +27,7 @@ function renderBlock(block: ReportBlock, options: TerminalOptions): string {
   const chart = {color: options.color, columns: options.columns}
   switch (block.kind) {
     case 'text':
-      return block.tone === 'warning' ? `! ${block.text}` : block.text
+      return wrap(block.tone === 'warning' ? `! ${block.text}` : block.text, options.columns ?? DEFAULT_COLUMNS)
     case 'metrics':
       return renderMetrics(block)
     case 'table':
@@ -80,4 +80,20 @@ function renderTable(block: TableBlock, options: TerminalOptions): string {
   })
   for (const row of cells) table.push(row)
   return table.toString()
+}
+
+/** A paragraph broken at spaces into lines of at most `columns` (a word longer than that keeps its own line). */
+export function wrap(text: string, columns: number): string {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > columns) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  lines.push(line)
+  return lines.join('\n')
 }

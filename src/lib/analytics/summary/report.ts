@@ -226,11 +226,13 @@ export function summaryDocument(d: SummaryReportData): ReportDocument {
       title: 'Fraud',
       blocks: [
         {kind: 'metrics', items},
-        {
-          ...flaggedOrdersTable(f.flaggedOrders),
-          primary: false,
-          title: `Top ${f.flaggedOrders.length} flagged orders, highest score first, with their reasons`,
-        },
+        f.flaggedOrders.length === 0
+          ? {kind: 'text', text: 'No order scored at or above the threshold.'}
+          : {
+              ...flaggedOrdersTable(f.flaggedOrders),
+              primary: false,
+              title: `Top ${f.flaggedOrders.length} flagged orders, highest score first, with their reasons`,
+            },
       ],
     })
   }
