@@ -31,6 +31,8 @@ export const FAILPOINTS = [
   'ingest.alerts.produce.before',
   // Import: files written, before the commit.
   'import.commit.before',
+  // Export to PostgreSQL: the first chunk sent, the COPY still open (test/export-postgres.test.ts arms it).
+  'export.postgres.copy',
 ] as const
 
 export type FailpointName = (typeof FAILPOINTS)[number]
