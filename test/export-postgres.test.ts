@@ -103,6 +103,10 @@ beforeAll(async () => {
       RUN_INFO,
     )
   })
+  await withEngine(async (engine) => {
+    // PostgreSQL's text cannot hold NUL, DuckDB's can: the one value the export must refuse rather than change.
+    await saveResult(engine, lakeB, 'nul_text', `SELECT 1 AS id, 'a' || chr(0) || 'b' AS txt`, RUN_INFO)
+  })
   reader = await server.client()
 }, 300_000)
 
@@ -253,9 +257,11 @@ describe('ecap export --to postgres', () => {
   })
 
   it('keeps the awkward values exact: NULL apart from empty text, COPY markers, NaN and infinities', async () => {
+    const run = exportPg(['--lake', lakeA, '--tables', 'odd_values', '--schema', 'awkward'])
+    expect(run.status, run.stderr).toBe(0)
     const result = await reader.query(
       `SELECT id, txt, txt IS NULL AS is_null, dbl::text AS dbl, flt::text AS flt, tags::text AS tags, encode(bytes, 'hex') AS bytes
-       FROM ecap.odd_values ORDER BY id`,
+       FROM awkward.odd_values ORDER BY id`,
     )
     const byId = new Map(result.rows.map((r) => [r.id as number, r]))
     expect(byId.get(2)).toMatchObject({txt: null, is_null: true, dbl: null, tags: null, bytes: null})
@@ -435,6 +441,18 @@ describe('ecap export --to postgres', () => {
     expect(run.stderr).toContain('viewed.orders keeps its old rows')
     expect(run.stderr).toContain('never drops your objects')
     expect(await pgRows('viewed', 'orders')).toEqual((await lakeTruth(lakeA, ['orders'])).orders)
+  })
+
+  it('refuses a value PostgreSQL cannot hold (NUL in text) with exit 3, keeping the old table', async () => {
+    await reader.query('CREATE SCHEMA refused')
+    await reader.query('CREATE TABLE refused.nul_text (id integer, txt text)')
+    await reader.query("INSERT INTO refused.nul_text VALUES (7, 'old')")
+    const run = exportPg(['--lake', lakeB, '--tables', 'nul_text', '--schema', 'refused'])
+    expect(run.status, run.stderr).toBe(3)
+    expect(run.stderr).toContain('Error (PG_VALUE_REFUSED)')
+    expect(run.stderr).toContain('refused.nul_text keeps its old rows')
+    expect(await pgRows('refused', 'nul_text')).toEqual([JSON.stringify(['7', 'old'])])
+    expect(await tablesOf('refused')).toEqual(['nul_text'])
   })
 
   it('reads a URL from ECAP_PG_URL or --url-env, never printing the password', async () => {
