@@ -3,8 +3,8 @@ import {EcapCommand} from '../ecap-command.js'
 import {UsageError} from '../lib/errors.js'
 import {type ExportResult, exportTable} from '../lib/export/export.js'
 import {BINARY_FORMATS, DATA_FORMATS, formatOfPath} from '../lib/export/formats.js'
-import {DEFAULT_URL_ENV} from '../lib/export/postgres-connection.js'
-import {DEFAULT_PG_SCHEMA, exportToPostgres, type PostgresExportResult} from '../lib/export/to-postgres.js'
+import {DEFAULT_PG_SCHEMA, DEFAULT_URL_ENV} from '../lib/export/postgres-defaults.js'
+import type {PostgresExportResult} from '../lib/export/to-postgres.js'
 import {duplicatesWarning} from '../lib/shop/views.js'
 import {lakeFlag} from '../shared-flags.js'
 
@@ -172,6 +172,8 @@ The result is streamed, never held in memory: CSV, NDJSON, JSON and Arrow go out
     const progress = this.progress()
     try {
       const lake = this.resolveConfig({lake: flags.lake}).lake.value
+      // pg is loaded only by the exports that use it, as the S3 SDK is only by S3 lakes.
+      const {exportToPostgres} = await import('../lib/export/to-postgres.js')
       const result = await this.withEngine(
         (engine) =>
           exportToPostgres(engine, {

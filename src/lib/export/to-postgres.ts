@@ -7,9 +7,6 @@ import {connectPg, describeTarget, type PgTarget} from './postgres-connection.js
 import {type PgColumn, replaceTable} from './postgres-load.js'
 import {prepareQuery} from './write-result.js'
 
-/** The schema ecap's tables go to when no `--schema` names another. */
-export const DEFAULT_PG_SCHEMA = 'ecap'
-
 /** PostgreSQL cuts longer identifiers short (NAMEDATALEN - 1 bytes): a name must fit whole to be found again. */
 const PG_NAME_BYTES = 63
 
