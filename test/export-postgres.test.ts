@@ -455,6 +455,24 @@ describe('ecap export --to postgres', () => {
     expect(await tablesOf('refused')).toEqual(['nul_text'])
   })
 
+  it('works for a user granted one schema, and says what to grant when it may not create one (exit 2)', async () => {
+    const password = 'limited-secret-4711'
+    await reader.query(`CREATE ROLE limited LOGIN PASSWORD '${password}'`)
+    await reader.query('CREATE SCHEMA granted')
+    await reader.query('GRANT USAGE, CREATE ON SCHEMA granted TO limited')
+    const limited = {...server.env, PGUSER: 'limited', PGPASSWORD: password}
+    const allowed = exportPg(['--lake', lakeA, '--tables', 'top_customers', '--schema', 'granted'], limited)
+    expect(allowed.status, allowed.stderr).toBe(0)
+    expect(await tablesOf('granted')).toEqual(['top_customers'])
+
+    const denied = exportPg(['--lake', lakeA, '--tables', 'top_customers', '--schema', 'not_granted'], limited)
+    expect(denied.status, denied.stderr).toBe(2)
+    expect(denied.stderr).toContain('Error (PG_PERMISSION_DENIED)')
+    expect(denied.stderr).toContain(`GRANT CREATE ON DATABASE ${server.database} TO limited`)
+    expect(denied.stdout + denied.stderr).not.toContain(password)
+    expect(await tablesOf('not_granted')).toEqual([])
+  })
+
   it('reads a URL from ECAP_PG_URL or --url-env, never printing the password', async () => {
     const url = `postgres://${server.user}:${server.password}@127.0.0.1:${server.port}/${server.database}`
     const byDefault = exportPg(['--lake', lakeA, '--tables', 'top_customers', '--schema', 'urls'], {ECAP_PG_URL: url})

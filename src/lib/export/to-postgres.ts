@@ -150,6 +150,10 @@ function checkName(name: string, flag: string): void {
 
 async function createSchema(client: pg.Client, schema: string, target: PgTarget): Promise<void> {
   try {
+    // Looked up first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is there, which a
+    // user granted only a schema of its own does not have.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+    if (exists.rowCount !== 0) return
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${client.escapeIdentifier(schema)}`)
   } catch (error) {
     // Two exports creating it at once: one wins, and the schema is there either way.
