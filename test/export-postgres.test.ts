@@ -471,6 +471,14 @@ describe('ecap export --to postgres', () => {
     expect(denied.stderr).toContain(`GRANT CREATE ON DATABASE ${server.database} TO limited`)
     expect(denied.stdout + denied.stderr).not.toContain(password)
     expect(await tablesOf('not_granted')).toEqual([])
+
+    // A table of another owner in the granted schema: only its owner may drop it, so ecap cannot replace it.
+    await reader.query('CREATE TABLE granted.customers (customer_id text)')
+    const notOwner = exportPg(['--lake', lakeA, '--tables', 'customers', '--schema', 'granted'], limited)
+    expect(notOwner.status, notOwner.stderr).toBe(2)
+    expect(notOwner.stderr).toContain('must be owner of table customers')
+    expect(notOwner.stderr).toContain('ALTER TABLE granted.customers OWNER TO limited')
+    expect(await pgColumns('granted', 'customers')).toEqual([{name: 'customer_id', type: 'text'}])
   })
 
   it('reads a URL from ECAP_PG_URL or --url-env, never printing the password', async () => {

@@ -176,13 +176,14 @@ function loadError(error: unknown, what: string, target: PgTarget, done: PgTable
     })
   }
   if (code === '42501') {
-    return new UsageError('PG_PERMISSION_DENIED', `PostgreSQL at ${where}: ${message}. ${kept}`, {
-      cause: error,
-      hints: [
-        `GRANT CREATE ON DATABASE ${target.database} TO ${target.user}; (as the database owner)`,
-        `--schema a schema ${target.user} owns`,
-      ],
-    })
+    // Replacing a table means dropping it, which only its owner may do; making a schema needs CREATE on the database.
+    const hints = /must be owner/.test(message)
+      ? [`ALTER TABLE ${what} OWNER TO ${target.user}; (as its owner)`, `--schema a schema of ${target.user}'s own`]
+      : [
+          `GRANT CREATE ON DATABASE ${target.database} TO ${target.user}; (as the database owner)`,
+          `--schema a schema ${target.user} may create in`,
+        ]
+    return new UsageError('PG_PERMISSION_DENIED', `PostgreSQL at ${where}: ${message}. ${kept}`, {cause: error, hints})
   }
   if (code === '2BP01') {
     return new UsageError('PG_TABLE_IN_USE', `PostgreSQL at ${where}: ${message}. ${kept}`, {
