@@ -27,7 +27,8 @@ function renderBlock(block: ReportBlock, options: TerminalOptions): string {
   const chart = {color: options.color, columns: options.columns}
   switch (block.kind) {
     case 'text':
-      return wrap(block.tone === 'warning' ? `! ${block.text}` : block.text, options.columns ?? DEFAULT_COLUMNS)
+      // Notes wrap at the width; warnings stay on one line, as they often end in a command to copy.
+      return block.tone === 'warning' ? `! ${block.text}` : wrap(block.text, options.columns ?? DEFAULT_COLUMNS)
     case 'metrics':
       return renderMetrics(block)
     case 'table':
