@@ -12,17 +12,23 @@ import {
   topicFlag,
 } from '../shared-flags.js'
 
+/** Metrics stay on this machine unless the user widens them. */
+const METRICS_HOST = '127.0.0.1'
+
 export default class Ingest extends EcapCommand<IngestResult> {
   static override summary = 'Stream events from Kafka into the lake, exactly once.'
 
   static override description =
     `Consumes the topic in a consumer group, buffers messages until --flush-rows or --flush-interval, validates them against the event contract, and writes valid events to <lake>/events and rejects (with the reason and raw bytes) to <lake>/dead_letters. Each flush is a Delta commit that records the Kafka offsets it holds; Kafka offsets are committed after it, so ordinary Kafka tools see the lag. On start each partition resumes from the offsets recorded in the lake: a crash at any instant neither loses nor duplicates an event.
 
-Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-caught-up consumes to the high-water marks seen at start and exits (for cron). Exit 4 when Kafka is unreachable.`
+Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-caught-up consumes to the high-water marks seen at start and exits (for cron). Exit 4 when Kafka is unreachable.
+
+With --metrics-port, serves Prometheus metrics on http://127.0.0.1:<port>/metrics while it runs: messages consumed, events, dead letters and fraud alerts committed per partition, lag per partition in messages and seconds, flush duration and size, lake commits, conflicts and versions, resident memory (docs/metrics.md lists them; docs/grafana-ingest.json is a dashboard). Exit 2 when the port is taken.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --until-caught-up',
     '<%= config.bin %> <%= command.id %> --brokers kafka-1:9092 --group ecap-ingest --flush-interval 1s',
+    '<%= config.bin %> <%= command.id %> --metrics-port 9464',
     'ECAP_KAFKA_PASSWORD=... <%= config.bin %> <%= command.id %> --sasl-mechanism scram-sha-512 --sasl-username ecap --tls',
   ]
 
@@ -58,6 +64,18 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
       dependsOn: ['score-fraud'],
       helpGroup: 'FRAUD',
     }),
+    'metrics-port': Flags.integer({
+      min: 0,
+      max: 65_535,
+      description: 'Serve Prometheus metrics on this port at /metrics while ingest runs (0: any free port).',
+      helpGroup: 'METRICS',
+    }),
+    'metrics-host': Flags.string({
+      // No oclif default: with one, dependsOn would demand --metrics-port on every run.
+      description: `Address the metrics server listens on; 0.0.0.0 for every interface (a Prometheus on another host). [default: ${METRICS_HOST}]`,
+      dependsOn: ['metrics-port'],
+      helpGroup: 'METRICS',
+    }),
   }
 
   public async run(): Promise<IngestResult> {
@@ -84,9 +102,14 @@ Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-c
           fraud: flags['score-fraud']
             ? {threshold: flags['fraud-threshold'], alertsTopic: flags['alerts-topic']}
             : undefined,
+          metrics:
+            flags['metrics-port'] === undefined
+              ? undefined
+              : {port: flags['metrics-port'], host: flags['metrics-host'] ?? METRICS_HOST},
         },
         {
           signal: this.signal,
+          onMetricsServing: (url) => this.note(`Serving Prometheus metrics on ${url}`),
           onProgress: (p) =>
             progress.update(
               `Ingested ${p.messages.toLocaleString('en-US')} messages: ${p.events.toLocaleString('en-US')} events, ${p.deadLetters.toLocaleString('en-US')} dead letters, ${p.commits} commits`,

@@ -16,6 +16,7 @@ import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {registerTableView} from '../lake/views.js'
 import {registerShopViews} from '../shop/views.js'
 import {FraudState, LATE_MARGIN_MS, LONGEST_WINDOW_MS, SESSION_IDLE_MS} from './fraud-state.js'
+import type {IngestMetrics} from './metrics.js'
 import {TablePositions} from './table-positions.js'
 
 export interface LiveFraudOptions {
@@ -82,10 +83,17 @@ export class LiveFraudScorer {
   private syncedVersion: number | undefined
   private producer: RecordProducer | undefined
   private opened = false
+  private metrics: IngestMetrics | undefined
 
   constructor(private readonly options: LiveFraudOptions) {
     if (options.threshold !== undefined) checkFraudThreshold(options.threshold)
     this.alertsTable = new TablePositions(options.lake, options.topic, FRAUD_ALERTS_SPEC)
+  }
+
+  /** Reports the alerts table's commits and the alerts they hold to ingest's metrics. */
+  observe(metrics: IngestMetrics): void {
+    this.metrics = metrics
+    this.alertsTable.observer = metrics.commits
   }
 
   /** --fraud-threshold when given, else the learned model's threshold, else the batch default. */
@@ -297,6 +305,7 @@ export class LiveFraudScorer {
         await this.readAlertOffsets(engine)
       }
       this.alerts += rows.length
+      this.metrics?.alertsCommitted(rows.map((r) => r.partition))
       failpoint('ingest.alerts.produce.before')
       await this.publish(rows)
       return 1

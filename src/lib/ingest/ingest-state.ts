@@ -9,6 +9,7 @@ import {writeEventFiles} from '../lake/parquet-files.js'
 import {storageAt} from '../lake/storage.js'
 import type {LiveFraudScorer} from './fraud-scoring.js'
 import {appId, lakeOffsets} from './lake-offsets.js'
+import type {IngestMetrics} from './metrics.js'
 import {PendingFlush} from './pending-flush.js'
 import {copyGroups} from './staging-file.js'
 import {type FlushCommit, TablePositions} from './table-positions.js'
@@ -63,10 +64,23 @@ export class IngestState {
     private readonly engine: Engine,
     private readonly staging: string,
     private readonly fraud?: LiveFraudScorer,
+    private readonly metrics?: IngestMetrics,
   ) {
     this.flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES
     this.eventsTable = new TablePositions(options.lake, options.topic, EVENTS_SPEC)
     this.deadTable = new TablePositions(options.lake, options.topic, DEAD_LETTERS_SPEC)
+    this.eventsTable.observer = metrics?.commits
+    this.deadTable.observer = metrics?.commits
+  }
+
+  /** The partitions this member holds now. */
+  assignedPartitions(): number[] {
+    return [...this.assigned]
+  }
+
+  /** Last offset the events table holds per partition, as this member last read or committed it. */
+  lakeOffsets(): ReadonlyMap<number, number> {
+    return this.eventsTable.offsets
   }
 
   async loadLakeOffsets(): Promise<void> {
@@ -87,6 +101,7 @@ export class IngestState {
       const lows = await this.readLowWaterMarks()
       const added = partitions.filter((p) => !this.assigned.has(p))
       this.assigned = new Set(partitions)
+      this.metrics?.assigned(added)
       this.dropPending()
       this.seen = new Map([...this.eventsTable.offsets].filter(([p]) => this.assigned.has(p)))
       const gaps = this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))), lows)
@@ -197,6 +212,8 @@ export class IngestState {
     const inEvents = this.eventsTable.offsets.get(partition) ?? -1
     const inDead = this.deadTable.offsets.get(partition) ?? -1
     let handled: ReceivedRecord | undefined
+    let taken: ReceivedRecord | undefined
+    const before = this.metrics && this.pending?.counts()
     // The loop never yields, so neither a stop nor a seek can come in the middle of it: asking once is enough (kafkajs
     // answers isStale with a lookup per call).
     const messages = payload.isRunning() && !payload.isStale() ? batch.messages : []
@@ -215,10 +232,16 @@ export class IngestState {
           this.fraud,
         )
         seen = offset
+        taken = message
       }
       handled = message
     }
     this.seen.set(partition, seen)
+    if (this.metrics && taken && this.pending) {
+      const start = before ?? {messages: 0, events: 0, deadLetters: 0, duplicates: 0}
+      this.pending.tally(partition, start, Number(taken.timestamp))
+      this.metrics.consumed(partition, this.pending.messages - start.messages)
+    }
     // kafkajs fetches on from the last offset resolved, so resolving the last message handled resolves the ones before.
     if (handled) payload.resolveOffset(handled.offset)
     this.times.judgeMs += performance.now() - started
@@ -304,6 +327,7 @@ export class IngestState {
     const batch = this.pending
     this.pending = undefined
     if (batch === undefined) return
+    const started = performance.now()
     // Heartbeats keep the group membership alive while DuckDB writes.
     const beat = heartbeat ? setInterval(() => heartbeat().catch(() => {}), 2000) : undefined
     try {
@@ -317,7 +341,7 @@ export class IngestState {
       }
       if (consumer) {
         failpoint('ingest.kafka-commit.before')
-        const started = performance.now()
+        const committing = performance.now()
         try {
           await consumer.commitOffsets(
             [...batch.last].map(([partition, offset]) => ({
@@ -330,8 +354,9 @@ export class IngestState {
           // The lake holds the offsets of record; Kafka's copy (for lag tools) is committed again next flush.
           this.warnings.push(`Kafka offsets not committed this time: ${(error as Error).message}`)
         }
-        this.times.kafkaCommitMs += performance.now() - started
+        this.times.kafkaCommitMs += performance.now() - committing
       }
+      this.metrics?.flushed((performance.now() - started) / 1000, batch.bytes, batch.tallies)
     } finally {
       if (beat) clearInterval(beat)
       batch.discard()
@@ -382,6 +407,7 @@ export class IngestState {
       this.times.deltaCommitMs += performance.now() - started
       if (committed.jumped) othersCommitted = true
       this.commits++
+      this.metrics?.deadLettersCommitted(batch.tallies)
       failpoint('ingest.dead-letters.after-commit')
     }
     // Live fraud scoring: alerts commit before the events with the same offsets, so a replay skips them like dead letters.
@@ -418,6 +444,7 @@ export class IngestState {
       if (committed.jumped) othersCommitted = true
       this.fraud?.eventsCommitted(committed.version)
       this.commits++
+      this.metrics?.eventsCommitted(batch.tallies, batch.lastTimestamps)
       failpoint('ingest.events.after-commit')
     }
     this.messages += batch.messages

@@ -10,6 +10,8 @@ import {FRAUD_ALERTS_SPEC} from '../lake/fraud-alerts.js'
 import {assertAppendable, EVENTS_SPEC, stagingPath} from '../lake/lake.js'
 import {LiveFraudScorer} from './fraud-scoring.js'
 import {IngestState} from './ingest-state.js'
+import {IngestMetrics} from './metrics.js'
+import {serveMetrics} from './metrics-server.js'
 import {startingOffsets, topicPartitions} from './topic.js'
 import type {IngestHooks, IngestOptions, IngestResult} from './types.js'
 
@@ -32,6 +34,19 @@ const PARTITIONED_WRITE_FLUSH_ROWS = 16_384
  * so a crash at any instant neither loses nor duplicates a message.
  */
 export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): Promise<IngestResult> {
+  if (!options.metrics) return runIngest(options, hooks)
+  const metrics = new IngestMetrics(options.topic)
+  // Listening comes first: a port that is taken fails the run before it touches Kafka or the lake.
+  const server = await serveMetrics(metrics.registry, options.metrics)
+  hooks.onMetricsServing?.(server.url)
+  try {
+    return await runIngest(options, hooks, metrics)
+  } finally {
+    await server.close()
+  }
+}
+
+async function runIngest(options: IngestOptions, hooks: IngestHooks, metrics?: IngestMetrics): Promise<IngestResult> {
   const started = Date.now()
   const kafka = kafkaClient({...options.connection, clientId: 'ecap-ingest'})
   const admin = kafka.admin()
@@ -65,6 +80,7 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
         connection: options.connection,
       })
     : undefined
+  if (fraud && metrics) fraud.observe(metrics)
   try {
     try {
       await admin.connect()
@@ -78,8 +94,18 @@ export async function ingest(options: IngestOptions, hooks: IngestHooks = {}): P
     for (const spec of [EVENTS_SPEC, DEAD_LETTERS_SPEC, ...(fraud ? [FRAUD_ALERTS_SPEC] : [])]) {
       await assertAppendable(options.lake, spec, engine)
     }
-    const state = new IngestState(options, engine, staging, fraud)
+    const state = new IngestState(options, engine, staging, fraud, metrics)
     openState = state
+    metrics?.watchLag({
+      assigned: () => state.assignedPartitions(),
+      lakeOffsets: () => state.lakeOffsets(),
+      logOffsets: async () =>
+        (await admin.fetchTopicOffsets(options.topic)).map((p) => ({
+          partition: p.partition,
+          low: Number(p.low),
+          high: Number(p.high),
+        })),
+    })
     state.lowWaterMarks = async () => {
       const lows = new Map<number, number>()
       try {

@@ -3,6 +3,7 @@ import type {ReceivedRecord} from '../kafka/types.js'
 import type {DeadLetterRow} from '../lake/dead-letters.js'
 import type {FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
 import {judge} from './judge.js'
+import type {PartitionTally} from './metrics.js'
 import {StagingFile} from './staging-file.js'
 
 /** How much staged text a flush keeps in memory before appending it to the staging files. */
@@ -29,6 +30,10 @@ export class PendingFlush {
   duplicates = 0
   /** Bytes of message values taken. */
   bytes = 0
+  /** Per partition: what was taken (for metrics; tallied once per fetched batch, see tally). */
+  readonly tallies = new Map<number, PartitionTally>()
+  /** Per partition: the Kafka timestamp (ms) of the last message taken. */
+  readonly lastTimestamps = new Map<number, number>()
   /** UTF-16 units of lines not yet written to their files, over all files. */
   private unwritten = 0
 
@@ -83,6 +88,25 @@ export class PendingFlush {
       this.stage(this.deadFile, JSON.stringify(row))
       this.deadLetters++
     }
+  }
+
+  /** The totals so far, to tally a batch by difference (see tally). */
+  counts(): PartitionTally {
+    return {messages: this.messages, events: this.events, deadLetters: this.deadLetters, duplicates: this.duplicates}
+  }
+
+  /**
+   * Adds to `partition`'s tally what was taken since `before` (counts() ahead of the batch): one map update per
+   * fetched batch instead of one per message. `lastTimestamp` is the batch's last message's Kafka time.
+   */
+  tally(partition: number, before: PartitionTally, lastTimestamp: number): void {
+    const tally = this.tallies.get(partition) ?? {messages: 0, events: 0, deadLetters: 0, duplicates: 0}
+    tally.messages += this.messages - before.messages
+    tally.events += this.events - before.events
+    tally.deadLetters += this.deadLetters - before.deadLetters
+    tally.duplicates += this.duplicates - before.duplicates
+    this.tallies.set(partition, tally)
+    this.lastTimestamps.set(partition, lastTimestamp)
   }
 
   /** Writes out what is still in memory; the files are then complete for DuckDB. */

@@ -1,4 +1,5 @@
 import type {Engine} from '../engine/engine.js'
+import {TxnConflictError} from '../errors.js'
 import type {AddAction, TxnAction} from '../lake/actions.js'
 import {type AppendResult, commitAppend, type TableSpec, tablePath} from '../lake/lake.js'
 import {advance, lakeOffsets, movingTxns} from './lake-offsets.js'
@@ -12,6 +13,12 @@ export interface FlushCommit extends AppendResult {
   jumped: boolean
 }
 
+/** Told of each commit a table makes and each race it loses (ingest's metrics). */
+export interface CommitObserver {
+  committed(table: string, commit: FlushCommit): void
+  conflicted(table: string): void
+}
+
 /**
  * How far one table (events, dead letters, fraud alerts) holds a topic, as this writer last read or committed it,
  * and the commit that moves it: the flush-to-commit step every table of a flush shares. A commit is made against the
@@ -22,6 +29,7 @@ export class TablePositions {
   offsets = new Map<number, number>()
   /** The table version the offsets were read or committed at; -1 before the table exists. */
   version = -1
+  observer: CommitObserver | undefined
 
   constructor(
     private readonly lake: string,
@@ -48,15 +56,23 @@ export class TablePositions {
     txns: TxnAction[],
     commitInfo?: Record<string, unknown>,
   ): Promise<FlushCommit> {
-    const committed = await commitAppend(this.lake, adds, txns, {
-      engine,
-      table: this.spec,
-      readVersion: this.version,
-      ...(commitInfo && {commitInfo}),
-    })
+    let committed: AppendResult
+    try {
+      committed = await commitAppend(this.lake, adds, txns, {
+        engine,
+        table: this.spec,
+        readVersion: this.version,
+        ...(commitInfo && {commitInfo}),
+      })
+    } catch (error) {
+      if (error instanceof TxnConflictError) this.observer?.conflicted(this.spec.name)
+      throw error
+    }
     const jumped = committed.version !== this.version + 1
     this.version = committed.version
     advance(this.offsets, txns)
-    return {...committed, jumped}
+    const result = {...committed, jumped}
+    this.observer?.committed(this.spec.name, result)
+    return result
   }
 }

@@ -20,6 +20,8 @@ export interface IngestOptions {
   untilCaughtUp: boolean
   /** Live fraud scoring (--score-fraud): alerts to `<lake>/fraud_alerts` and, with a topic, to Kafka. */
   fraud?: {threshold?: number; alertsTopic?: string}
+  /** Serve Prometheus metrics of the run on http://<host>:<port>/metrics while it lasts (see docs/metrics.md). */
+  metrics?: {port: number; host: string}
 }
 
 export interface IngestProgress {
@@ -33,6 +35,8 @@ export interface IngestProgress {
 export interface IngestHooks {
   signal?: AbortSignal
   onProgress?: (progress: IngestProgress) => void
+  /** Told where the metrics are served, once the server listens (before Kafka is reached). */
+  onMetricsServing?: (url: string) => void
 }
 
 export interface IngestResult extends IngestProgress {
