@@ -7,6 +7,7 @@ import {Engine} from '../src/lib/engine/engine.js'
 import {IngestMetrics} from '../src/lib/ingest/metrics.js'
 import {serveMetrics} from '../src/lib/ingest/metrics-server.js'
 import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
+import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {type EcapProcess, ecap, startEcap, untilStderr} from './helpers/cli.js'
@@ -101,12 +102,21 @@ describe('ecap ingest --metrics-port', () => {
     const goodCounts = [120, 70, 30]
     const badByPartition = [[BAD[0], BAD[1]], [], [BAD[2]]]
     const idsByPartition = goodCounts.map(() => new Set<string>())
+    const purchasesByPartition = goodCounts.map(() => 0)
     const producer = testKafka().producer()
     await producer.connect()
+    // Every fifth event a purchase: with --fraud-threshold 0 each one raises an alert.
     const sendRound = async (share: number) => {
       for (const [partition, count] of goodCounts.entries()) {
-        const events = Array.from({length: Math.round(count * share)}, () => makeEvent('page_view'))
-        for (const e of events) idsByPartition[partition]?.add(e.event_id)
+        const events = Array.from({length: Math.round(count * share)}, (_, i) =>
+          i % 5 === 0
+            ? makeEvent('purchase', {order_id: `o${partition}-${idsByPartition[partition]?.size}-${i}`})
+            : makeEvent('page_view'),
+        )
+        for (const e of events) {
+          idsByPartition[partition]?.add(e.event_id)
+          if (e.event_type === 'purchase') purchasesByPartition[partition] = (purchasesByPartition[partition] ?? 0) + 1
+        }
         await producer.send({
           topic,
           messages: events.map((e) => ({partition, value: JSON.stringify(e)})),
@@ -130,6 +140,9 @@ describe('ecap ingest --metrics-port', () => {
       uniqueName('g'),
       '--flush-interval',
       '0.3s',
+      '--score-fraud',
+      '--fraud-threshold',
+      '0',
       '--metrics-port',
       '0',
     ])
@@ -187,8 +200,16 @@ describe('ecap ingest --metrics-port', () => {
       expect([...byPartition(samples, 'ecap_ingest_duplicates_skipped_total').values()]).toEqual([0, 0, 0])
       expect(byPartition(samples, 'ecap_ingest_lag_seconds')).toEqual(new Map([0, 1, 2].map((p) => [p, 0])))
 
+      // Alerts per partition of their purchase, as the alerts table records them.
+      await registerTableView(engine, 'alerts', tablePath(lake, FRAUD_ALERTS_TABLE))
+      const alertRows = await engine.rows('SELECT "partition" AS p, count(*) AS n FROM alerts GROUP BY 1')
+      const alertsLanded = new Map([0, 1, 2].map((p) => [p, 0]))
+      for (const r of alertRows) alertsLanded.set(Number(r.p), Number(r.n))
+      expect(alertsLanded).toEqual(new Map(purchasesByPartition.map((n, p) => [p, n])))
+      expect(byPartition(samples, 'ecap_ingest_fraud_alerts_committed_total')).toEqual(alertsLanded)
+
       // The lake's own record: versions, commits (one writer, so all of them), flushes.
-      for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE]) {
+      for (const table of [EVENTS_TABLE, DEAD_LETTERS_TABLE, FRAUD_ALERTS_TABLE]) {
         const version = logVersion(tablePath(lake, table))
         expect(value(samples, 'ecap_ingest_lake_version', {table}), table).toBe(version)
         expect(value(samples, 'ecap_ingest_lake_commits_total', {table}), table).toBe(version + 1)
@@ -206,6 +227,79 @@ describe('ecap ingest --metrics-port', () => {
       expect((await run.exited).code, run.stderr()).toBe(0)
       // The server went with the run.
       await expect(fetch(url)).rejects.toThrow()
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL')
+    }
+  }, 120_000)
+
+  it('counts messages read apart from events committed, and measures lag from the lake, not from what was read', async () => {
+    const topic = uniqueName('metrics-held')
+    const admin = testKafka().admin()
+    await admin.connect()
+    await admin.createTopics({topics: [{topic, numPartitions: 2}], waitForLeaders: true})
+    await admin.disconnect()
+    const sent = [40, 15]
+    const producer = testKafka().producer()
+    await producer.connect()
+    for (const [partition, count] of sent.entries()) {
+      await producer.send({
+        topic,
+        messages: Array.from({length: count}, () => ({partition, value: JSON.stringify(makeEvent('search'))})),
+      })
+    }
+    await producer.disconnect()
+    const lake = join(dir, 'lake-held')
+    // Flush thresholds far beyond the test: everything is read, nothing is committed until the stop.
+    const run = startEcap([
+      'ingest',
+      '--brokers',
+      testBrokers(),
+      '--topic',
+      topic,
+      '--lake',
+      lake,
+      '--group',
+      uniqueName('g'),
+      '--flush-rows',
+      '1000000',
+      '--flush-interval',
+      '600s',
+      '--metrics-port',
+      '0',
+    ])
+    try {
+      await untilStderr(run, 'Serving Prometheus metrics on ')
+      const url = /Serving Prometheus metrics on (\S+)/.exec(run.stderr())?.[1] as string
+      const expected = new Map(sent.map((n, p) => [p, n]))
+      let samples: Sample[] = []
+      while (run.child.exitCode === null) {
+        samples = (await scrape(url)).samples
+        const consumed = byPartition(samples, 'ecap_ingest_messages_consumed_total')
+        if (
+          sent.every((n, p) => consumed.get(p) === n) &&
+          byPartition(samples, 'ecap_ingest_lag_messages').size === 2
+        ) {
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(run.child.exitCode, run.stderr()).toBeNull()
+      expect(byPartition(samples, 'ecap_ingest_events_committed_total')).toEqual(
+        new Map([
+          [0, 0],
+          [1, 0],
+        ]),
+      )
+      // Read is not landed: the lake holds none of it, so all of it is lag.
+      expect(byPartition(samples, 'ecap_ingest_lag_messages')).toEqual(expected)
+      // No commit yet: no age to report, rather than a made-up one.
+      expect(byPartition(samples, 'ecap_ingest_lag_seconds').size).toBe(0)
+      expect(samples.filter((s) => s.name === 'ecap_ingest_lake_version')).toEqual([])
+      expect(value(samples, 'ecap_ingest_flush_duration_seconds_count')).toBe(0)
+      expect(() => readdirSync(tablePath(lake, EVENTS_TABLE))).toThrow()
+      run.child.kill('SIGTERM')
+      expect((await run.exited).code, run.stderr()).toBe(0)
+      expect(logVersion(tablePath(lake, EVENTS_TABLE))).toBe(0)
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGKILL')
     }
