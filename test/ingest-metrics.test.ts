@@ -4,9 +4,11 @@ import {networkInterfaces, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {Engine} from '../src/lib/engine/engine.js'
+import {TxnConflictError} from '../src/lib/errors.js'
 import {IngestMetrics} from '../src/lib/ingest/metrics.js'
 import {serveMetrics} from '../src/lib/ingest/metrics-server.js'
-import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
+import {TablePositions} from '../src/lib/ingest/table-positions.js'
+import {DEAD_LETTERS_SPEC, DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
 import {FRAUD_ALERTS_TABLE} from '../src/lib/lake/fraud-alerts.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
@@ -403,6 +405,39 @@ describe('the metrics server', () => {
     const samples = parseExposition(await b.registry.metrics())
     expect(value(samples, 'ecap_ingest_messages_consumed_total', {partition: '0'})).toBeUndefined()
     expect(value(parseExposition(await a.registry.metrics()), 'ecap_ingest_messages_consumed_total')).toBe(5)
+  })
+})
+
+describe('lake commit metrics', () => {
+  it('count commits, versions and both kinds of conflict as two writers race on a real table', async () => {
+    const lake = join(dir, 'lake-race')
+    const metrics = new IngestMetrics('orders')
+    const positions = () => {
+      const table = new TablePositions(lake, 'orders', DEAD_LETTERS_SPEC)
+      table.observer = metrics.commits
+      return table
+    }
+    const mine = positions()
+    const other = positions()
+    await mine.read(engine)
+    await other.read(engine)
+    await mine.commit(engine, [], mine.moving(new Map([[0, 5]])))
+    // Another partition committed by the other writer meanwhile: ours lands at a later version (retried).
+    await other.read(engine)
+    await other.commit(engine, [], other.moving(new Map([[1, 3]])))
+    await mine.commit(engine, [], mine.moving(new Map([[0, 9]])))
+    // The same partition committed by the other writer first: ours fails, nothing lands (rewound).
+    await other.read(engine)
+    await other.commit(engine, [], other.moving(new Map([[0, 12]])))
+    await expect(mine.commit(engine, [], mine.moving(new Map([[0, 11]])))).rejects.toBeInstanceOf(TxnConflictError)
+
+    const samples = parseExposition(await metrics.registry.metrics())
+    const table = DEAD_LETTERS_TABLE
+    // One registry saw both writers: four commits landed, the last at the log's newest version.
+    expect(value(samples, 'ecap_ingest_lake_commits_total', {table})).toBe(4)
+    expect(value(samples, 'ecap_ingest_lake_version', {table})).toBe(logVersion(tablePath(lake, table)))
+    expect(value(samples, 'ecap_ingest_commit_conflicts_total', {table, outcome: 'retried'})).toBe(1)
+    expect(value(samples, 'ecap_ingest_commit_conflicts_total', {table, outcome: 'rewound'})).toBe(1)
   })
 })
 
