@@ -175,7 +175,10 @@ describe('ecap ingest --metrics-port', () => {
           goodTotal &&
         [...byPartition(samples, 'ecap_ingest_dead_letters_committed_total').values()].reduce((a, b) => a + b, 0) ===
           badTotal &&
-        [...byPartition(samples, 'ecap_ingest_lag_messages').values()].every((lag) => lag === 0)
+        [...byPartition(samples, 'ecap_ingest_lag_messages').values()].every((lag) => lag === 0) &&
+        // A flush is observed after its Kafka offset commit, a moment after its lake commit: wait for the last one too.
+        value(samples, 'ecap_ingest_flush_duration_seconds_count') ===
+          value(samples, 'ecap_ingest_lake_commits_total', {table: EVENTS_TABLE})
       while (run.child.exitCode === null) {
         samples = (await scrape(url)).samples
         if (landed()) break
