@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {EcapCommand} from '../ecap-command.js'
 import {DEFAULT_THRESHOLD} from '../lib/analytics/fraud/rules.js'
 import {type IngestResult, ingest} from '../lib/ingest/ingest.js'
+import {INPUT_FORMATS} from '../lib/ingest/judge.js'
 import {connectionFromConfig} from '../lib/kafka/settings.js'
 import {
   duration,
@@ -21,6 +22,8 @@ export default class Ingest extends EcapCommand<IngestResult> {
   static override description =
     `Consumes the topic in a consumer group, buffers messages until --flush-rows or --flush-interval, validates them against the event contract, and writes valid events to <lake>/events and rejects (with the reason and raw bytes) to <lake>/dead_letters. Each flush is a Delta commit that records the Kafka offsets it holds; Kafka offsets are committed after it, so ordinary Kafka tools see the lag. On start each partition resumes from the offsets recorded in the lake: a crash at any instant neither loses nor duplicates an event.
 
+With --input segment the messages are Segment Spec calls (track calls of its e-commerce events and page calls, as Segment and RudderStack send them), mapped to ecap events field by field as docs/segment.md describes; what cannot be mapped is a dead letter whose reason names the Segment field.
+
 Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with --until-caught-up consumes to the high-water marks seen at start and exits (for cron). Exit 4 when Kafka is unreachable.
 
 With --metrics-port, serves Prometheus metrics on http://127.0.0.1:<port>/metrics while it runs: messages consumed, events, dead letters and fraud alerts committed per partition, lag per partition in messages and seconds, flush duration and size, lake commits, conflicts and versions, resident memory (docs/metrics.md lists them; docs/grafana-ingest.json is a dashboard). Exit 2 when the port is taken.`
@@ -30,6 +33,7 @@ With --metrics-port, serves Prometheus metrics on http://127.0.0.1:<port>/metric
     '<%= config.bin %> <%= command.id %> --brokers kafka-1:9092 --group ecap-ingest --flush-interval 1s',
     '<%= config.bin %> <%= command.id %> --metrics-port 9464',
     'ECAP_KAFKA_PASSWORD=... <%= config.bin %> <%= command.id %> --sasl-mechanism scram-sha-512 --sasl-username ecap --tls',
+    '<%= config.bin %> <%= command.id %> --input segment --topic segment-events --until-caught-up',
   ]
 
   static override flags = {
@@ -43,6 +47,12 @@ With --metrics-port, serves Prometheus metrics on http://127.0.0.1:<port>/metric
       description: 'Flush at least this often: 5s, 1s, 0.5s.',
       tryValues: ['5s', '1s'],
     }),
+    input: Flags.option({
+      options: INPUT_FORMATS,
+      default: 'ecap',
+      description:
+        'What the messages are: ecap events (docs/events.md), or Segment Spec track/page calls mapped to them (docs/segment.md).',
+    })(),
     from: Flags.string({
       default: 'earliest',
       description: 'Where a new group starts: earliest, latest, or an ISO time.',
@@ -99,6 +109,7 @@ With --metrics-port, serves Prometheus metrics on http://127.0.0.1:<port>/metric
           flushIntervalMs: flags['flush-interval'],
           from: flags.from,
           untilCaughtUp: flags['until-caught-up'],
+          input: flags.input,
           fraud: flags['score-fraud']
             ? {threshold: flags['fraud-threshold'], alertsTopic: flags['alerts-topic']}
             : undefined,

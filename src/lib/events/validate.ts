@@ -163,7 +163,7 @@ const QUOTED_CHARS = 64
  * A value from the message, quoted for a reason: cut short, and in JSON's spelling, so a lone surrogate in a key
  * reads `\ud800` instead of being stored as one. A reason is text of the dead-letter table, which must load.
  */
-function quoted(value: unknown): string {
+export function quoted(value: unknown): string {
   if (typeof value !== 'string') return String(cut(JSON.stringify(value) ?? String(value)))
   return JSON.stringify(cut(value))
 }
@@ -180,7 +180,7 @@ function isHighSurrogate(unit: number): boolean {
 }
 
 /** Text with each lone surrogate spelled as a JSON escape, so that it has a UTF-8 form. */
-function wellFormed(text: string): string {
+export function wellFormed(text: string): string {
   return text.replace(LONE_SURROGATES, (unit) => `\\u${unit.charCodeAt(0).toString(16)}`)
 }
 
@@ -210,6 +210,14 @@ function checkTotal(total: number, items: LineItem[]): string | undefined {
 
 function formatCents(cents: number): string {
   return (cents / 100).toFixed(2)
+}
+
+/**
+ * What is wrong with a non-null value for one field of the contract, as the end of a reason ("must be a string"), or
+ * undefined when it is fine. For mappers of other formats (segment.ts), which word the reason with their own field.
+ */
+export function checkField(name: FieldName, value: unknown): string | undefined {
+  return checkValue(FIELDS[name].spec, value)
 }
 
 function checkValue(spec: FieldSpec, value: unknown): string | undefined {

@@ -8,6 +8,7 @@ import {type AppendResult, EVENTS_SPEC, EVENTS_TABLE, tablePath} from '../lake/l
 import {writeEventFiles} from '../lake/parquet-files.js'
 import {storageAt} from '../lake/storage.js'
 import type {LiveFraudScorer} from './fraud-scoring.js'
+import {type Judge, judgeOf} from './judge.js'
 import {appId, lakeOffsets} from './lake-offsets.js'
 import type {IngestMetrics} from './metrics.js'
 import {PendingFlush} from './pending-flush.js'
@@ -53,6 +54,7 @@ export class IngestState {
   readonly warnings: string[] = []
   readonly times = {judgeMs: 0, waitMs: 0, eventFilesMs: 0, deadLettersMs: 0, deltaCommitMs: 0, kafkaCommitMs: 0}
   private readonly flushBytes: number
+  private readonly judge: Judge
   messages = 0
   events = 0
   deadLetters = 0
@@ -67,6 +69,7 @@ export class IngestState {
     private readonly metrics?: IngestMetrics,
   ) {
     this.flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES
+    this.judge = judgeOf(options.input)
     this.eventsTable = new TablePositions(options.lake, options.topic, EVENTS_SPEC)
     this.deadTable = new TablePositions(options.lake, options.topic, DEAD_LETTERS_SPEC)
     this.eventsTable.observer = metrics?.commits
@@ -221,7 +224,7 @@ export class IngestState {
       const offset = Number(message.offset)
       // Never buffer an offset twice (a fetch that raced a seek, a redelivery): one flush must not hold duplicates.
       if (offset > seen) {
-        this.pending ??= new PendingFlush(this.staging, this.flushSeq++)
+        this.pending ??= new PendingFlush(this.staging, this.flushSeq++, this.judge)
         this.pending.add(
           this.options.topic,
           partition,

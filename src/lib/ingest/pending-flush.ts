@@ -2,7 +2,7 @@ import {join} from 'node:path'
 import type {ReceivedRecord} from '../kafka/types.js'
 import type {DeadLetterRow} from '../lake/dead-letters.js'
 import type {FreshEvent, LiveFraudScorer} from './fraud-scoring.js'
-import {judge} from './judge.js'
+import {type Judge, judge as judgeEcap} from './judge.js'
 import type {PartitionTally} from './metrics.js'
 import {StagingFile} from './staging-file.js'
 
@@ -40,6 +40,8 @@ export class PendingFlush {
   constructor(
     private readonly dir: string,
     private readonly seq: number,
+    /** How a message becomes an event or a reason: the topic's input format (ingest --input). */
+    private readonly judge: Judge = judgeEcap,
   ) {
     this.deadFile = new StagingFile(join(dir, `dead-letters-${seq}.ndjson`))
   }
@@ -58,7 +60,7 @@ export class PendingFlush {
     this.messages++
     const {value} = message
     this.bytes += value?.length ?? 0
-    const verdict = judge(value)
+    const verdict = this.judge(value)
     if (verdict.ok) {
       if (inEvents) this.duplicates++
       else {

@@ -1,4 +1,5 @@
 import type {KafkaConnectionOptions} from '../kafka/client.js'
+import type {InputFormat} from './judge.js'
 
 export interface IngestOptions {
   connection: KafkaConnectionOptions
@@ -14,6 +15,11 @@ export interface IngestOptions {
    * file and DuckDB's work on it stay bounded. [default: 128 MiB]
    */
   flushBytes?: number
+  /**
+   * What the topic's messages are: ecap events (default) or Segment messages, mapped to events (docs/segment.md).
+   * Either way a message that is not a valid event becomes a dead letter with its reason.
+   */
+  input?: InputFormat
   /** Where a group with no position in the lake or in Kafka starts: earliest, latest, or an ISO time. */
   from: string
   /** Consume up to the high-water marks seen at start, flush, and return (for cron). */
