@@ -1,3 +1,4 @@
+import {readFile} from 'node:fs/promises'
 import {describe, expect, it} from 'vitest'
 import {serializeEvent, validateEventFully} from '../src/lib/events/index.js'
 import {parseSegmentText, segmentToEvent} from '../src/lib/events/segment.js'
@@ -178,6 +179,12 @@ describe('the fields every event takes from the envelope', () => {
       'timestamp "2026-03-01 14:05:09" must be an ISO 8601 time with a zone, like 2026-03-01T14:05:09.120Z',
     )
     expect(reason(viewed({timestamp: '2026-03-01T14:05:09.120'}))).toMatch(/^timestamp .* with a zone/)
+    expect(reason(viewed({timestamp: '2026-03-01t14:05:09.120z'}))).toMatch(/^timestamp .* with a zone/)
+    expect(reason(viewed({timestamp: '2026-03-01T14:05:09+24:00'}))).toBe(
+      'timestamp "2026-03-01T14:05:09+24:00" has a zone offset beyond ±23:59',
+    )
+    expect(mapped(viewed({timestamp: '2026-01-01T00:30:00+01:00'})).event_time).toBe('2025-12-31T23:30:00.000Z')
+    expect(mapped(viewed({timestamp: '2024-02-29T23:59:59.999999Z'})).event_time).toBe('2024-02-29T23:59:59.999Z')
     expect(reason(viewed({timestamp: 1772373909120}))).toMatch(/^timestamp 1772373909120 must be an ISO 8601/)
     expect(reason(viewed({timestamp: '2026-02-30T00:00:00Z'}))).toBe(
       'timestamp "2026-02-30T00:00:00Z" is not a real calendar time',
@@ -348,7 +355,10 @@ describe('what segmentToEvent dead-letters', () => {
     expect(reason(envelope({type: 'track', event: undefined}))).toBe('track call without an event name (field "event")')
     expect(reason({batch: [page(), page()]})).toMatch(/^a Segment batch/)
     expect(reason(envelope({type: undefined}))).toBe(
-      'field "type" undefined is not a Segment call type (track, page, identify, ...)',
+      'missing field "type": not a Segment message (track, page, identify, ...)',
+    )
+    expect(reason(envelope({type: 'Track'}))).toBe(
+      'field "type" "Track" is not a Segment call type (track, page, identify, ...)',
     )
     expect(reason([page()])).toBe('not a JSON object')
     expect(reason(42)).toBe('not a JSON object')
@@ -439,5 +449,20 @@ describe('segmentToEvent on random shapes', () => {
     // Both outcomes are exercised.
     expect(accepted).toBeGreaterThan(1000)
     expect(accepted).toBeLessThan(19_000)
+  })
+})
+
+describe('docs/segment.md', () => {
+  it('maps its example message to exactly the line it shows, and names the reason without order_id', async () => {
+    const docs = await readFile(new URL('../docs/segment.md', import.meta.url), 'utf8')
+    const example = docs.slice(docs.indexOf('## Example'))
+    const blocks = [...example.matchAll(/```json\n([\s\S]*?)\n```/g)].map((m) => m[1] as string)
+    expect(blocks).toHaveLength(2)
+    const [message, line] = blocks as [string, string]
+    expect(parseSegmentText(message)).toMatchObject({ok: true, line})
+    const withoutOrder = JSON.parse(message)
+    delete withoutOrder.properties.order_id
+    expect(segmentToEvent(withoutOrder)).toEqual({ok: false, reason: 'missing properties.order_id'})
+    expect(example).toContain('the reason `missing properties.order_id`')
   })
 })

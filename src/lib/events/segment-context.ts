@@ -47,7 +47,7 @@ export function eventId(message: unknown): Read<string> {
 }
 
 /** ISO 8601 with a zone: Segment's timestamps are such strings, with any number of fraction digits. */
-const ISO_ZONED = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$/i
+const ISO_ZONED = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$/
 
 /**
  * event_time from `timestamp` (Segment's time of the event, corrected for the device's clock skew), else
@@ -74,17 +74,26 @@ export function eventTime(message: unknown): Read<string> {
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     return fail(`${name} ${quoted(value)} is not a real calendar time`)
   }
-  // Date.parse takes ISO 8601 with a zone; only its milliseconds matter, as the contract keeps no finer.
-  const fraction = (match[7] ?? '').slice(0, 3).padEnd(3, '0')
+  // Only milliseconds matter: the contract keeps no finer. The zone's offset is subtracted to get UTC.
+  const millis = Number((match[7] ?? '').slice(0, 3).padEnd(3, '0'))
   const zone = (match[8] as string).toUpperCase()
-  const ms = Date.parse(
-    `${value.slice(0, 19)}.${fraction}${zone === 'Z' ? 'Z' : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')}`,
-  )
+  const offset = zone === 'Z' ? 0 : zoneMinutes(zone)
+  if (offset === undefined) return fail(`${name} ${quoted(value)} has a zone offset beyond ±23:59`)
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000
   const time = new Date(ms).toISOString()
   const problem = checkField('event_time', time)
   return problem
     ? fail(`${name} ${quoted(value)} ${problem.replace(/^must be between/, 'must fall between')}`)
     : ok(time)
+}
+
+/** Minutes east of UTC of a zone written +hh:mm, +hhmm or -hh:mm. */
+function zoneMinutes(zone: string): number | undefined {
+  const digits = zone.replace(':', '')
+  const hours = Number(digits.slice(1, 3))
+  const minutes = Number(digits.slice(3, 5))
+  if (hours > 23 || minutes > 59) return undefined
+  return (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes)
 }
 
 function daysInMonth(year: number, month: number): number {

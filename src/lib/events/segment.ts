@@ -102,6 +102,8 @@ export function segmentToEvent(message: unknown): ValidationResult {
     build = known
   } else if (typeof type === 'string' && NOT_SHOP_EVENTS.has(type)) {
     return fail(`Segment ${type} call: not a shop event (ecap maps track and page calls)`)
+  } else if (absent(type)) {
+    return fail('missing field "type": not a Segment message (track, page, identify, ...)')
   } else {
     return fail(`field "type" ${quoted(type)} is not a Segment call type (track, page, identify, ...)`)
   }
