@@ -135,9 +135,12 @@ describe('ecap ingest --input segment', () => {
     const lake = join(dir, 'lake')
     const {landing, dead} = corpus()
     const nonUuid = page({messageId: 'ajs-next-1683290401123-4f1c'})
+    // Segment delivers at least once: the order arrives a second time, with its messageId.
+    const resent = landing.find((c) => c.expected.type === 'purchase') as (typeof landing)[number]
     const values = [
       ...landing.map((c) => Buffer.from(JSON.stringify(c.message))),
       Buffer.from(JSON.stringify(nonUuid)),
+      Buffer.from(JSON.stringify(resent.message)),
       ...dead.map((d) => d.value),
     ]
     await produce(topic, values)
@@ -164,7 +167,7 @@ describe('ecap ingest --input segment', () => {
     expect(run.status, run.stderr).toBe(0)
     const result = JSON.parse(run.stdout).result
     // The dead letters were in the lake before the crash: the rerun reads them again and skips them.
-    expect(result).toMatchObject({events: landing.length + 1, deadLetters: 0, duplicatesSkipped: dead.length})
+    expect(result).toMatchObject({events: landing.length + 2, deadLetters: 0, duplicatesSkipped: dead.length})
 
     await registerTableView(engine, 'segment_events', tablePath(lake, EVENTS_TABLE))
     const rows = await engine.rows(
@@ -185,11 +188,19 @@ describe('ecap ingest --input segment', () => {
           [r.event_id, r.event_type, r.customer_id, r.session_id, r.device, r.ip_country, Number(r.ms)].join(' '),
         )
         .sort(),
-    ).toEqual(landing.map((c) => key(c.expected)).sort())
+    ).toEqual([...landing, resent].map((c) => key(c.expected)).sort())
+
+    // The lake keeps both copies of the resent order; every reader counts it once (docs/duplicates.md).
+    const counted = ecap(
+      ['query', '--lake', lake, '-f', 'ndjson', "SELECT count(*) AS n FROM events WHERE event_type = 'purchase'"],
+      {timeoutMs: 120_000},
+    )
+    expect(counted.status, counted.stderr).toBe(0)
+    expect(JSON.parse(counted.stdout)).toEqual({n: 1})
 
     // The order, field by field, as the spec's example describes it.
     const [order] = await engine.rows(
-      `SELECT order_id, CAST(total AS VARCHAR) AS total, currency, payment_method, card_fingerprint, billing_country,
+      `SELECT DISTINCT order_id, CAST(total AS VARCHAR) AS total, currency, payment_method, card_fingerprint, billing_country,
               shipping_country, len(items) AS lines
        FROM segment_events WHERE event_type = 'purchase'`,
     )
@@ -204,10 +215,11 @@ describe('ecap ingest --input segment', () => {
     })
     expect(Number(order?.lines)).toBe(2)
     const lines = await engine.rows(
-      `SELECT line.product_id, line.quantity, CAST(line.unit_price AS VARCHAR) AS unit_price
+      `SELECT DISTINCT line.product_id, line.quantity, CAST(line.unit_price AS VARCHAR) AS unit_price
        FROM (SELECT unnest(items) AS line FROM segment_events WHERE event_type = 'purchase')`,
     )
-    expect(lines.map((l) => [l.product_id, Number(l.quantity), l.unit_price])).toEqual([
+    const byProduct = (a: unknown[], b: unknown[]) => String(b[0]).localeCompare(String(a[0]))
+    expect(lines.map((l) => [l.product_id, Number(l.quantity), l.unit_price]).sort(byProduct)).toEqual([
       ['507f1f77bcf86cd799439011', 1, '19.00'],
       ['505bd76785ebb509fc183733', 2, '3.00'],
     ])
