@@ -105,7 +105,7 @@ function corpus() {
   )
   reject(
     {batch: [page()]},
-    'a Segment batch ({"batch": [...]}) holds several messages; produce one message per Kafka record, as Segment and RudderStack destinations do',
+    'a Segment batch ({"batch": [...]}) holds several messages; produce one message per Kafka record',
   )
   dead.push({value: Buffer.from('{"type":"page",'), reason: 'not valid JSON: '})
   dead.push({value: null, reason: 'empty message (null value)'})

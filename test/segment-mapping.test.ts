@@ -353,7 +353,9 @@ describe('what segmentToEvent dead-letters', () => {
     )
     expect(reason(track('product viewed', props('Product Viewed')))).toMatch(/^unsupported event "product viewed"/)
     expect(reason(envelope({type: 'track', event: undefined}))).toBe('track call without an event name (field "event")')
-    expect(reason({batch: [page(), page()]})).toMatch(/^a Segment batch/)
+    expect(reason({batch: [page(), page()]})).toBe(
+      'a Segment batch ({"batch": [...]}) holds several messages; produce one message per Kafka record',
+    )
     expect(reason(envelope({type: undefined}))).toBe(
       'missing field "type": not a Segment message (track, page, identify, ...)',
     )
@@ -449,6 +451,34 @@ describe('segmentToEvent on random shapes', () => {
     // Both outcomes are exercised.
     expect(accepted).toBeGreaterThan(1000)
     expect(accepted).toBeLessThan(19_000)
+  })
+})
+
+describe('judgeSegment on mutated bytes', () => {
+  it('never throws on byte-level damage to real messages: a valid event with its line, or a reason', () => {
+    const random = seededRandom(29)
+    const texts = [
+      ...Object.keys(SPEC_PROPERTIES).map((name) =>
+        JSON.stringify(track(name, props(name as keyof typeof SPEC_PROPERTIES, {results_count: 2}))),
+      ),
+      JSON.stringify(page()),
+    ]
+    const alphabet = Buffer.from('{}[]",:0123456789.-eE tnufalsrUSDZ\\u00e9\n')
+    let accepted = 0
+    for (let i = 0; i < 20_000; i++) {
+      const bytes = Buffer.from(texts[i % texts.length] as string)
+      for (let k = 1 + Math.floor(random() * 3); k > 0; k--) {
+        const at = Math.floor(random() * bytes.length)
+        bytes[at] =
+          random() < 0.9 ? (alphabet[Math.floor(random() * alphabet.length)] as number) : Math.floor(random() * 256)
+      }
+      const verdict = judgeSegment(bytes)
+      if (verdict.ok) {
+        accepted++
+        expect(validateEventFully(JSON.parse(verdict.line))).toEqual({ok: true, event: JSON.parse(verdict.line)})
+      } else expect(verdict.reason.length).toBeGreaterThan(0)
+    }
+    expect(accepted).toBeGreaterThan(0)
   })
 })
 
