@@ -212,8 +212,9 @@ function codesByName(): Map<string, string> {
 export const UNKNOWN_COUNTRY = 'ZZ'
 
 /**
- * ip_country from `context.location.country`, a two-letter code or an English name ("United States"), as Segment's
- * mobile libraries and geo-enriching pipelines fill it; else ZZ. The locale (`en-US`) is not used: it is the
+ * ip_country from `context.location.country`, a two-letter code or an English name ("United States", as in
+ * the spec's example), which no Segment library fills by itself: a geo-enriching step of the pipeline or the shop's
+ * code does; else ZZ. The locale (`en-US`) is not used: it is the
  * language setting of the device, not where the visitor is, and fraud scoring compares ip_country with the
  * billing and shipping countries.
  */
