@@ -1,4 +1,5 @@
 import {createHash} from 'node:crypto'
+import {MAX_EVENT_TIME, MIN_EVENT_TIME} from './contract.js'
 import {checkField, quoted} from './validate.js'
 
 /**
@@ -46,8 +47,23 @@ export function eventId(message: unknown): Read<string> {
   return ok(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`)
 }
 
-/** ISO 8601 with a zone: Segment's timestamps are such strings, with any number of fraction digits. */
-const ISO_ZONED = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$/
+const MIN_MS = Date.parse(MIN_EVENT_TIME)
+const MAX_MS = Date.parse(MAX_EVENT_TIME)
+
+/**
+ * What follows the seconds of an ISO 8601 time with a zone: any number of fraction digits, then Z or an offset.
+ * Segment's timestamps are such strings; the date and time before it are read digit by digit (fixedDigits).
+ */
+const ZONED_TAIL = /^(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})$/
+
+/** `YYYY-MM-DDTHH:MM:SS`: where each separator sits and what it is. */
+const SEPARATORS: [number, string][] = [
+  [4, '-'],
+  [7, '-'],
+  [10, 'T'],
+  [13, ':'],
+  [16, ':'],
+]
 
 /**
  * event_time from `timestamp` (Segment's time of the event, corrected for the device's clock skew), else
@@ -59,32 +75,51 @@ export function eventTime(message: unknown): Read<string> {
   const name = absent(field(message, 'timestamp')) ? 'originalTimestamp' : 'timestamp'
   const value = field(message, name)
   if (absent(value)) return fail('missing timestamp (and originalTimestamp)')
-  const match = typeof value === 'string' ? ISO_ZONED.exec(value) : null
-  if (typeof value !== 'string' || match === null) {
+  const tail = typeof value === 'string' && isDateTime(value) ? ZONED_TAIL.exec(value.slice(19)) : null
+  if (typeof value !== 'string' || tail === null) {
     return fail(`${name} ${quoted(value)} must be an ISO 8601 time with a zone, like 2026-03-01T14:05:09.120Z`)
   }
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ]
+  const year = fixedDigits(value, 0, 4)
+  const month = fixedDigits(value, 5, 2)
+  const day = fixedDigits(value, 8, 2)
+  const hour = fixedDigits(value, 11, 2)
+  const minute = fixedDigits(value, 14, 2)
+  const second = fixedDigits(value, 17, 2)
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     return fail(`${name} ${quoted(value)} is not a real calendar time`)
   }
   // Only milliseconds matter: the contract keeps no finer. The zone's offset is subtracted to get UTC.
-  const millis = Number((match[7] ?? '').slice(0, 3).padEnd(3, '0'))
-  const zone = (match[8] as string).toUpperCase()
+  const fraction = tail[1] ?? ''
+  const millis = Number(fraction.slice(0, 3).padEnd(3, '0'))
+  const zone = tail[2] as string
   const offset = zone === 'Z' ? 0 : zoneMinutes(zone)
   if (offset === undefined) return fail(`${name} ${quoted(value)} has a zone offset beyond ±23:59`)
   const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000
-  const time = new Date(ms).toISOString()
-  const problem = checkField('event_time', time)
-  return problem
-    ? fail(`${name} ${quoted(value)} ${problem.replace(/^must be between/, 'must fall between')}`)
-    : ok(time)
+  // Date.UTC reads years 0-99 as 1900-1999: those fall below the bound too, as they should.
+  if (ms < MIN_MS || ms >= MAX_MS) {
+    return fail(`${name} ${quoted(value)} must fall between ${MIN_EVENT_TIME} and ${MAX_EVENT_TIME}`)
+  }
+  // Most messages carry the contract's own spelling (UTC, three fraction digits): it is already the event_time.
+  return ok(zone === 'Z' && fraction.length === 3 ? value : new Date(ms).toISOString())
+}
+
+/** Whether the text starts `DDDD-DD-DDTDD:DD:DD` (D a digit). */
+function isDateTime(text: string): boolean {
+  if (text.length < 20) return false
+  for (const [at, separator] of SEPARATORS) if (text[at] !== separator) return false
+  for (let i = 0; i < 19; i++) {
+    if (i === 4 || i === 7 || i === 10 || i === 13 || i === 16) continue
+    const c = text.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
+}
+
+/** The number written by `count` digits at `start` (already checked to be digits). */
+function fixedDigits(text: string, start: number, count: number): number {
+  let n = 0
+  for (let i = start; i < start + count; i++) n = n * 10 + (text.charCodeAt(i) - 48)
+  return n
 }
 
 /** Minutes east of UTC of a zone written +hh:mm, +hhmm or -hh:mm. */
