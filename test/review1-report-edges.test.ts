@@ -1,0 +1,41 @@
+// Review of issue 17's actionable report (review1): edges of the whole-day rule that the report tests left out.
+import {afterAll, describe, expect, it} from 'vitest'
+import {runKpis} from '../src/lib/analytics/kpi/kpi.js'
+import {buildKpiReport, type KpiReportData, kpiDocument} from '../src/lib/analytics/kpi/report.js'
+import {withEngine} from '../src/lib/engine/engine.js'
+import type {SparklineBlock} from '../src/lib/report/document.js'
+import {renderTerminal} from '../src/lib/report/terminal.js'
+import {at, lakeOf, removeTempDirs, ShopBuilder} from './helpers/analytics-shop.js'
+
+afterAll(removeTempDirs)
+
+/** Orders on 03-07 and 03-08; the data ends at 03-09 10:00 (a page view), so 03-08 is the latest whole day. */
+function shop(): ShopBuilder {
+  const b = new ShopBuilder()
+  const line = (price: number) => [{product_id: 'pA', quantity: 1, unit_price: price}]
+  b.purchase({customer: 'c1', session: 'S1'}, at('2026-03-07', '09:00'), 'o1', line(20))
+  b.purchase({customer: 'c2', session: 'S2'}, at('2026-03-08', '09:00'), 'o2', line(60))
+  b.add('page_view', {customer: null, session: 'S3'}, at('2026-03-09', '10:00'))
+  return b
+}
+
+async function kpiReport(lake: string, asOf?: string): Promise<KpiReportData> {
+  await withEngine((engine) => runKpis(engine, {lake, asOf}))
+  return withEngine((engine) => buildKpiReport(engine, {lake, top: 10, since: null}))
+}
+
+describe('review1: --as-of after the data ends (a cron passing yesterday while ingest lags)', () => {
+  it('compares the latest whole day, not a day after the data, and draws no day the data ends in or before', async () => {
+    const lake = await lakeOf(shop().events)
+    const d = await kpiReport(lake, '2026-03-11')
+    expect(d.run.asOf).toBe('2026-03-11')
+    // 03-09 holds part of a day; 03-10 and 03-11 hold nothing because the data stops, not because the shop did.
+    expect(d.changes?.day).toBe('2026-03-08')
+    const revenue = d.changes?.kpis.find((k) => k.kpi === 'revenue')
+    expect([revenue?.value, revenue?.previousDay]).toEqual([60, 20])
+    const doc = kpiDocument(d)
+    const chart = doc.sections.flatMap((s) => s.blocks).find((b): b is SparklineBlock => b.kind === 'sparkline')
+    expect(chart?.points.map((p) => p.label)).toEqual(['2026-03-07', '2026-03-08'])
+    expect(renderTerminal(doc, {color: false})).not.toContain('Every day shown is whole')
+  })
+})
