@@ -45,13 +45,20 @@ export function runLine(run: RunMeta, what: string): string {
 }
 
 /**
- * The as-of day when the data ends before that day does (its latest event lies before the next midnight, UTC), else
- * null: such a day holds only part of its orders and sessions, so a chart would draw a drop that never happened.
- * A run cut by --as-of before the latest event has whole days only. Undefined when the run did not record its
- * latest event (results saved before ecap did), so the report can say it cannot tell.
+ * The first day that is not whole, else null: the UTC day of the latest event (which holds only part of its orders and
+ * sessions), when the run's as-of day reaches it. That day and every later one up to the as-of day are left out of
+ * charts and changes, since they would draw a drop that never happened: an --as-of past the data's end (a cron passing
+ * yesterday while ingest lags) zero-fills days the data never reached. A run cut by --as-of before the latest event
+ * has whole days only. Undefined when the run did not record its latest event (results saved before ecap did), so the
+ * report can say it cannot tell.
  */
 export function incompleteDayOf(asOf: string, latestEventTime: string | null | undefined): string | null | undefined {
   if (latestEventTime === null || latestEventTime === undefined) return undefined
-  const end = Date.parse(`${asOf}T00:00:00Z`) + 86_400_000
-  return Date.parse(latestEventTime) < end ? asOf : null
+  const latestDay = new Date(Date.parse(latestEventTime)).toISOString().slice(0, 10)
+  return latestDay <= asOf ? latestDay : null
+}
+
+/** Whether `day` is whole, given the first day that is not (see incompleteDayOf). */
+export function isWholeDay(day: string, incompleteDay: string | null | undefined): boolean {
+  return incompleteDay === null || incompleteDay === undefined || day < incompleteDay
 }

@@ -1,6 +1,6 @@
 import type {Engine} from '../../engine/engine.js'
 import type {ReportDocument, ReportSection, TableBlock} from '../../report/document.js'
-import {col, incompleteDayOf, meta, num, type RunMeta, runLine, table} from '../report-common.js'
+import {col, incompleteDayOf, isWholeDay, meta, num, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
 import {FRAUD_RESULT} from './analyze.js'
 import type {FraudMetrics} from './metrics.js'
@@ -163,14 +163,16 @@ export function fraudDocument(d: FraudReportData): ReportDocument {
           kind: 'sparkline',
           title: 'Flagged orders per day',
           format: 'int',
-          points: d.daily.filter((x) => x.day !== d.incompleteDay).map((x) => ({label: x.day, value: x.flagged})),
+          points: d.daily
+            .filter((x) => isWholeDay(x.day, d.incompleteDay))
+            .map((x) => ({label: x.day, value: x.flagged})),
         },
         ...(d.incompleteDay
           ? [
               {
                 kind: 'text',
                 tone: 'note',
-                text: `${d.incompleteDay} is left out of the chart: the data ends before that day does.`,
+                text: `${d.incompleteDay}${d.incompleteDay < d.run.asOf ? ` to ${d.run.asOf} are` : ' is'} left out of the chart: the data ends before that day does.`,
               } as const,
             ]
           : []),

@@ -1,7 +1,7 @@
 import type {Engine} from '../../engine/engine.js'
 import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from '../../report/document.js'
 import {formatChange, formatValue} from '../../report/format.js'
-import {col, incompleteDayOf, meta, num, type RunMeta, runLine, table} from '../report-common.js'
+import {col, incompleteDayOf, isWholeDay, meta, num, type RunMeta, runLine, table} from '../report-common.js'
 import {loadResult} from '../store.js'
 import {type KpiChanges, kpiChanges} from './changes.js'
 import {KPI_RESULTS, type KpiPeriod} from './kpi.js'
@@ -83,7 +83,7 @@ export async function buildKpiReport(engine: Engine, {lake, top, since}: KpiRepo
   const summary = (run.summary ?? {}) as {from?: string; totals?: KpiPeriod; latestEventTime?: string | null}
   const incompleteDay = incompleteDayOf(run.asOf, summary.latestEventTime)
   // A run saved before ecap recorded its latest event cannot tell; its days are shown as they are.
-  const lastWhole = daily.filter((d) => d.period !== incompleteDay).at(-1)?.period
+  const lastWhole = daily.filter((d) => isWholeDay(d.period, incompleteDay)).at(-1)?.period
   const totals = since === null && summary.totals ? summary.totals : await kpiTotals(engine, day)
   const products = await engine.rows(
     `SELECT rank, product_id, category, orders, units, CAST(revenue AS DOUBLE) AS revenue
@@ -137,7 +137,9 @@ export function dailyRevenueChart(d: DayData): ReportBlock {
     kind: 'sparkline',
     title: 'Daily revenue',
     format: 'money',
-    points: d.daily.filter((p) => p.period !== d.incompleteDay).map((p) => ({label: p.period, value: p.revenue})),
+    points: d.daily
+      .filter((p) => isWholeDay(p.period, d.incompleteDay))
+      .map((p) => ({label: p.period, value: p.revenue})),
   }
 }
 
@@ -156,7 +158,7 @@ export function wholeDaysNote(d: DayData): ReportBlock {
     return {
       kind: 'text',
       tone: 'note',
-      text: `${rule} ${d.incompleteDay} is not: the latest event is at ${at(d.latestEventTime)}, so it is left out of the chart and of the changes (its figures cover part of a day).`,
+      text: `${rule} ${d.incompleteDay} is not${d.incompleteDay < d.run.asOf ? `, nor any day after it to ${d.run.asOf}` : ''}: the latest event is at ${at(d.latestEventTime)}, so ${d.incompleteDay < d.run.asOf ? 'they are' : 'it is'} left out of the chart and of the changes (${d.incompleteDay < d.run.asOf ? 'their figures cover part of a day or none' : 'its figures cover part of a day'}).`,
     }
   }
   return {
