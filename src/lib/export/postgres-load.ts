@@ -9,6 +9,9 @@ import {failpoint} from '../failpoints.js'
 import {copyLineSql, pgColumnType} from './postgres-types.js'
 import type {PreparedQuery} from './write-result.js'
 
+/** The first key of the advisory lock that orders the swaps of one table (see replaceTable). */
+const SWAP_LOCK = 'ecap export --to postgres'
+
 export interface PgColumn {
   name: string
   duckdbType: string
@@ -68,6 +71,13 @@ export async function replaceTable(
     try {
       await client.query(`CREATE TABLE ${load} (${definition})`)
       const rows = await copyRows(engine, client, load, options)
+      // Two exports of one table at once (a cron run overlapping a manual one) take turns to swap: without this, when
+      // the table is new, neither sees the other's uncommitted rename and the later one fails on the catalog's unique
+      // name. Held to the commit; taken after the COPY, so their loads still run side by side.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
+        SWAP_LOCK,
+        JSON.stringify([options.schema, options.name]),
+      ])
       await client.query(`DROP TABLE IF EXISTS ${target}`)
       await client.query(`ALTER TABLE ${load} RENAME TO ${escapeIdentifier(options.name)}`)
       await client.query(`COMMENT ON TABLE ${target} IS ${escapeLiteral(options.comment)}`)
