@@ -47,6 +47,12 @@ export function pgClientConfig(options: PgConnectionOptions = {}): {config: pg.C
         hints: [`export ${name}='postgres://user@host:5432/db'`],
       })
     }
+    // A `/`, `?` or `#` typed into the password ends the URL's user-and-host part early: the rest of the password
+    // would become the host, port or database that every message names. An `@` after that part gives it away.
+    const authorityEnd = connectionString.slice(connectionString.indexOf('//') + 2).search(/[/?#]/)
+    if (authorityEnd >= 0 && connectionString.indexOf('@', connectionString.indexOf('//') + 2 + authorityEnd) >= 0) {
+      throw urlInvalid(name)
+    }
   }
   const timeout = Number(env.PGCONNECT_TIMEOUT)
   const config: pg.ClientConfig = {
@@ -55,11 +61,18 @@ export function pgClientConfig(options: PgConnectionOptions = {}): {config: pg.C
     connectionTimeoutMillis: (Number.isFinite(timeout) && timeout > 0 ? timeout : CONNECT_TIMEOUT_S) * 1000,
   }
   // The parameters pg resolved from the URL and the PG* variables (not part of its typings).
-  const parameters = (
-    new pg.Client(config) as unknown as {
-      connectionParameters: {host: string; port: number; user: string; database: string}
-    }
-  ).connectionParameters
+  let parameters: {host: string; port: number; user: string; database: string}
+  try {
+    parameters = (
+      new pg.Client(config) as unknown as {
+        connectionParameters: {host: string; port: number; user: string; database: string}
+      }
+    ).connectionParameters
+  } catch (error) {
+    // Node's URL parser refused it; its error carries the whole URL, password included, so it goes no further.
+    if (name !== undefined && (error as {code?: string}).code === 'ERR_INVALID_URL') throw urlInvalid(name)
+    throw error
+  }
   return {
     config,
     target: {
@@ -70,6 +83,20 @@ export function pgClientConfig(options: PgConnectionOptions = {}): {config: pg.C
       source: name ?? 'PG* variables',
     },
   }
+}
+
+/** A URL that does not read as one: never quoted back, since the password may be in it. */
+function urlInvalid(name: string): UsageError {
+  return new UsageError(
+    'PG_URL_INVALID',
+    `${name} holds a postgres:// URL that cannot be read: a character such as /, ?, # or @ in the user name or password must be percent-encoded.`,
+    {
+      hints: [
+        `export ${name}='postgres://user@host:5432/db' and the password in PGPASSWORD or ~/.pgpass`,
+        'Or percent-encode it in the URL: / as %2F, ? as %3F, # as %23, @ as %40.',
+      ],
+    },
+  )
 }
 
 /** `user@host:port/database`, the way a message names the server. */
