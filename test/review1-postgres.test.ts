@@ -78,4 +78,35 @@ describe('review1: two exports of a table at once (a cron run overlapping a manu
     const tables = await watcher.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'race'`)
     expect(tables.rows.map((r) => r.tablename)).toEqual(['orders'])
   })
+
+  it('a connection the server ends mid-export exits 4 (PG_CONNECTION_LOST), keeping the old table and no load table', async () => {
+    const first = startEcap(['export', '--to', 'postgres', '--lake', lake, '--tables', 'orders', '--schema', 'lost'], {
+      env: server.env,
+    })
+    expect((await first.exited).code, first.stderr()).toBe(0)
+    const before = await watcher.query('SELECT count(*)::int AS n FROM lost.orders')
+    // A BI query holding the table keeps the next export waiting, mid-transaction, with its load complete.
+    const holder = await server.client()
+    const run = startEcap(['export', '--to', 'postgres', '--lake', lake, '--tables', 'orders', '--schema', 'lost'], {
+      env: server.env,
+    })
+    try {
+      await holder.query('BEGIN')
+      await holder.query('SELECT count(*) FROM lost.orders')
+      await untilExportsWait(1, [run])
+      await watcher.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ecap export'`,
+      )
+      await holder.query('COMMIT')
+    } finally {
+      await holder.end()
+    }
+    const exit = await run.exited
+    expect(exit.code, run.stderr()).toBe(4)
+    expect(run.stderr()).toContain('PG_CONNECTION_LOST')
+    expect(run.stderr()).toContain('lost.orders keeps its old rows')
+    expect((await watcher.query('SELECT count(*)::int AS n FROM lost.orders')).rows).toEqual(before.rows)
+    const tables = await watcher.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'lost'`)
+    expect(tables.rows.map((r) => r.tablename)).toEqual(['orders'])
+  })
 })

@@ -2,6 +2,7 @@
 import {afterAll, describe, expect, it} from 'vitest'
 import {runKpis} from '../src/lib/analytics/kpi/kpi.js'
 import {buildKpiReport, type KpiReportData, kpiDocument} from '../src/lib/analytics/kpi/report.js'
+import {incompleteDayOf} from '../src/lib/analytics/report-common.js'
 import {withEngine} from '../src/lib/engine/engine.js'
 import type {SparklineBlock} from '../src/lib/report/document.js'
 import {renderTerminal} from '../src/lib/report/terminal.js'
@@ -37,5 +38,19 @@ describe('review1: --as-of after the data ends (a cron passing yesterday while i
     const chart = doc.sections.flatMap((s) => s.blocks).find((b): b is SparklineBlock => b.kind === 'sparkline')
     expect(chart?.points.map((p) => p.label)).toEqual(['2026-03-07', '2026-03-08'])
     expect(renderTerminal(doc, {color: false})).not.toContain('Every day shown is whole')
+  })
+})
+
+describe('review1: incompleteDayOf at its edges', () => {
+  it('is the day the data ends inside, up to the as-of day; a day ending exactly at the latest event is whole', () => {
+    // --as-of two days past the data: the first day that is not whole is the latest event's.
+    expect(incompleteDayOf('2026-03-11', '2026-03-09T10:00:00.000Z')).toBe('2026-03-09')
+    // The latest event exactly at midnight: the day before is whole, the day it opens is not.
+    expect(incompleteDayOf('2026-03-10', '2026-03-10T00:00:00.000Z')).toBe('2026-03-10')
+    expect(incompleteDayOf('2026-03-09', '2026-03-10T00:00:00.000Z')).toBeNull()
+    // An offset other than Z is read as the instant it names.
+    expect(incompleteDayOf('2026-03-09', '2026-03-09T23:30:00-01:00')).toBeNull()
+    // A recorded time that does not read as one cannot tell (it used to read as a whole day).
+    expect(incompleteDayOf('2026-03-09', 'not a time')).toBeUndefined()
   })
 })

@@ -49,12 +49,13 @@ export function runLine(run: RunMeta, what: string): string {
  * sessions), when the run's as-of day reaches it. That day and every later one up to the as-of day are left out of
  * charts and changes, since they would draw a drop that never happened: an --as-of past the data's end (a cron passing
  * yesterday while ingest lags) zero-fills days the data never reached. A run cut by --as-of before the latest event
- * has whole days only. Undefined when the run did not record its latest event (results saved before ecap did), so the
- * report can say it cannot tell.
+ * has whole days only. Undefined when the run did not record its latest event (results saved before ecap did) or it
+ * does not read as a time, so the report can say it cannot tell.
  */
 export function incompleteDayOf(asOf: string, latestEventTime: string | null | undefined): string | null | undefined {
-  if (latestEventTime === null || latestEventTime === undefined) return undefined
-  const latestDay = new Date(Date.parse(latestEventTime)).toISOString().slice(0, 10)
+  const latest = latestEventTime === null || latestEventTime === undefined ? Number.NaN : Date.parse(latestEventTime)
+  if (Number.isNaN(latest)) return undefined
+  const latestDay = new Date(latest).toISOString().slice(0, 10)
   return latestDay <= asOf ? latestDay : null
 }
 
