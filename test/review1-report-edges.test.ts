@@ -54,3 +54,15 @@ describe('review1: incompleteDayOf at its edges', () => {
     expect(incompleteDayOf('2026-03-09', 'not a time')).toBeUndefined()
   })
 })
+
+describe('review1: --since after the last day of the kpi run', () => {
+  it("is refused (exit 2) rather than titled with the data's range over zero totals", async () => {
+    const lake = await lakeOf(shop().events)
+    await withEngine((engine) => runKpis(engine, {lake}))
+    const report = (since: string) => withEngine((engine) => buildKpiReport(engine, {lake, top: 10, since}))
+    await expect(report('2026-04-01')).rejects.toMatchObject({code: 'SINCE_AFTER_AS_OF', exitCode: 2})
+    // The as-of day itself is still a range of one day.
+    const d = await report('2026-03-09')
+    expect([d.from, d.to, d.totals.orders]).toEqual(['2026-03-09', '2026-03-09', 0])
+  })
+})
