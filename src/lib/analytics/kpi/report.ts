@@ -1,4 +1,5 @@
 import type {Engine} from '../../engine/engine.js'
+import {UsageError} from '../../errors.js'
 import type {MetricsBlock, ReportBlock, ReportDocument, TableBlock} from '../../report/document.js'
 import {formatChange, formatValue} from '../../report/format.js'
 import {col, incompleteDayOf, isWholeDay, meta, num, type RunMeta, runLine, table} from '../report-common.js'
@@ -62,6 +63,14 @@ export interface KpiReportOptions {
 /** The kpi report from the saved daily, weekly and top tables. */
 export async function buildKpiReport(engine: Engine, {lake, top, since}: KpiReportOptions): Promise<KpiReportData> {
   const run = await loadResult(engine, lake, KPI_RESULTS.daily, 'kpi')
+  if (since !== null && since > run.asOf) {
+    // Nothing from there on was analysed: zero totals under the data's own range would read as a month without sales.
+    throw new UsageError(
+      'SINCE_AFTER_AS_OF',
+      `--since ${since} is after ${run.asOf}, the last day the saved kpi run covers: there is nothing to show.`,
+      {hints: [`--since ${run.asOf}`, `ecap analyze kpi --lake ${lake} (after the lake has caught up)`]},
+    )
+  }
   await loadResult(engine, lake, KPI_RESULTS.weekly, 'kpi')
   await loadResult(engine, lake, KPI_RESULTS.topProducts, 'kpi')
   await loadResult(engine, lake, KPI_RESULTS.topCategories, 'kpi')
