@@ -172,7 +172,7 @@ export function fraudDocument(d: FraudReportData): ReportDocument {
               {
                 kind: 'text',
                 tone: 'note',
-                text: `${d.incompleteDay}${d.incompleteDay < d.run.asOf ? ` to ${d.run.asOf} are` : ' is'} left out of the chart: the data ends before that day does.`,
+                text: `${d.incompleteDay}${d.incompleteDay < d.run.asOf ? ` to ${d.run.asOf} are` : ' is'} left out of the chart: the data ends inside ${d.incompleteDay}.`,
               } as const,
             ]
           : []),
