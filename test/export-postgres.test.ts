@@ -349,10 +349,12 @@ describe('ecap export --to postgres', () => {
     const [truthA, truthB] = [await lakeTruth(lakeA, ['orders']), await lakeTruth(lakeB, ['orders'])]
     expect(truthA.orders).not.toEqual(truthB.orders)
 
-    // A BI query in a transaction that has read the table holds it: the export loads all its rows, then waits to swap.
+    // A session holding SHARE UPDATE EXCLUSIVE (as a VACUUM would) lets the export replace every row, then keeps it
+    // waiting at its last statement (COMMENT ON TABLE), uncommitted: the moment to look from outside.
     const holder = await server.client()
     try {
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+      await holder.query('LOCK TABLE atomic.orders IN SHARE UPDATE EXCLUSIVE MODE')
       await holder.query('SELECT count(*) FROM atomic.orders')
       const run = startEcap(
         ['export', '--to', 'postgres', '--lake', lakeB, '--tables', 'orders', '--schema', 'atomic'],
@@ -361,10 +363,13 @@ describe('ecap export --to postgres', () => {
         },
       )
       await untilWaitingForLock('atomic.orders', run)
-      // The load is complete but uncommitted: no one else sees its table, and the holder still reads the old rows.
+      // The load is complete but uncommitted: no one else sees a load table, and every reader still reads the old rows.
       expect(await tablesOf('atomic')).toEqual(['orders'])
+      const oldIds = truthA.orders!.map((row) => JSON.parse(row)[0]).sort()
       const seen = await holder.query('SELECT order_id FROM atomic.orders')
-      expect(seen.rows.map((r) => r.order_id).sort()).toEqual(truthA.orders!.map((row) => JSON.parse(row)[0]).sort())
+      expect(seen.rows.map((r) => r.order_id).sort()).toEqual(oldIds)
+      const outside = await reader.query('SELECT order_id FROM atomic.orders')
+      expect(outside.rows.map((r) => r.order_id).sort()).toEqual(oldIds)
       await holder.query('COMMIT')
       const exit = await run.exited
       expect(exit.code, run.stderr()).toBe(0)
@@ -413,7 +418,8 @@ describe('ecap export --to postgres', () => {
     const holder = await server.client()
     try {
       await holder.query('BEGIN')
-      await holder.query('SELECT count(*) FROM interrupt.orders')
+      // Keeps the export waiting at its last statement, its rows replaced but uncommitted (see the atomic test).
+      await holder.query('LOCK TABLE interrupt.orders IN SHARE UPDATE EXCLUSIVE MODE')
       const run = startEcap(
         ['export', '--to', 'postgres', '--lake', lakeB, '--tables', 'orders', '--schema', 'interrupt'],
         {
@@ -432,15 +438,39 @@ describe('ecap export --to postgres', () => {
     expect(await tablesOf('interrupt')).toEqual(['orders'])
   })
 
-  it('refuses to drop views a user built on a table, and keeps the table', async () => {
+  it('keeps the views, grants and indexes users built on a table whose columns are unchanged', async () => {
     const setup = exportPg(['--lake', lakeA, '--tables', 'orders', '--schema', 'viewed'])
     expect(setup.status, setup.stderr).toBe(0)
     await reader.query('CREATE VIEW viewed.big_orders AS SELECT * FROM viewed.orders WHERE net_total > 100')
+    await reader.query('CREATE INDEX orders_by_customer ON viewed.orders (customer_id)')
+    await reader.query('CREATE ROLE dashboard')
+    await reader.query('GRANT USAGE ON SCHEMA viewed TO dashboard')
+    await reader.query('GRANT SELECT ON viewed.orders TO dashboard')
     const run = exportPg(['--lake', lakeB, '--tables', 'orders', '--schema', 'viewed'])
+    expect(run.status, run.stderr).toBe(0)
+    const truthB = (await lakeTruth(lakeB, ['orders'])).orders
+    expect(await pgRows('viewed', 'orders')).toEqual(truthB)
+    const big = await reader.query('SELECT count(*)::int AS n FROM viewed.big_orders')
+    const expected = await reader.query('SELECT count(*)::int AS n FROM viewed.orders WHERE net_total > 100')
+    expect(big.rows[0].n).toBe(expected.rows[0].n)
+    const index = await reader.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'viewed'`)
+    expect(index.rows.map((r) => r.indexname)).toEqual(['orders_by_customer'])
+    const grant = await reader.query(`SELECT has_table_privilege('dashboard', 'viewed.orders', 'SELECT') AS ok`)
+    expect(grant.rows[0].ok).toBe(true)
+  })
+
+  it('refuses to drop views a user built on a table whose columns changed, and keeps the table', async () => {
+    const setup = exportPg(['--lake', lakeA, '--tables', 'orders', '--schema', 'reshaped'])
+    expect(setup.status, setup.stderr).toBe(0)
+    // An older ecap's table, a column short: the export must swap in a new table, which would drop the view.
+    await reader.query('ALTER TABLE reshaped.orders DROP COLUMN chargeback')
+    await reader.query('CREATE VIEW reshaped.big_orders AS SELECT * FROM reshaped.orders WHERE net_total > 100')
+    const before = await pgRows('reshaped', 'orders')
+    const run = exportPg(['--lake', lakeB, '--tables', 'orders', '--schema', 'reshaped'])
     expect(run.status, run.stderr).toBe(2)
-    expect(run.stderr).toContain('viewed.orders keeps its old rows')
+    expect(run.stderr).toContain('reshaped.orders keeps its old rows')
     expect(run.stderr).toContain('never drops your objects')
-    expect(await pgRows('viewed', 'orders')).toEqual((await lakeTruth(lakeA, ['orders'])).orders)
+    expect(await pgRows('reshaped', 'orders')).toEqual(before)
   })
 
   it('refuses a value PostgreSQL cannot hold (NUL in text) with exit 3, keeping the old table', async () => {

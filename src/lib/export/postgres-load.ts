@@ -9,7 +9,7 @@ import {failpoint} from '../failpoints.js'
 import {copyLineSql, pgColumnType} from './postgres-types.js'
 import type {PreparedQuery} from './write-result.js'
 
-/** The first key of the advisory lock that orders the swaps of one table (see replaceTable). */
+/** The first key of the advisory lock that orders the exports of one table (see replaceTable). */
 const SWAP_LOCK = 'ecap export --to postgres'
 
 export interface PgColumn {
@@ -35,11 +35,16 @@ export interface ReplaceTableResult {
 }
 
 /**
- * Replaces `schema.name` with the rows of `query` in one transaction: a new table under a name no one else uses is
- * created and filled by COPY, streamed from DuckDB one chunk at a time (memory stays bounded whatever the size), then
- * the old table is dropped and the new one renamed into its place, and all of it commits at once. Readers see the old
- * table or the new one, never a half-filled one; any failure (a bad value, a lost connection, Ctrl-C, a kill, which
- * ends the session) rolls the whole transaction back and leaves the old table as it was.
+ * Replaces `schema.name` with the rows of `query` in one transaction, its rows streamed by COPY from DuckDB one chunk
+ * at a time (memory stays bounded whatever the size). Two ways, both committed at once:
+ * - the table exists with the same columns and types (every export but the first, or after a schema change):
+ *   DELETE its rows and COPY the new ones into it. MVCC keeps every reader right, a REPEATABLE READ transaction whose
+ *   snapshot is older included (it still sees the old rows); the table keeps its grants, indexes and dependent views,
+ *   and readers never wait for a lock. The deleted rows are left for autovacuum.
+ * - otherwise: a new table under a name no one else uses is filled, the old one dropped and the new one renamed into
+ *   its place (a moment of exclusive lock).
+ * Readers see the old rows or the new ones, never a half-filled table; any failure (a bad value, a lost connection,
+ * Ctrl-C, a kill, which ends the session) rolls the whole transaction back and leaves the old table as it was.
  */
 export async function replaceTable(
   engine: Engine,
@@ -69,17 +74,26 @@ export async function replaceTable(
     options.signal?.throwIfAborted()
     await client.query('BEGIN')
     try {
-      await client.query(`CREATE TABLE ${load} (${definition})`)
-      const rows = await copyRows(engine, client, load, options)
-      // Two exports of one table at once (a cron run overlapping a manual one) take turns to swap: without this, when
-      // the table is new, neither sees the other's uncommitted rename and the later one fails on the catalog's unique
-      // name. Held to the commit; taken after the COPY, so their loads still run side by side.
+      // Two exports of one table at once (a cron run overlapping a manual one) take turns, held to the commit: the
+      // later one's DELETE then sees the earlier one's rows (a new statement, a new snapshot) and its rows stay, and
+      // two first exports of a new table do not both create it.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
         SWAP_LOCK,
         JSON.stringify([options.schema, options.name]),
       ])
-      await client.query(`DROP TABLE IF EXISTS ${target}`)
-      await client.query(`ALTER TABLE ${load} RENAME TO ${escapeIdentifier(options.name)}`)
+      // The load table's columns as PostgreSQL spells them, to compare with the existing table's.
+      await client.query(`CREATE TABLE ${load} (${definition})`)
+      const inPlace = await sameColumns(client, load, target)
+      let rows: number
+      if (inPlace) {
+        await client.query(`DROP TABLE ${load}`)
+        await client.query(`DELETE FROM ${target}`)
+        rows = await copyRows(engine, client, target, options)
+      } else {
+        rows = await copyRows(engine, client, load, options)
+        await client.query(`DROP TABLE IF EXISTS ${target}`)
+        await client.query(`ALTER TABLE ${load} RENAME TO ${escapeIdentifier(options.name)}`)
+      }
       await client.query(`COMMENT ON TABLE ${target} IS ${escapeLiteral(options.comment)}`)
       options.signal?.throwIfAborted()
       await client.query('COMMIT')
@@ -94,6 +108,20 @@ export async function replaceTable(
   } finally {
     options.signal?.removeEventListener('abort', onAbort)
   }
+}
+
+/** Whether `target` is an ordinary table with exactly the columns of `load`: the same names, order and types. */
+async function sameColumns(client: pg.Client, load: string, target: string): Promise<boolean> {
+  const {rows} = await client.query<{table: string; columns: string | null}>(
+    `SELECT t.name AS table,
+            (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+             FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+     FROM (VALUES ('load', $1::text), ('target', $2::text)) t(name, ref)
+     LEFT JOIN pg_class c ON c.oid = to_regclass(t.ref) AND c.relkind = 'r'`,
+    [load, target],
+  )
+  const of = (name: string) => rows.find((r) => r.table === name)?.columns ?? null
+  return of('target') !== null && of('target') === of('load')
 }
 
 /** COPY FROM STDIN in CSV, fed chunk by chunk with back-pressure; returns the rows the server counted. */

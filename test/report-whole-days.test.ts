@@ -1,4 +1,4 @@
-// Review of issue 17's actionable report (review1): edges of the whole-day rule that the report tests left out.
+// The whole-day rule of the reports at its edges: --as-of past the data, an event at midnight, --since past the run.
 import {afterAll, describe, expect, it} from 'vitest'
 import {runKpis} from '../src/lib/analytics/kpi/kpi.js'
 import {buildKpiReport, type KpiReportData, kpiDocument} from '../src/lib/analytics/kpi/report.js'
@@ -25,7 +25,7 @@ async function kpiReport(lake: string, asOf?: string): Promise<KpiReportData> {
   return withEngine((engine) => buildKpiReport(engine, {lake, top: 10, since: null}))
 }
 
-describe('review1: --as-of after the data ends (a cron passing yesterday while ingest lags)', () => {
+describe('--as-of after the data ends (a cron passing yesterday while ingest lags)', () => {
   it('compares the latest whole day, not a day after the data, and draws no day the data ends in or before', async () => {
     const lake = await lakeOf(shop().events)
     const d = await kpiReport(lake, '2026-03-11')
@@ -41,7 +41,7 @@ describe('review1: --as-of after the data ends (a cron passing yesterday while i
   })
 })
 
-describe('review1: incompleteDayOf at its edges', () => {
+describe('incompleteDayOf at its edges', () => {
   it('is the day the data ends inside, up to the as-of day; a day ending exactly at the latest event is whole', () => {
     // --as-of two days past the data: the first day that is not whole is the latest event's.
     expect(incompleteDayOf('2026-03-11', '2026-03-09T10:00:00.000Z')).toBe('2026-03-09')
@@ -55,7 +55,7 @@ describe('review1: incompleteDayOf at its edges', () => {
   })
 })
 
-describe('review1: --since after the last day of the kpi run', () => {
+describe('--since after the last day of the kpi run', () => {
   it("is refused (exit 2) rather than titled with the data's range over zero totals", async () => {
     const lake = await lakeOf(shop().events)
     await withEngine((engine) => runKpis(engine, {lake}))

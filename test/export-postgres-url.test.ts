@@ -1,4 +1,4 @@
-// Review of issue 17's export to PostgreSQL (review1): a URL whose password holds a character a URL reserves.
+// Export to PostgreSQL: a URL whose password holds a character a URL reserves never shows any part of it.
 import {describe, expect, it} from 'vitest'
 import {UsageError} from '../src/lib/errors.js'
 import {describeTarget, pgClientConfig} from '../src/lib/export/postgres-connection.js'
@@ -12,7 +12,7 @@ const URLS = [
   {url: 'postgres://alice:Hunter2?x@db.example/shop', secret: 'Hunter2'},
 ]
 
-describe('review1: a postgres:// URL with an unencoded password', () => {
+describe('a postgres:// URL with an unencoded password', () => {
   for (const {url, secret} of URLS) {
     it(`is refused with exit 2 and the fix, never showing the password: ${url.replace(secret, '***')}`, () => {
       let error: unknown
