@@ -189,7 +189,7 @@ function loadError(error: unknown, what: string, target: PgTarget, done: PgTable
     return new UsageError('PG_TABLE_IN_USE', `PostgreSQL at ${where}: ${message}. ${kept}`, {
       cause: error,
       hints: [
-        'The table\'s columns changed, so ecap must replace the table, and it never drops your objects: drop the views, export again, and create them on the new columns.',
+        "The table's columns changed, so ecap must replace the table, and it never drops your objects: drop the views, export again, and create them on the new columns.",
       ],
     })
   }
