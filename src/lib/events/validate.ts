@@ -164,8 +164,22 @@ const QUOTED_CHARS = 64
  * reads `\ud800` instead of being stored as one. A reason is text of the dead-letter table, which must load.
  */
 export function quoted(value: unknown): string {
-  if (typeof value !== 'string') return String(cut(JSON.stringify(value) ?? String(value)))
+  if (typeof value !== 'string') return cut(stringified(value))
   return JSON.stringify(cut(value))
+}
+
+/**
+ * JSON.stringify recurses: a value nested deeper than the stack (a few kilobytes of `[[[[...`, which JSON.parse reads
+ * without recursing) makes it throw a RangeError, which would escape judge and stop ingest at the same message on
+ * every restart. Such a value is named by its kind instead.
+ */
+function stringified(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    return Array.isArray(value) ? '[an array nested too deeply to quote]' : '{an object nested too deeply to quote}'
+  }
 }
 
 /** The first QUOTED_CHARS characters and an ellipsis, never ending in the first half of a surrogate pair. */
