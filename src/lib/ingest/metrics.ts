@@ -30,6 +30,13 @@ export interface LagSources {
 const LAG_READ_REUSE_MS = 1000
 
 /**
+ * How long a scrape waits for the brokers' offsets. kafkajs retries a broker that does not answer for half a minute
+ * or more, and Prometheus gives up on a scrape after 10 s by default, marking the target down and dropping every
+ * metric: the counters must still come back when Kafka is the thing that is wrong, with the lag gauges left out.
+ */
+const LAG_READ_TIMEOUT_MS = 2000
+
+/**
  * The Prometheus metrics of one ingest run, in a registry of its own (never prom-client's global one), so runs in one
  * process and tests do not share counters. Counters move when the lake commit that holds what they count has landed,
  * not when a message is read, except `messages_consumed_total`, which says so: a scrape never reports as ingested
@@ -53,7 +60,7 @@ export class IngestMetrics {
   /** Kafka timestamp (ms) of the last message of each partition this run committed to the events table. */
   private readonly committedTimestamps = new Map<number, number>()
   private lagSources: LagSources | undefined
-  private lagRead: {at: number; logs: Promise<PartitionLog[]>} | undefined
+  private lagRead: {at: number; done: boolean; logs: Promise<PartitionLog[]>} | undefined
 
   constructor(private readonly topic: string) {
     const registers = [this.registry]
@@ -248,12 +255,13 @@ export class IngestMetrics {
     gauge.reset()
     const sources = this.lagSources
     if (!sources) return
-    let logs: PartitionLog[]
+    let logs: PartitionLog[] | undefined
     try {
-      logs = await this.readLogs(sources)
+      logs = await withinTimeout(this.readLogs(sources), LAG_READ_TIMEOUT_MS)
     } catch {
       return
     }
+    if (logs === undefined) return
     const assigned = new Set(sources.assigned())
     const lake = sources.lakeOffsets()
     const now = Date.now()
@@ -274,11 +282,33 @@ export class IngestMetrics {
     }
   }
 
+  /** One broker read at a time: scrapes that come while one is unanswered wait for it rather than pile up more. */
   private readLogs(sources: LagSources): Promise<PartitionLog[]> {
     const now = Date.now()
-    if (this.lagRead === undefined || now - this.lagRead.at > LAG_READ_REUSE_MS) {
-      this.lagRead = {at: now, logs: sources.logOffsets()}
+    let read = this.lagRead
+    if (read === undefined || (read.done && now - read.at > LAG_READ_REUSE_MS)) {
+      const fresh = {at: now, done: false, logs: sources.logOffsets()}
+      const finish = () => {
+        fresh.done = true
+      }
+      fresh.logs.then(finish, finish)
+      read = fresh
+      this.lagRead = fresh
     }
-    return this.lagRead.logs
+    return read.logs
+  }
+}
+
+/** `promise`'s value, or undefined once `ms` have passed without one (the timer never holds the process). */
+async function withinTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+    timer.unref()
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
   }
 }
