@@ -36,6 +36,13 @@ export class IngestState {
   private assigned = new Set<number>()
   /** Reads each partition's low-water mark (the first offset Kafka still holds). */
   lowWaterMarks: (() => Promise<Map<number, number>>) | undefined
+  /** Reads each partition's high-water mark (the next offset Kafka will write); asked only with --from latest. */
+  highWaterMarks: (() => Promise<Map<number, number>>) | undefined
+  /**
+   * Where this member began each assigned partition the lake has no record of (--from's position), for the lag
+   * gauges: with --from latest, what the topic held before is not waiting to be read. Absent for --from earliest.
+   */
+  private startedAt = new Map<number, number>()
   /** Offsets lost to retention before this run could read them. */
   readonly retentionGaps: (RetentionGap & {topic: string})[] = []
   private joins = 0
@@ -86,6 +93,11 @@ export class IngestState {
     return this.eventsTable.offsets
   }
 
+  /** Where this member began the partitions the lake has no record of, where --from names a position (see startedAt). */
+  startOffsets(): ReadonlyMap<number, number> {
+    return this.startedAt
+  }
+
   async loadLakeOffsets(): Promise<void> {
     await this.eventsTable.read(this.engine)
     await this.deadTable.read(this.engine)
@@ -102,11 +114,14 @@ export class IngestState {
     const next = this.flushing.then(async () => {
       await this.loadLakeOffsets()
       const lows = await this.readLowWaterMarks()
+      // A --from latest consumer of a partition the lake has never seen starts at its end, as of about now.
+      const highs = this.options.from === 'latest' && this.highWaterMarks ? await this.highWaterMarks() : new Map()
       const added = partitions.filter((p) => !this.assigned.has(p))
       this.assigned = new Set(partitions)
       this.metrics?.assigned(added)
       this.dropPending()
       this.seen = new Map([...this.eventsTable.offsets].filter(([p]) => this.assigned.has(p)))
+      this.startedAt = new Map([...highs].filter(([p]) => this.assigned.has(p) && this.resumeOffset(p) === undefined))
       const gaps = this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))), lows)
       await this.recordGaps(gaps)
       // A member that died after committing alerts to the lake and before producing them left them unpublished:
@@ -139,8 +154,11 @@ export class IngestState {
         gaps.push({partition, firstOffset: offset, lastOffset: low - 1})
         offset = low
       }
-      offset ??= fallback.get(partition)
-      if (offset === undefined) continue
+      if (offset === undefined) {
+        offset = fallback.get(partition)
+        if (offset === undefined) continue
+        this.startedAt.set(partition, offset)
+      }
       this.seen.set(partition, offset - 1)
       this.consumer?.seek({topic: this.options.topic, partition, offset: String(offset)})
     }

@@ -99,6 +99,7 @@ async function runIngest(options: IngestOptions, hooks: IngestHooks, metrics?: I
     metrics?.watchLag({
       assigned: () => state.assignedPartitions(),
       lakeOffsets: () => state.lakeOffsets(),
+      startOffsets: () => state.startOffsets(),
       logOffsets: async () =>
         (await admin.fetchTopicOffsets(options.topic)).map((p) => ({
           partition: p.partition,
@@ -114,6 +115,15 @@ async function runIngest(options: IngestOptions, hooks: IngestHooks, metrics?: I
         throw unavailable(error, options.connection.brokers)
       }
       return lows
+    }
+    state.highWaterMarks = async () => {
+      const highs = new Map<number, number>()
+      try {
+        for (const p of await admin.fetchTopicOffsets(options.topic)) highs.set(p.partition, Number(p.high))
+      } catch (error) {
+        throw unavailable(error, options.connection.brokers)
+      }
+      return highs
     }
     await state.loadLakeOffsets()
     if (options.untilCaughtUp && state.caughtUp(highWater, partitions)) {

@@ -22,6 +22,8 @@ export interface LagSources {
   assigned(): number[]
   /** Last offset the events table holds per partition, as this member last read or committed it. */
   lakeOffsets(): ReadonlyMap<number, number>
+  /** Where this member began the partitions the lake has no record of, when --from names a position (not earliest). */
+  startOffsets(): ReadonlyMap<number, number>
   /** Each partition's low- and high-water marks, asked of the brokers. */
   logOffsets(): Promise<PartitionLog[]>
 }
@@ -264,13 +266,14 @@ export class IngestMetrics {
     if (logs === undefined) return
     const assigned = new Set(sources.assigned())
     const lake = sources.lakeOffsets()
+    const started = sources.startOffsets()
     const now = Date.now()
     for (const log of [...logs].sort((a, b) => a.partition - b.partition)) {
       if (!assigned.has(log.partition)) continue
       const written = lake.get(log.partition)
-      // A partition the lake has never seen is read from its first retained offset; one whose retention passed the
-      // lake's record resumes there too (the gap is recorded, not waited for).
-      const next = Math.max(written === undefined ? log.low : written + 1, log.low)
+      // A partition the lake has never seen is read from where --from put it (its first retained offset with
+      // earliest); one whose retention passed the lake's record resumes there too (the gap is recorded, not waited for).
+      const next = Math.max(written === undefined ? (started.get(log.partition) ?? log.low) : written + 1, log.low)
       const lag = Math.max(log.high - next, 0)
       if (unit === 'messages') {
         gauge.set(this.labels(log.partition), lag)
