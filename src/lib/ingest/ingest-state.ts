@@ -122,7 +122,10 @@ export class IngestState {
       this.dropPending()
       this.seen = new Map([...this.eventsTable.offsets].filter(([p]) => this.assigned.has(p)))
       this.startedAt = new Map([...highs].filter(([p]) => this.assigned.has(p) && this.resumeOffset(p) === undefined))
-      const gaps = this.seekFromLake(new Map([...startOffsets].filter(([p]) => this.assigned.has(p))), lows)
+      // The lake, not the group's Kafka offsets, says what was ingested: a partition it has no record of starts where
+      // --from says, even when the group read it before (into another lake, or this one before it was rebuilt).
+      const fallback = this.options.from === 'earliest' ? lows : startOffsets
+      const gaps = this.seekFromLake(new Map([...fallback].filter(([p]) => this.assigned.has(p))), lows)
       await this.recordGaps(gaps)
       // A member that died after committing alerts to the lake and before producing them left them unpublished:
       // whoever takes its partitions over sends them again. The first join needs none: the start sent them all.
