@@ -13,7 +13,7 @@ import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 import {page, SPEC_PROPERTIES, track} from './helpers/segment-messages.js'
 
 /**
- * Review of issue 17 (review2): a message whose value nests deeper than the JS stack allows must become a dead letter
+ * a message whose value nests deeper than the JS stack allows must become a dead letter
  * like any other bad message. A few kilobytes of `[[[[...]]]]` in any field made judge throw a RangeError out of
  * quoted()'s JSON.stringify; take() treats a throw as fatal, so ingest stopped, and stopped again on the same message
  * at every restart: one message held the whole topic.
@@ -57,7 +57,7 @@ const SEGMENT_FIELDS: [Record<string, unknown>, string[]][] = [
   [track('Order Refunded', SPEC_PROPERTIES['Order Refunded']), ['properties', 'total']],
 ]
 
-describe('review2: a deeply nested value is a dead letter, never an exception', () => {
+describe('a deeply nested value is a dead letter, never an exception', () => {
   it.each(SEGMENT_FIELDS.map(([message, path]) => [path.join('.'), message, path] as const))(
     'judgeSegment with the Segment field %s nested 100,000 deep',
     (_name, message, path) => {
@@ -81,12 +81,12 @@ describe('review2: a deeply nested value is a dead letter, never an exception', 
   )
 })
 
-describe('review2: ingest --input segment goes on past a deeply nested message', () => {
+describe('ingest --input segment goes on past a deeply nested message', () => {
   let dir: string
   let engine: Engine
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ecap-review2-poison-'))
+    dir = mkdtempSync(join(tmpdir(), 'ecap-poison-'))
     engine = await Engine.open()
   })
 

@@ -7,7 +7,7 @@ import {makeEvent} from './helpers/events.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /**
- * Review of issue 17 (review2): with `--from latest`, ingest skips what the topic held before it started, yet
+ * with `--from latest`, ingest skips what the topic held before it started, yet
  * `ecap_ingest_lag_messages` of a partition the lake had no record of counted from the first retained offset. A partition that got no new message reported its whole backlog as lag for as long
  * as ingest ran, and the documented EcapIngestNotCommitting alert fired on an ingest that was caught up.
  */
@@ -17,11 +17,11 @@ function sample(text: string, name: string, partition: number): number | undefin
   return line === undefined ? undefined : Number(line.split(' ').at(-1))
 }
 
-describe('review2: lag with --from latest', () => {
+describe('lag with --from latest', () => {
   let dir: string
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ecap-review2-latest-'))
+    dir = mkdtempSync(join(tmpdir(), 'ecap-latest-'))
   })
 
   afterAll(() => {

@@ -9,7 +9,7 @@ import {makeEvent} from './helpers/events.js'
 import {uniqueName} from './helpers/kafka.js'
 
 /**
- * Review of issue 17 (review2): a scrape asks the brokers for the lag gauges. With a broker that takes connections
+ * a scrape asks the brokers for the lag gauges. With a broker that takes connections
  * but does not answer (a network partition, a JVM paused by the kernel or a long GC; here the test's own broker,
  * SIGSTOPped), kafkajs retried for 24-30 s per scrape, past Prometheus's default 10 s scrape_timeout: the target was
  * marked down and every counter lost, just when lag alerts matter.
@@ -38,12 +38,12 @@ function sample(text: string, name: string, partition: number): number | undefin
   return line === undefined ? undefined : Number(line.split(' ').at(-1))
 }
 
-describe('review2: ecap ingest --metrics-port with a broker that stops answering', () => {
+describe('ecap ingest --metrics-port with a broker that stops answering', () => {
   let dir: string
   let broker: LocalBroker
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ecap-review2-metrics-'))
+    dir = mkdtempSync(join(tmpdir(), 'ecap-metrics-'))
     broker = await startLocalBroker()
   }, 180_000)
 

@@ -7,17 +7,17 @@ import {makeEvent} from './helpers/events.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /**
- * Review of issue 17 (review2), found on the way: the lake is the record of what was ingested, yet a partition the
+ * The lake is the record of what was ingested, yet a partition the
  * lake had no record of was left where the consumer group's Kafka offsets pointed. A second lake fed by the same
  * group (a lake rebuilt from the topic, staging beside production, the default group name) got nothing of what the
  * group had read before, and `--until-caught-up` waited for it forever.
  */
 
-describe('review2: a new lake read by a group that committed offsets before', () => {
+describe('a new lake read by a group that committed offsets before', () => {
   let dir: string
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ecap-review2-group-'))
+    dir = mkdtempSync(join(tmpdir(), 'ecap-group-'))
   })
 
   afterAll(() => {
