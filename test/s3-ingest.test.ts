@@ -446,7 +446,9 @@ describe.concurrent('failpoints of ingest on an s3:// lake', () => {
   }, 240_000)
 
   it('sweeps every ingest write-path failpoint of FAILPOINTS', () => {
-    const ingestPoints = FAILPOINTS.filter((p) => !p.startsWith('lake.compact.') && !p.startsWith('import.'))
+    const ingestPoints = FAILPOINTS.filter(
+      (p) => !p.startsWith('lake.compact.') && !p.startsWith('import.') && !p.startsWith('export.'),
+    )
     expect(SWEEP.map((c) => c.point).sort()).toEqual([...ingestPoints].sort())
   })
 
