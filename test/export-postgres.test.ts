@@ -464,8 +464,15 @@ describe('ecap export --to postgres', () => {
     expect(setup.status, setup.stderr).toBe(0)
     // An older ecap's table, a column short: the export must swap in a new table, which would drop the view.
     await reader.query('ALTER TABLE reshaped.orders DROP COLUMN chargeback')
-    await reader.query('CREATE VIEW reshaped.big_orders AS SELECT * FROM reshaped.orders WHERE net_total > 100')
     const before = await pgRows('reshaped', 'orders')
+    // A crash mid-COPY on the swap's way leaves the old table and no load table either.
+    const crash = ecap(['export', '--to', 'postgres', '--lake', lakeB, '--tables', 'orders', '--schema', 'reshaped'], {
+      env: {...server.env, ECAP_FAILPOINTS: 'export.postgres.copy=crash'},
+    })
+    expect(crash.signal, crash.stderr).toBe('SIGKILL')
+    expect(await pgRows('reshaped', 'orders')).toEqual(before)
+    expect(await tablesOf('reshaped')).toEqual(['orders'])
+    await reader.query('CREATE VIEW reshaped.big_orders AS SELECT * FROM reshaped.orders WHERE net_total > 100')
     const run = exportPg(['--lake', lakeB, '--tables', 'orders', '--schema', 'reshaped'])
     expect(run.status, run.stderr).toBe(2)
     expect(run.stderr).toContain('reshaped.orders keeps its old rows')

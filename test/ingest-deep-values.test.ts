@@ -9,6 +9,7 @@ import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {ecap} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
+import {createTopic} from './helpers/fault-input.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 import {page, SPEC_PROPERTIES, track} from './helpers/segment-messages.js'
 
@@ -102,13 +103,7 @@ describe('ingest --input segment goes on past a deeply nested message', () => {
     const poison = Buffer.from(withDeep(page({messageId: '022bb90c-bbac-11e4-8dfc-000000000003'}), ['type']))
     const values = [Buffer.from(JSON.stringify(page({messageId: ids[0]}))), poison]
     values.push(Buffer.from(JSON.stringify(page({messageId: ids[1]}))))
-    const admin = testKafka().admin()
-    await admin.connect()
-    try {
-      await admin.createTopics({topics: [{topic, numPartitions: 1}], waitForLeaders: true})
-    } finally {
-      await admin.disconnect()
-    }
+    await createTopic(testBrokers(), topic, 1)
     const producer = testKafka().producer()
     await producer.connect()
     try {

@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type EcapProcess, startEcap, untilStderr} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
+import {createTopic} from './helpers/fault-input.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /**
@@ -30,10 +31,7 @@ describe('lag with --from latest', () => {
 
   it('is 0 for a partition that got nothing since ingest started', async () => {
     const topic = uniqueName('latest-lag')
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 2}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(testBrokers(), topic, 2)
     const producer = testKafka().producer()
     await producer.connect()
     const backlog = 30

@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type LocalBroker, startLocalBroker} from '../src/lib/kafka/local-broker.js'
 import {type EcapProcess, startEcap, untilStderr} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
+import {createTopic} from './helpers/fault-input.js'
 import {uniqueName} from './helpers/kafka.js'
 
 /**
@@ -56,10 +57,7 @@ describe('ecap ingest --metrics-port with a broker that stops answering', () => 
   it('still answers a scrape within Prometheus timeout, with every counter', async () => {
     const topic = uniqueName('stalled')
     const kafka = new Kafka({clientId: 'ecap-test', brokers: [broker.brokers], logLevel: logLevel.NOTHING})
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 1}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(broker.brokers, topic, 1)
     const producer = kafka.producer()
     await producer.connect()
     const events = Array.from({length: 50}, () => makeEvent('page_view'))

@@ -14,6 +14,7 @@ import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {type EcapProcess, ecap, startEcap, untilStderr} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
+import {createTopic} from './helpers/fault-input.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /** One sample of a Prometheus text exposition. */
@@ -95,10 +96,7 @@ describe('ecap ingest --metrics-port', () => {
     const brokers = testBrokers()
     const topic = uniqueName('metrics')
     const lake = join(dir, 'lake-live')
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 3}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(testBrokers(), topic, 3)
     // Different counts per partition, so a figure reported under the wrong partition cannot pass; partition 1 gets no
     // bad message, so a dead-letter count there must stay 0.
     const goodCounts = [120, 70, 30]
@@ -239,10 +237,7 @@ describe('ecap ingest --metrics-port', () => {
 
   it('counts messages read apart from events committed, and measures lag from the lake, not from what was read', async () => {
     const topic = uniqueName('metrics-held')
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 2}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(testBrokers(), topic, 2)
     const sent = [40, 15]
     const producer = testKafka().producer()
     await producer.connect()
@@ -312,10 +307,7 @@ describe('ecap ingest --metrics-port', () => {
 
   it('exits by itself with --until-caught-up: the server keeps nothing alive', async () => {
     const topic = uniqueName('metrics-cron')
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 1}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(testBrokers(), topic, 1)
     const producer = testKafka().producer()
     await producer.connect()
     await producer.send({topic, messages: [{value: JSON.stringify(makeEvent('search'))}]})

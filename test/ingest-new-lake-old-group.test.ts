@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ecap} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
+import {createTopic} from './helpers/fault-input.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 
 /**
@@ -27,10 +28,7 @@ describe('a new lake read by a group that committed offsets before', () => {
   it('gets every event of the topic with --from earliest', async () => {
     const topic = uniqueName('new-lake')
     const group = uniqueName('g')
-    const admin = testKafka().admin()
-    await admin.connect()
-    await admin.createTopics({topics: [{topic, numPartitions: 2}], waitForLeaders: true})
-    await admin.disconnect()
+    await createTopic(testBrokers(), topic, 2)
     const producer = testKafka().producer()
     await producer.connect()
     const events = Array.from({length: 40}, (_, i) => ({partition: i % 2, event: makeEvent('page_view')}))

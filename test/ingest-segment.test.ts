@@ -7,6 +7,7 @@ import {DEAD_LETTERS_TABLE} from '../src/lib/lake/dead-letters.js'
 import {EVENTS_TABLE, tablePath} from '../src/lib/lake/lake.js'
 import {registerTableView} from '../src/lib/lake/views.js'
 import {ecap} from './helpers/cli.js'
+import {createTopic} from './helpers/fault-input.js'
 import {testBrokers, testKafka, uniqueName} from './helpers/kafka.js'
 import {envelope, page, SPEC_PRODUCTS, SPEC_PROPERTIES, track} from './helpers/segment-messages.js'
 
@@ -113,13 +114,7 @@ function corpus() {
 }
 
 async function produce(topic: string, values: (Buffer | null)[]): Promise<void> {
-  const admin = testKafka().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({topics: [{topic, numPartitions: 2}], waitForLeaders: true})
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopic(testBrokers(), topic, 2)
   const producer = testKafka().producer()
   await producer.connect()
   try {
