@@ -3,10 +3,12 @@ import {type ResolvedConfig, resolveConfig} from './lib/config/resolve.js'
 import type {SettingKey} from './lib/config/settings.js'
 import {type Engine, type EngineOptions, withEngine} from './lib/engine/engine.js'
 import {EcapError, ExitCode, InterruptedError, toEcapError, UsageError} from './lib/errors.js'
+import {openExtractSource} from './lib/extract/open-source.js'
 import {lakeLocation} from './lib/lake/location.js'
 import type {ReportDocument} from './lib/report/document.js'
 import {renderTerminal} from './lib/report/terminal.js'
 import {DEFAULT_COLUMNS} from './lib/report/terminal-charts.js'
+import {bindExtractSource, type ExtractSummary, extractStatsSince} from './lib/shop/extract-source.js'
 import {createProgress, type Progress} from './progress.js'
 
 export interface JsonEnvelope<T> {
@@ -83,6 +85,35 @@ export abstract class EcapCommand<T> extends Command {
     options: Omit<EngineOptions, 'signal'> = {},
   ): Promise<R> {
     return withEngine(work, {...options, signal: this.signal})
+  }
+
+  /** What the extract of this command's analysis brought back from another engine, once it ran there. */
+  private extract?: ExtractSummary
+
+  /**
+   * Opens the DuckDB engine of an analysis as withEngine does, with its extract step on the engine that `config`
+   * names (`--engine`, ECAP_ENGINE, `engine` in a config file): Trino runs the scans there and DuckDB the model step.
+   */
+  protected withAnalysisEngine<R>(
+    config: ResolvedConfig,
+    work: (engine: Engine) => Promise<R>,
+    options: Omit<EngineOptions, 'signal'> = {},
+  ): Promise<R> {
+    const source = openExtractSource(config, this.signal)
+    return this.withEngine(async (engine) => {
+      if (!source) return work(engine)
+      bindExtractSource(engine, source)
+      try {
+        return await work(engine)
+      } finally {
+        this.extract = extractStatsSince(engine)
+      }
+    }, options)
+  }
+
+  /** `result` with what its extract brought back (`extract` in --json), when another engine ran it. */
+  protected withExtract<T extends object>(result: T): T & {extract?: ExtractSummary} {
+    return this.extract ? {...result, extract: this.extract} : result
   }
 
   /** Resolves settings with flag > env > ./ecap.config.json > user config > default. */

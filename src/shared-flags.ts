@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {parseDuration} from './lib/config/duration.js'
 import {SASL_MECHANISMS, SETTINGS, type SettingKey} from './lib/config/settings.js'
 import {UsageError} from './lib/errors.js'
+import {EXTRACT_ENGINES} from './lib/shop/extract-source.js'
 
 /**
  * Flags for configurable settings. They carry no oclif `env` or `default`: ecap resolves env vars, config files and
@@ -17,6 +18,12 @@ function settingFlag(key: SettingKey, helpGroup: 'CONFIG' | 'KAFKA' = 'CONFIG') 
 }
 
 export const lakeFlag = settingFlag('lake')
+
+/** Where the extract step of an analysis runs; the Trino server and table are settings (ECAP_TRINO_*), see docs/trino.md. */
+export const engineFlag = Flags.option({
+  options: EXTRACT_ENGINES,
+  description: `${SETTINGS.engine.description} [env: ${SETTINGS.engine.env}] [default: ${SETTINGS.engine.default}]`,
+})()
 export const brokersFlag = settingFlag('brokers')
 export const topicFlag = settingFlag('topic')
 

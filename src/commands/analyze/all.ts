@@ -3,7 +3,7 @@ import {EcapCommand} from '../../ecap-command.js'
 import {type AllResult, analyzeAll} from '../../lib/analytics/all.js'
 import {buildSummaryReport, summaryDocument} from '../../lib/analytics/summary/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
   static override summary = 'Run every analysis (rfm, clv, fraud, kpi, funnel, cohort) and save each result: for cron.'
@@ -19,6 +19,7 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     'memory-limit': Flags.string({
       default: '1GB',
@@ -28,11 +29,13 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
 
   public async run(): Promise<AllResult> {
     const {flags} = await this.parse(AnalyzeAllCommand)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
     const progress = this.progress()
     progress.start('Analysing')
     try {
-      const {result, report} = await this.withEngine(
+      const {result, report} = await this.withAnalysisEngine(
+        config,
         async (engine) => {
           const result = await analyzeAll(engine, {
             lake,
@@ -52,7 +55,7 @@ export default class AnalyzeAllCommand extends EcapCommand<AllResult> {
       if (duplicates) this.warn(duplicates)
       if (report) this.printDocument(summaryDocument(report))
       this.note(`Events version ${result.eventsVersion}; each result in full: ecap report <analysis>`)
-      return result
+      return this.withExtract(result)
     } catch (error) {
       progress.fail('Analysis stopped.')
       throw error

@@ -8,7 +8,7 @@ import {CLV_RESULT} from '../../lib/analytics/clv/save.js'
 import type {ClvSource} from '../../lib/analytics/clv/transactions.js'
 import {UsageError} from '../../lib/errors.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag, number} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag, number} from '../../shared-flags.js'
 
 export type ClvCommandResult = RunClvResult
 
@@ -37,6 +37,7 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     transactions: Flags.file({
       exists: true,
@@ -73,7 +74,8 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
       })
     }
     const writesLake = flags.transactions === undefined || flags.lake !== undefined
-    const lake = writesLake ? this.resolveConfig({lake: flags.lake}).lake.value : null
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = writesLake ? config.lake.value : null
     const source: ClvSource = flags.transactions
       ? {
           kind: 'file',
@@ -94,7 +96,7 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
       model: flags.model,
     }
     const progress = this.progress()
-    const {result, report} = await this.withEngine(async (engine) => {
+    const {result, report} = await this.withAnalysisEngine(config, async (engine) => {
       try {
         const result = await runClv(engine, {
           source,
@@ -125,6 +127,6 @@ Exit codes: 0 ok, 2 bad flag or missing column, 3 no usable data or a fit that d
     for (const warning of result.warnings) this.warn(warning)
     if (report) this.printDocument(clvDocument(report))
     if (result.saved) this.note(`Saved ${result.saved}`)
-    return result
+    return this.withExtract(result)
   }
 }

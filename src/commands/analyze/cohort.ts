@@ -3,7 +3,7 @@ import {EcapCommand} from '../../ecap-command.js'
 import {type CohortResult, runCohorts} from '../../lib/analytics/cohort/cohort.js'
 import {buildCohortReport, cohortDocument} from '../../lib/analytics/cohort/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeCohortCommand extends EcapCommand<CohortResult> {
   static override summary = 'Monthly acquisition cohorts: retention and revenue by months since the first purchase.'
@@ -25,6 +25,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     metric: Flags.option({
       options: ['retention', 'revenue'] as const,
@@ -42,8 +43,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   public async run(): Promise<CohortResult> {
     const {flags} = await this.parse(AnalyzeCohortCommand)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const {result, report} = await this.withEngine(async (engine) => {
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
+    const {result, report} = await this.withAnalysisEngine(config, async (engine) => {
       const result = await runCohorts(engine, {lake, asOf: flags['as-of']})
       // The report of the run just saved (every cohort of it), read back as `ecap report cohort` reads it.
       const top = Math.max(1, result.cohorts.length)
@@ -54,6 +56,6 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     if (duplicates) this.warn(duplicates)
     if (report) this.printDocument(cohortDocument(report, flags.months))
     this.note(`Saved ${result.saved}`)
-    return result
+    return this.withExtract(result)
   }
 }

@@ -11,7 +11,7 @@ import {learnDocument} from '../../lib/analytics/fraud/learn-report.js'
 import {FRAUD_MODEL_CHOICES} from '../../lib/analytics/fraud/model.js'
 import {buildFraudReport, fraudDocument} from '../../lib/analytics/fraud/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 /** With --learn, the result carries what learning did (`learn`); the scores then come from the model it saved. */
 export type AnalyzeFraudResult = FraudResult & {learn?: FraudLearnResult}
@@ -39,6 +39,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     threshold: Flags.integer({
       min: 0,
@@ -104,10 +105,11 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
 
   public async run(): Promise<AnalyzeFraudResult> {
     const {flags} = await this.parse(AnalyzeFraud)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
     const progress = this.progress()
     progress.start('Scoring orders for fraud')
-    const {result, report, learned} = await this.withEngine(async (engine) => {
+    const {result, report, learned} = await this.withAnalysisEngine(config, async (engine) => {
       try {
         const fraudOptions = {
           lake,
@@ -160,6 +162,6 @@ Exit codes: 0 ok, 2 bad flag, 3 empty lake or unreadable labels.`
       }
     }
     this.note(`Saved ${result.saved.table}`)
-    return learned ? {...result, learn: learned} : result
+    return this.withExtract(learned ? {...result, learn: learned} : result)
   }
 }

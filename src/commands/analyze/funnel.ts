@@ -3,7 +3,7 @@ import {EcapCommand} from '../../ecap-command.js'
 import {type FunnelResult, runFunnel} from '../../lib/analytics/funnel/funnel.js'
 import {buildFunnelReport, funnelDocument} from '../../lib/analytics/funnel/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeFunnelCommand extends EcapCommand<FunnelResult> {
   static override summary =
@@ -26,6 +26,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     countries: Flags.integer({
       min: 0,
@@ -36,8 +37,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   public async run(): Promise<FunnelResult> {
     const {flags} = await this.parse(AnalyzeFunnelCommand)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const {result, report} = await this.withEngine(async (engine) => {
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
+    const {result, report} = await this.withAnalysisEngine(config, async (engine) => {
       const result = await runFunnel(engine, {lake, asOf: flags['as-of']})
       // The report of the run just saved, read back as `ecap report funnel` reads it.
       const report = this.jsonEnabled() ? null : await buildFunnelReport(engine, {lake, top: flags.countries})
@@ -47,6 +49,6 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
     if (duplicates) this.warn(duplicates)
     if (report) this.printDocument(funnelDocument(report))
     this.note(`Saved ${result.saved}`)
-    return result
+    return this.withExtract(result)
   }
 }

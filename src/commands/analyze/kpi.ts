@@ -3,7 +3,7 @@ import {EcapCommand} from '../../ecap-command.js'
 import {KPI_DEFAULTS, type KpiResult, runKpis} from '../../lib/analytics/kpi/kpi.js'
 import {buildKpiReport, kpiDocument} from '../../lib/analytics/kpi/report.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeKpiCommand extends EcapCommand<KpiResult> {
   static override summary =
@@ -26,6 +26,7 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     top: Flags.integer({min: 1, default: KPI_DEFAULTS.top, description: 'Products and categories listed.'}),
     days: Flags.integer({
@@ -42,8 +43,9 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
 
   public async run(): Promise<KpiResult> {
     const {flags} = await this.parse(AnalyzeKpiCommand)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const {result, report} = await this.withEngine(async (engine) => {
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
+    const {result, report} = await this.withAnalysisEngine(config, async (engine) => {
       const result = await runKpis(engine, {lake, asOf: flags['as-of'], top: flags.top})
       // The report of the run just saved, read back as `ecap report kpi` reads it.
       const report = this.jsonEnabled() ? null : await buildKpiReport(engine, {lake, top: flags.top, since: null})
@@ -56,6 +58,6 @@ Exit codes: 0 ok, 2 bad flag, 3 empty or missing lake.`
       this.printDocument(document)
     }
     this.note(`Saved ${Object.values(result.saved).join(', ')}`)
-    return result
+    return this.withExtract(result)
   }
 }

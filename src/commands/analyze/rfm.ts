@@ -3,7 +3,7 @@ import {EcapCommand} from '../../ecap-command.js'
 import {buildRfmReport, rfmDocument} from '../../lib/analytics/rfm/report.js'
 import {type RfmResult, runRfm} from '../../lib/analytics/rfm/rfm.js'
 import {duplicatesWarning} from '../../lib/shop/views.js'
-import {asOfFlag, lakeFlag} from '../../shared-flags.js'
+import {asOfFlag, engineFlag, lakeFlag} from '../../shared-flags.js'
 
 export default class AnalyzeRfmCommand extends EcapCommand<RfmResult> {
   static override summary = 'RFM: recency, frequency and monetary scores 1-5 (5 best) and named segments per customer.'
@@ -25,6 +25,7 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
 
   static override flags = {
     lake: lakeFlag,
+    engine: engineFlag,
     'as-of': asOfFlag,
     segments: Flags.file({
       exists: true,
@@ -34,8 +35,9 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
 
   public async run(): Promise<RfmResult> {
     const {flags} = await this.parse(AnalyzeRfmCommand)
-    const lake = this.resolveConfig({lake: flags.lake}).lake.value
-    const {result, report} = await this.withEngine(async (engine) => {
+    const config = this.resolveConfig({lake: flags.lake, engine: flags.engine})
+    const lake = config.lake.value
+    const {result, report} = await this.withAnalysisEngine(config, async (engine) => {
       const result = await runRfm(engine, {lake, asOf: flags['as-of'], segmentsFile: flags.segments})
       // The report of the run just saved, read back as `ecap report rfm` reads it.
       const report = this.jsonEnabled() ? null : await buildRfmReport(engine, {lake, top: 1})
@@ -45,6 +47,6 @@ Exit codes: 0 ok, 2 bad flag or segment map, 3 empty or missing lake.`
     if (duplicates) this.warn(duplicates)
     if (report) this.printDocument(rfmDocument(report))
     this.note(`Saved ${result.saved.customers} and ${result.saved.segments}`)
-    return result
+    return this.withExtract(result)
   }
 }

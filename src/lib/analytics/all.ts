@@ -1,5 +1,6 @@
 import type {Engine} from '../engine/engine.js'
 import {EcapError, toEcapError} from '../errors.js'
+import {type ExtractSummary, extractSourceOf, extractStatsSince} from '../shop/extract-source.js'
 import {registerShopViews} from '../shop/views.js'
 import {runClv} from './clv/run.js'
 import {runCohorts} from './cohort/cohort.js'
@@ -21,6 +22,8 @@ export interface AnalysisRun {
   /** What the analysis warned of (a CLV fit the data do not pin down, for one). */
   warnings: string[]
   error?: {code: string; message: string}
+  /** What this analysis's own extract brought back from another engine (absent when DuckDB ran it). */
+  extract?: ExtractSummary
 }
 
 export interface AllResult {
@@ -105,11 +108,23 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
     options.signal?.throwIfAborted()
     options.onProgress?.(analysis)
     const t = performance.now()
+    const extractedBefore = extractSourceOf(engine)?.stats.length ?? 0
+    const extract = () => {
+      const summary = extractStatsSince(engine, extractedBefore)
+      return summary ? {extract: summary} : {}
+    }
     try {
       const outcome = await steps[analysis]()
       const {summary, warnings} = typeof outcome === 'string' ? {summary: outcome, warnings: []} : outcome
       for (const warning of warnings) options.onWarning?.(analysis, warning)
-      runs.push({analysis, status: 'ok', seconds: round((performance.now() - t) / 1000), summary, warnings})
+      runs.push({
+        analysis,
+        status: 'ok',
+        seconds: round((performance.now() - t) / 1000),
+        summary,
+        warnings,
+        ...extract(),
+      })
     } catch (error) {
       // An interruption stops the whole run; it is not one analysis failing.
       options.signal?.throwIfAborted()
@@ -122,6 +137,7 @@ export async function analyzeAll(engine: Engine, options: AllOptions): Promise<A
         summary: failure.message,
         warnings: [],
         error: {code: failure.code, message: failure.message},
+        ...extract(),
       })
     }
   }

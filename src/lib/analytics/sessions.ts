@@ -33,14 +33,15 @@ const stepTimes = FUNNEL_STEPS.slice(1)
 
 /**
  * The one pass over the `events` view that the sessions and the fraud features share: per (session, customer, device,
- * IP country), when it was first seen (any event), when its first event that is not a refund happened, whether it holds
- * a purchase, and the first and last time of each funnel step. Grouping by the four columns, not the session alone,
+ * IP country), when it was first and last seen (any event), when its first event that is not a refund happened, whether
+ * it holds a purchase, and the first and last time of each funnel step. Grouping by the four columns, not the session alone,
  * keeps what fraud needs (when each device and IP country of a customer was first seen); SESSIONS_SQL rolls a
  * session's rows up again.
  */
 export const SESSION_PARTS_SQL = `
   SELECT session_id, customer_id, device, ip_country,
          min(event_time) AS first_seen,
+         max(event_time) AS last_seen,
          min(event_time) FILTER (WHERE event_type <> 'refund') AS visit_start,
          bool_or(event_type = 'purchase') AS converted,
          ${stepTimes}
@@ -54,7 +55,7 @@ export const SESSION_PARTS_SQL = `
  * at k-1. Otherwise (a step-k event before step k-1 and another after it) the times cannot tell, and the result is
  * NULL: buildSessions walks those sessions' events one by one (FUNNEL_WALK_SQL).
  */
-const FUNNEL_STEP_SQL = `CASE
+export const FUNNEL_STEP_SQL = `CASE
            WHEN first_2 IS NULL THEN 1
            WHEN first_3 IS NULL OR last_3 < first_2 THEN 2
            WHEN first_3 < first_2 THEN NULL
@@ -128,6 +129,9 @@ async function sessionsHaveOnePartEach(engine: Engine): Promise<boolean> {
   return Number(repeated?.n) === 0
 }
 
+/** Temp table of the funnel step of each session FUNNEL_STEP_SQL left undecided, walked event by event. */
+export const FUNNEL_WALKS_TABLE = 'analytics_funnel_walks'
+
 /**
  * The funnel step of the sessions FUNNEL_STEP_SQL left undecided, by walking each one's funnel events in time order
  * (ties in funnel order) and moving on only on the next step's event.
@@ -161,8 +165,9 @@ export async function buildSessions(engine: Engine): Promise<void> {
   )
   if (Number(undecided?.n ?? 0) === 0) return
   // Rare (a step's event both before and after the step before it): one more pass over those sessions' events.
+  await cacheShopTable(engine, FUNNEL_WALKS_TABLE, FUNNEL_WALK_SQL)
   await engine.run(
-    `UPDATE ${SESSIONS_TABLE} s SET funnel_step = w.funnel_step FROM (${FUNNEL_WALK_SQL}) w
+    `UPDATE ${SESSIONS_TABLE} s SET funnel_step = w.funnel_step FROM ${FUNNEL_WALKS_TABLE} w
      WHERE s.session_id IS NOT DISTINCT FROM w.session_id`,
   )
 }
@@ -180,4 +185,24 @@ export async function cacheOrders(engine: Engine): Promise<void> {
   if (String(view?.sql ?? '').includes(ORDERS_CACHE_TABLE)) return
   await cacheShopTable(engine, ORDERS_CACHE_TABLE, 'SELECT * FROM orders')
   await engine.run(`CREATE OR REPLACE TEMP VIEW orders AS SELECT * FROM ${ORDERS_CACHE_TABLE}`)
+}
+
+/** Temp table of each product's category: the one it was last shown with (the contract carries it on product views). */
+export const CATALOGUE_TABLE = 'analytics_catalogue'
+
+/** Builds the catalogue table (CATALOGUE_TABLE), once per registration of the shop views. */
+export async function buildCatalogue(engine: Engine): Promise<void> {
+  await cacheShopTable(
+    engine,
+    CATALOGUE_TABLE,
+    `SELECT product_id, arg_max(category, event_time) AS category
+     FROM events WHERE product_id IS NOT NULL AND category IS NOT NULL GROUP BY product_id`,
+  )
+}
+
+/** The time of the last event up to the cut, from the session parts (every event lies in one). */
+export async function lastEventTimeMs(engine: Engine): Promise<number> {
+  await buildSessionParts(engine)
+  const [last] = await engine.rows(`SELECT epoch_ms(max(last_seen))::DOUBLE AS t FROM ${SESSION_PARTS_TABLE}`)
+  return Number(last?.t)
 }

@@ -59,6 +59,38 @@ export const SETTINGS = {
     default: '',
     description: 'File whose first line is the SASL password (takes precedence over the variable).',
   },
+  engine: {
+    env: 'ECAP_ENGINE',
+    default: 'duckdb',
+    description:
+      'Where `ecap analyze` runs the scan-heavy extract of each analysis: duckdb (in process) or trino (see docs/trino.md).',
+  },
+  'trino-url': {
+    env: 'ECAP_TRINO_URL',
+    default: '',
+    description: 'The Trino coordinator for --engine trino, e.g. http://127.0.0.1:8080 (https:// for TLS).',
+  },
+  'trino-catalog': {
+    env: 'ECAP_TRINO_CATALOG',
+    default: 'delta',
+    description: 'The Trino catalog (a Delta Lake connector) that holds the events table.',
+  },
+  'trino-schema': {
+    env: 'ECAP_TRINO_SCHEMA',
+    default: 'ecap',
+    description: 'The schema of that catalog that holds the events table.',
+  },
+  'trino-table': {
+    env: 'ECAP_TRINO_TABLE',
+    default: 'events',
+    description: "The name the lake's events table is registered under in that schema.",
+  },
+  // The user and password come from TRINO_USER and TRINO_PASSWORD only, never from a setting (see trino/settings.ts).
+  'trino-tls-ca': {
+    env: 'ECAP_TRINO_TLS_CA',
+    default: '',
+    description: "PEM file of the CA that signed the Trino server's certificate (empty: the system's CAs).",
+  },
 } as const
 
 export type SettingKey = keyof typeof SETTINGS

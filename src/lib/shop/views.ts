@@ -5,6 +5,7 @@ import {DEAD_LETTERS_TABLE} from '../lake/dead-letters.js'
 import {listCommitVersions, type Snapshot} from '../lake/delta-log.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import {registerTableView} from '../lake/views.js'
+import {extractSourceOf} from './extract-source.js'
 import {registerUniqueEvents} from './unique-events.js'
 
 export interface ShopViews {
@@ -46,6 +47,9 @@ export async function registerShopViews(
     throw new UsageError('AS_OF_INVALID', `--as-of ${options.asOf} is not a date.`, {hints: ['--as-of 2026-06-30']})
   }
   await dropShopCaches(engine)
+  // Another engine runs the extract: it pins the same snapshot and cut and fills `orders` itself.
+  const source = extractSourceOf(engine)
+  if (source) return source.registerShop(engine, lake, options)
   const snapshot = await registerTableView(engine, '__lake_events', events, {rowIds: true})
   const latestTime = latestTimeOf(snapshot) ?? (await latestTimeScanned(engine))
   const latestDay = latestTime?.slice(0, 10)
@@ -84,28 +88,37 @@ export async function registerShopViews(
            coalesce(r.refund_count, 0) AS refund_count, coalesce(r.chargeback, false) AS chargeback
     FROM purchases_and_refunds p LEFT JOIN refunds r USING (order_id)
     WHERE p.event_type = 'purchase'`)
-  await engine.run(`
-    CREATE OR REPLACE TEMP VIEW order_items AS
+  await engine.run(`CREATE OR REPLACE TEMP VIEW order_items AS ${ORDER_ITEMS_VIEW_SQL}`)
+  await engine.run(`CREATE OR REPLACE TEMP VIEW customers AS ${CUSTOMERS_VIEW_SQL}`)
+  await registerDeadLetters(engine, lake)
+  return {asOf, eventsVersion: snapshot.version, duplicateEvents, latestEventTime: latestTime ?? null}
+}
+
+/** The `order_items` view: the lines of the orders of the `orders` view. */
+export const ORDER_ITEMS_VIEW_SQL = `
     SELECT order_id, customer_id, order_time, order_date, item.product_id, item.quantity, item.unit_price,
            item.quantity * item.unit_price AS line_total
-    FROM (SELECT order_id, customer_id, order_time, order_date, unnest(items) AS item FROM orders)`)
-  await engine.run(`
-    CREATE OR REPLACE TEMP VIEW customers AS
+    FROM (SELECT order_id, customer_id, order_time, order_date, unnest(items) AS item FROM orders)`
+
+/** The `customers` view: per signed-in customer of the `orders` view, first and last order, orders and net revenue. */
+export const CUSTOMERS_VIEW_SQL = `
     SELECT customer_id, min(order_time) AS first_order_time, max(order_time) AS last_order_time,
            count(*) AS orders, sum(net_total) AS net_revenue, sum(refunded) AS refunded
-    FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`)
+    FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id`
+
+/** Registers the lake's dead letters as the view `dead_letters`, when the lake has that table. */
+export async function registerDeadLetters(engine: Engine, lake: string): Promise<void> {
   const deadLetters = tablePath(lake, DEAD_LETTERS_TABLE)
   if ((await listCommitVersions(deadLetters)).length > 0) {
     await registerTableView(engine, 'dead_letters', deadLetters)
   }
-  return {asOf, eventsVersion: snapshot.version, duplicateEvents, latestEventTime: latestTime ?? null}
 }
 
 /**
  * The time of the latest event (ISO 8601, UTC) from the log's file statistics, without reading the data; undefined
  * when a file has none (another writer may leave them out), so the caller reads the data instead.
  */
-function latestTimeOf(snapshot: Snapshot): string | undefined {
+export function latestTimeOf(snapshot: Snapshot): string | undefined {
   let latest: number | undefined
   for (const add of snapshot.files.values()) {
     let max: unknown
@@ -143,7 +156,8 @@ const shopCaches = new WeakMap<Engine, Set<string>>()
  * Creates the temp table `name` from `query` over the shop views, unless this registration of the views already made
  * it: the analyses of one `analyze all` share what each would otherwise compute again (the orders, the sessions), and
  * registerShopViews drops them all, so a table never outlives the snapshot and as-of day it was computed from. `query`
- * may be a function that picks the query when the table is made.
+ * may be a function that picks the query when the table is made. When an extract source is bound to the engine and
+ * provides the table, it fills the table from the other engine instead of the query.
  */
 export async function cacheShopTable(
   engine: Engine,
@@ -153,9 +167,22 @@ export async function cacheShopTable(
   const cached = shopCaches.get(engine) ?? new Set<string>()
   shopCaches.set(engine, cached)
   if (cached.has(name)) return
+  const source = extractSourceOf(engine)
+  if (source?.provides(name)) {
+    await source.fill(engine, name)
+    cached.add(name)
+    return
+  }
   // A function when choosing the query costs a statement of its own, so a table already made does not pay it again.
   const sql = typeof query === 'string' ? query : await query()
   await engine.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdentifier(name)} AS ${sql}`)
+  cached.add(name)
+}
+
+/** Records that `name` was made for this registration of the shop views, so the next registration drops it. */
+export function markShopTable(engine: Engine, name: string): void {
+  const cached = shopCaches.get(engine) ?? new Set<string>()
+  shopCaches.set(engine, cached)
   cached.add(name)
 }
 

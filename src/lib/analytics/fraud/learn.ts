@@ -1,6 +1,7 @@
 import type {Engine} from '../../engine/engine.js'
 import {UsageError} from '../../errors.js'
 import {registerShopViews, type ShopViews} from '../../shop/views.js'
+import {lastEventTimeMs} from '../sessions.js'
 import {computeFeatures, FEATURES_TABLE, featuresFromRow} from './features.js'
 import {fitLogistic} from './logistic.js'
 import {computeMetrics, type FraudMetrics, loadLabels} from './metrics.js'
@@ -108,8 +109,7 @@ export async function learnFraud(engine: Engine, options: FraudLearnOptions): Pr
   progress('Computing order features')
   await computeFeatures(engine)
 
-  const [last] = await engine.rows('SELECT epoch_ms(max(event_time))::DOUBLE AS t FROM events')
-  const matureBeforeMs = Number(last?.t) - labelDelayDays * DAY_MS
+  const matureBeforeMs = (await lastEventTimeMs(engine)) - labelDelayDays * DAY_MS
   // `chargeback` is the label: charged back, or (linkDays > 0) on the account or card of a charged-back order within
   // linkDays of it. The mature orders are split in time first; then come the links, each from a chargeback on the
   // same side of the split, so no validation-window chargeback labels an order the fit learns from.

@@ -3,7 +3,14 @@ import type {Engine} from '../../engine/engine.js'
 import {utcDate} from '../../engine/sql.js'
 import {UsageError} from '../../errors.js'
 import {registerShopViews, type ShopViews} from '../../shop/views.js'
-import {buildSessions, cacheOrders, SESSION_PARTS_TABLE, SESSIONS_TABLE} from '../sessions.js'
+import {
+  buildCatalogue,
+  buildSessions,
+  CATALOGUE_TABLE,
+  cacheOrders,
+  SESSION_PARTS_TABLE,
+  SESSIONS_TABLE,
+} from '../sessions.js'
 import {type RunInfo, resultPath, saveResult} from '../store.js'
 
 /** Saved results under `<lake>/analytics/`. */
@@ -180,17 +187,13 @@ export async function computeKpis(engine: Engine, asOf: string, options: KpiOpti
     const table = kind === 'day' ? TABLES.daily : kind === 'week' ? TABLES.weekly : TABLES.total
     await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${periodTableSql(kind)}`, [asOf, from])
   }
+  await buildCatalogue(engine)
   await engine.run(
     `CREATE OR REPLACE TEMP TABLE ${TABLES.items} AS
-     WITH catalogue AS (
-       -- The category a product was last shown with: the contract carries categories on product views only.
-       SELECT product_id, arg_max(category, event_time) AS category
-       FROM events WHERE product_id IS NOT NULL AND category IS NOT NULL GROUP BY product_id
-     )
      SELECT i.order_id, i.product_id, coalesce(cat.category, $1) AS category, i.quantity, i.line_total,
             CASE WHEN o.total > 0 THEN CAST(i.line_total AS DOUBLE) * CAST(o.net_total AS DOUBLE) / CAST(o.total AS DOUBLE)
                  ELSE 0 END AS net_line
-     FROM order_items i JOIN orders o USING (order_id) LEFT JOIN catalogue cat USING (product_id)`,
+     FROM order_items i JOIN orders o USING (order_id) LEFT JOIN ${CATALOGUE_TABLE} cat USING (product_id)`,
     [UNKNOWN_CATEGORY],
   )
   await engine.run(
