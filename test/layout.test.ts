@@ -11,8 +11,11 @@ import {describe, expect, it} from 'vitest'
 const ROOT = resolve(import.meta.dirname, '..')
 const LIB = join(ROOT, 'src', 'lib')
 
-/** Modules at the top of src/lib that every part may use: typed errors, failpoints, durable and atomic file writes. */
-const COMMON = new Set(['errors', 'failpoints', 'durable', 'atomic-file'])
+/**
+ * Modules at the top of src/lib that every part may use: typed errors, failpoints, durable and atomic file writes, and
+ * the java.util.Properties text the local Kafka and Trino launchers write.
+ */
+const COMMON = new Set(['errors', 'failpoints', 'durable', 'atomic-file', 'java-properties'])
 
 /** For each folder of src/lib, the other folders it may import (the table "may import" column). */
 const MAY_IMPORT: Record<string, string[] | 'all'> = {
@@ -29,6 +32,7 @@ const MAY_IMPORT: Record<string, string[] | 'all'> = {
   analytics: ['shop', 'lake', 'engine', 'report', 'events'],
   export: ['lake', 'shop', 'engine', 'report'],
   import: ['lake', 'engine', 'events'],
+  trino: ['config'],
   setup: 'all',
 }
 

@@ -6,6 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Kafka, logLevel, type SASLOptions} from 'kafkajs'
 import {UnavailableError, UsageError} from '../errors.js'
+import {propertiesText} from '../java-properties.js'
 import {ensureKafkaJars} from './kafka-jars.js'
 
 const HOST = '127.0.0.1'
@@ -355,27 +356,7 @@ function serverProperties(ports: Ports, logDir: string, options: LocalBrokerOpti
       `org.apache.kafka.common.security.plain.PlainLoginModule required ${accounts};`
   }
   Object.assign(settings, options.properties)
-  const lines = Object.entries(settings).map(
-    ([key, value]) => `${escapeProperty(key, true)}=${escapeProperty(String(value))}`,
-  )
-  return `# Written by ecap's local broker launcher (src/lib/kafka/local-broker.ts).\n${lines.join('\n')}\n`
-}
-
-/** Escapes a key or value for a java.util.Properties file. */
-function escapeProperty(text: string, isKey = false): string {
-  let escaped = ''
-  for (const [index, char] of [...text].entries()) {
-    const code = char.codePointAt(0)!
-    if (char === '\\') escaped += '\\\\'
-    else if (char === '\n') escaped += '\\n'
-    else if (char === '\r') escaped += '\\r'
-    else if (char === '\t') escaped += '\\t'
-    else if ((isKey || index === 0) && ' =:#!'.includes(char)) escaped += `\\${char}`
-    else if (code < 0x20 || code > 0x7e) {
-      for (const unit of char) escaped += `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`
-    } else escaped += char
-  }
-  return escaped
+  return propertiesText(settings, "Written by ecap's local broker launcher (src/lib/kafka/local-broker.ts).")
 }
 
 function validateSasl(sasl: LocalBrokerSaslOptions | undefined): void {
