@@ -33,6 +33,8 @@ const MAY_IMPORT: Record<string, string[] | 'all'> = {
   export: ['lake', 'shop', 'engine', 'report'],
   import: ['lake', 'engine', 'events'],
   trino: ['config'],
+  // The extract step of the analyses on another engine: it fills the tables they read, from their definitions.
+  extract: ['analytics', 'shop', 'lake', 'engine', 'trino', 'config'],
   setup: 'all',
 }
 

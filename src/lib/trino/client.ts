@@ -20,6 +20,9 @@ export interface TrinoQueryStats {
   transferSeconds: number
 }
 
+/** How long an interrupted query waits for the server to take its cancel request. */
+const CANCEL_WAIT_MS = 3000
+
 /** The error names of a query that cannot find the events table: the table is not registered where ecap looks. */
 const MISSING_NAMES = new Set(['TABLE_NOT_FOUND', 'SCHEMA_NOT_FOUND', 'CATALOG_NOT_FOUND', 'MISSING_CATALOG_NAME'])
 
@@ -72,9 +75,10 @@ export class TrinoClient {
     let columns: TrinoColumn[] = []
     let rows = 0
     let bytes = 0
+    let cancelled: Promise<unknown> | undefined
     const cancel = () => {
       // Best effort: the server ends the query when asked; a server already gone has nothing left to end.
-      if (queryId) this.trino.cancel(queryId).catch(() => {})
+      if (queryId && !cancelled) cancelled = this.trino.cancel(queryId).catch(() => {})
     }
     this.signal?.addEventListener('abort', cancel, {once: true})
     try {
@@ -107,6 +111,10 @@ export class TrinoClient {
       }
     } finally {
       this.signal?.removeEventListener('abort', cancel)
+      // The process exits right after an interruption: the cancel request must have reached the server by then, or
+      // the query runs on to its end there. A server that does not answer within a few seconds is let go.
+      if (cancelled)
+        await Promise.race([cancelled, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())])
     }
     this.signal?.throwIfAborted()
     const ended = performance.now()
