@@ -203,6 +203,78 @@ const benchmarks = {
   },
 
   /**
+   * `ecap analyze all` with the extract on Trino beside the same run on DuckDB, on one generated lake of 10M events
+   * (`npm run bench -- engine [events]`). A local Trino 476 (src/lib/trino/local-trino.ts, -Xmx1G) reads the lake;
+   * each round runs both engines one after the other. Per analysis: the seconds Trino spent before the first row
+   * (query), receiving and loading the rows (transfer), and the rest of the analysis (the local model step); the
+   * rows and bytes that came back; the peak RSS of ecap and of Trino. Generating the lake and starting Trino are not timed.
+   */
+  async engine() {
+    const events = Number(process.argv[3] ?? 10_000_000)
+    const {startLocalTrino} = await import('../dist/lib/trino/local-trino.js')
+    const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-engine-'))
+    const lake = join(dir, 'lake')
+    const label = `${events.toLocaleString('en-US')} events`
+    const figures = {
+      duckdb: new Figure(`analyze all --engine duckdb, ${label}`),
+      trino: new Figure(`analyze all --engine trino, ${label}`),
+    }
+    let trino
+    try {
+      runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+      trino = await startLocalTrino({onProgress: (m) => console.error(`[bench] ${m}`)})
+      const env = {ECAP_TRINO_URL: trino.url, ECAP_TRINO_CATALOG: trino.catalog, ECAP_TRINO_SCHEMA: 'bench'}
+      runEcap(['lake', 'register', '--engine', 'trino', '--lake', lake], env)
+      for (let r = 1; r <= REPEATS; r++) {
+        for (const engine of ['duckdb', 'trino']) {
+          figures[engine].measure(() => {
+            const run = runEcap(['analyze', 'all', '--lake', lake, '--engine', engine], engine === 'trino' ? env : {})
+            const split = {}
+            const own = new Set()
+            for (const a of run.result.runs) {
+              const tables = a.extract?.tables ?? []
+              for (const t of tables) own.add(t.table)
+              const query = tables.reduce((s, t) => s + t.querySeconds, 0)
+              const transfer = tables.reduce((s, t) => s + t.transferSeconds, 0)
+              split[`${a.analysis}S`] = a.seconds
+              if (engine === 'trino') {
+                split[`${a.analysis}QueryS`] = fixed(query, 3)
+                split[`${a.analysis}TransferS`] = fixed(transfer, 3)
+                split[`${a.analysis}ModelS`] = fixed(a.seconds - query - transfer, 3)
+              }
+            }
+            const extract = run.result.extract
+            if (extract) {
+              // What the shared registration fetched (the orders every analysis reads, the copies check).
+              const shared = extract.tables.filter((t) => !own.has(t.table))
+              split.sharedQueryS = fixed(
+                shared.reduce((s, t) => s + t.querySeconds, 0),
+                3,
+              )
+              split.sharedTransferS = fixed(
+                shared.reduce((s, t) => s + t.transferSeconds, 0),
+                3,
+              )
+              split.rowsBack = extract.rows
+              split.mibBack = mib(extract.bytes)
+              for (const t of extract.tables) split[`${t.table}Rows`] = t.rows
+            }
+            return {seconds: run.seconds, peakRss: run.peakRss, ...split}
+          })
+        }
+      }
+      const trinoPeak = trino.peakRssBytes()
+      return [
+        figures.duckdb.row(),
+        figures.trino.row(figures.duckdb, {trinoPeakRssMiB: trinoPeak ? mib(trinoPeak) : null}),
+      ]
+    } finally {
+      await trino?.stop()
+      rmSync(dir, {recursive: true, force: true})
+    }
+  },
+
+  /**
    * The lake on S3 beside the lake on local disk, in the same run and the same conditions: produce N generated events
    * to a local broker once, then, alternating local and S3 in each of `repeats` rounds, `ecap ingest
    * --until-caught-up` into an empty lake (a new consumer group each time) and `ecap analyze all` on it. The S3 side
