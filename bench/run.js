@@ -204,16 +204,18 @@ const benchmarks = {
 
   /**
    * `ecap analyze all` with the extract on Trino beside the same run on DuckDB, on one generated lake of 10M events
-   * (`npm run bench -- engine [events]`). A local Trino 476 (src/lib/trino/local-trino.ts, -Xmx1G) reads the lake;
+   * (`npm run bench -- engine [events] [lake]`). A local Trino 476 (src/lib/trino/local-trino.ts, -Xmx1G) reads the lake;
    * each round runs both engines one after the other. Per analysis: the seconds Trino spent before the first row
    * (query), receiving and loading the rows (transfer), and the rest of the analysis (the local model step); the
    * rows and bytes that came back; the peak RSS of ecap and of Trino. Generating the lake and starting Trino are not timed.
    */
   async engine() {
     const events = Number(process.argv[3] ?? 10_000_000)
+    // A lake generated before (`ecap generate --to lake --events N`) saves its minutes on a rerun; it is not changed.
+    const given = process.argv[4]
     const {startLocalTrino} = await import('../dist/lib/trino/local-trino.js')
     const dir = mkdtempSync(join(tmpdir(), 'ecap-bench-engine-'))
-    const lake = join(dir, 'lake')
+    const lake = given ?? join(dir, 'lake')
     const label = `${events.toLocaleString('en-US')} events`
     const figures = {
       duckdb: new Figure(`analyze all --engine duckdb, ${label}`),
@@ -221,7 +223,7 @@ const benchmarks = {
     }
     let trino
     try {
-      runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
+      if (!given) runEcap(['generate', '--to', 'lake', '--lake', lake, '--events', String(events)])
       trino = await startLocalTrino({onProgress: (m) => console.error(`[bench] ${m}`)})
       const env = {ECAP_TRINO_URL: trino.url, ECAP_TRINO_CATALOG: trino.catalog, ECAP_TRINO_SCHEMA: 'bench'}
       runEcap(['lake', 'register', '--engine', 'trino', '--lake', lake], env)
