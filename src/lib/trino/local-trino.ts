@@ -164,7 +164,8 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
       logFile,
       exited,
       stop,
-      peakRssBytes: () => peakRss(pid),
+      // Not once it has exited: its pid may be another process's by then.
+      peakRssBytes: () => (running.exitCode === null && running.signalCode === null ? peakRss(pid) : undefined),
     }
   } catch (error) {
     const tail = logTail(logFile)
