@@ -1,8 +1,8 @@
-import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {LocalTrino} from '../src/lib/trino/local-trino.js'
+import {type LocalTrino, resolveJava, startLocalTrino} from '../src/lib/trino/local-trino.js'
 import {type EcapProcess, startEcap} from './helpers/cli.js'
 import {cents} from './helpers/lake.js'
 import {newBucket} from './helpers/s3.js'
@@ -133,6 +133,10 @@ describe('a local Trino 476', () => {
     }
   })
 
+  it('refuses a port a server already listens on (a second Trino would share it), before starting a JVM', async () => {
+    await expect(startLocalTrino({port: trino!.port})).rejects.toMatchObject({code: 'TRINO_PORT_IN_USE', exitCode: 4})
+  })
+
   it('stop() ends the JVM and removes its folder, and may be called again', async () => {
     const {pid, dir} = trino!
     expect(existsSync(dir)).toBe(true)
@@ -142,5 +146,21 @@ describe('a local Trino 476', () => {
     expect(existsSync(dir)).toBe(false)
     expect(trino!.peakRssBytes()).toBeUndefined()
     await trino!.stop()
+  })
+})
+
+describe('the java Trino runs on', () => {
+  it('must be Java 22 or newer, and the error names what to install', () => {
+    const home = join(work, 'jdk-17')
+    mkdirSync(join(home, 'bin'), {recursive: true})
+    // What `java -version` of a Java 17 prints (on stderr).
+    writeFileSync(join(home, 'bin', 'java'), '#!/bin/sh\necho \'openjdk version "17.0.15" 2025-04-15\' >&2\n')
+    chmodSync(join(home, 'bin', 'java'), 0o755)
+    expect(() => resolveJava({ECAP_TRINO_JAVA_HOME: home})).toThrow(
+      expect.objectContaining({code: 'TRINO_JAVA_TOO_OLD', hints: [expect.stringContaining('ECAP_TRINO_JAVA_HOME')]}),
+    )
+    expect(() => resolveJava({ECAP_TRINO_JAVA_HOME: join(work, 'nothing')})).toThrow(
+      expect.objectContaining({code: 'TRINO_JAVA_NOT_FOUND'}),
+    )
   })
 })

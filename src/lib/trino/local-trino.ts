@@ -1,4 +1,5 @@
 import {type ChildProcess, execFile, spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -84,10 +85,12 @@ export async function startLocalTrino(options: LocalTrinoOptions = {}): Promise<
   const java = resolveJava()
   const serverDir = await ensureTrinoServer(options)
   // A free port is found by binding port 0 and letting go of it, so another process can take it before Trino binds
-  // it: then the server dies at once and another port is tried.
+  // it: then the server dies at once and another port is tried. A given port is checked first: a second Trino 476 on
+  // a port one already listens on starts without complaint (they share it), and its queries would reach either.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(java, serverDir, options.port || (await freePort()), options)
+      const port = options.port ? await ensureFree(options.port) : await freePort()
+      return await startOnce(java, serverDir, port, options)
     } catch (error) {
       if (!(error instanceof PortTakenError) || options.port || attempt >= 3) throw error
     }
@@ -107,6 +110,8 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
   const logFile = join(dir, 'trino.log')
   const url = `http://${HOST}:${port}`
   const heapBytes = parseHeap(options.heap ?? '1G')
+  // Ready means that this JVM answers: a server already on the port (ours from before, or anyone's) answers too.
+  const nodeId = `ecap-${randomBytes(6).toString('hex')}`
   let child: ChildProcess | undefined
   let logFd: number | undefined
   try {
@@ -116,7 +121,7 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
 
     options.onProgress?.(`Starting Trino on ${url}`)
     logFd = openSync(logFile, 'a')
-    child = spawn(java.path, [...jvmOptions(java, heapBytes, dir, serverDir), MAIN_CLASS], {
+    child = spawn(java.path, [...jvmOptions(java, heapBytes, dir, serverDir, nodeId), MAIN_CLASS], {
       cwd: dir,
       stdio: ['ignore', logFd, logFd],
     })
@@ -131,7 +136,7 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
     }
     process.once('exit', killOnExit)
     try {
-      await Promise.race([waitUntilReady(url, options.startTimeoutMs ?? 120_000, exited, logFile), spawnFailed])
+      await Promise.race([waitUntilReady(url, nodeId, options.startTimeoutMs ?? 120_000, exited, logFile), spawnFailed])
     } catch (error) {
       process.removeListener('exit', killOnExit)
       throw error
@@ -159,7 +164,8 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
       logFile,
       exited,
       stop,
-      peakRssBytes: () => peakRss(pid),
+      // Not once it has exited: its pid may be another process's by then.
+      peakRssBytes: () => (running.exitCode === null && running.signalCode === null ? peakRss(pid) : undefined),
     }
   } catch (error) {
     const tail = logTail(logFile)
@@ -182,6 +188,7 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
  */
 async function waitUntilReady(
   url: string,
+  nodeId: string,
   timeoutMs: number,
   exited: Promise<LocalTrinoExit>,
   logFile: string,
@@ -201,7 +208,10 @@ async function waitUntilReady(
       )
     }
     try {
-      await probe(url, Math.max(1000, deadline - Date.now()))
+      const signal = AbortSignal.timeout(Math.max(1000, deadline - Date.now()))
+      const nodes = await statement(url, 'SELECT node_id FROM system.runtime.nodes', signal)
+      if (!nodes.some(([id]) => id === nodeId)) throw new Error(`another server answers on ${url}`)
+      await statement(url, `SHOW SCHEMAS FROM ${CATALOG}`, signal)
       return
     } catch (error) {
       lastError = error
@@ -217,28 +227,30 @@ async function waitUntilReady(
 
 interface StatementResponse {
   nextUri?: string
+  data?: unknown[][]
   stats?: {state?: string}
   error?: {errorName?: string; message?: string}
 }
 
-/** Runs `SHOW SCHEMAS FROM delta` through Trino's HTTP protocol, following nextUri until the query has finished. */
-async function probe(url: string, timeoutMs: number): Promise<void> {
-  const signal = AbortSignal.timeout(timeoutMs)
+/** Runs one statement through Trino's HTTP protocol, following nextUri until it has finished; returns its rows. */
+async function statement(url: string, sql: string, signal: AbortSignal): Promise<unknown[][]> {
   const headers = {'X-Trino-User': 'ecap', 'X-Trino-Source': 'ecap-local-trino'}
   let response = await fetch(`${url}/v1/statement`, {
     method: 'POST',
     headers,
-    body: `SHOW SCHEMAS FROM ${CATALOG}`,
+    body: sql,
     signal,
   })
+  const rows: unknown[][] = []
   for (;;) {
     // While the server starts it answers 503 ("still initializing").
     if (!response.ok) throw new Error(`HTTP ${response.status} from ${response.url}`)
     const body = (await response.json()) as StatementResponse
     if (body.error) throw new Error(`${body.error.errorName}: ${body.error.message}`)
+    rows.push(...(body.data ?? []))
     if (!body.nextUri) {
       if (body.stats?.state !== 'FINISHED') throw new Error(`the query ended ${body.stats?.state}`)
-      return
+      return rows
     }
     response = await fetch(body.nextUri, {headers, signal})
   }
@@ -259,7 +271,7 @@ async function terminate(child: ChildProcess, exited: Promise<LocalTrinoExit>, t
   }
 }
 
-function jvmOptions(java: Java, heapBytes: number, dir: string, serverDir: string): string[] {
+function jvmOptions(java: Java, heapBytes: number, dir: string, serverDir: string, nodeId: string): string[] {
   return [
     `-Xmx${heapBytes}`,
     '-XX:+UseG1GC',
@@ -276,7 +288,7 @@ function jvmOptions(java: Java, heapBytes: number, dir: string, serverDir: strin
     '-cp',
     join(serverDir, 'lib', '*'),
     '-Dnode.environment=ecap',
-    '-Dnode.id=ecap-1',
+    `-Dnode.id=${nodeId}`,
     // The HTTP server binds to node.bind-ip (there is no http-server.http.host): loopback only.
     `-Dnode.bind-ip=${HOST}`,
     `-Dnode.internal-address=${HOST}`,
@@ -417,6 +429,18 @@ function peakRss(pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The given port, if nothing listens on it now (else Trino would start, fail to bind, and exit). */
+function ensureFree(port: number): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') reject(new PortTakenError(`Port ${port} on ${HOST} is already in use.`))
+      else reject(error)
+    })
+    server.listen(port, HOST, () => server.close(() => resolvePort(port)))
+  })
 }
 
 function freePort(): Promise<number> {
