@@ -10,7 +10,7 @@ export interface ExtractTableStats {
   /** The local table it filled. */
   table: string
   rows: number
-  /** UTF-8 size of the rows as they crossed the wire. */
+  /** UTF-8 size of the rows as JSON text; the coordinator gzips its pages, so fewer bytes cross the network. */
   bytes: number
   /** Until the first row arrived: the remote engine's scan and aggregation. */
   querySeconds: number

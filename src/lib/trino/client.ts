@@ -12,7 +12,7 @@ export interface TrinoColumn {
 export interface TrinoQueryStats {
   queryId: string
   rows: number
-  /** UTF-8 size of the rows as the server's JSON pages carry them (headers and page envelopes left out). */
+  /** UTF-8 size of the rows as JSON text in the server's pages (envelopes left out; the wire carries them gzipped). */
   bytes: number
   /** From sending the query to its first page of rows (or its end): the server's scan and aggregation. */
   querySeconds: number
