@@ -17,7 +17,7 @@ Safe to run again: a name that already reads this lake is left as it is (exit 0)
 Exit codes: 0 registered, or already registered here; 2 bad settings, the name taken by another location, the catalog missing or not allowing register_table, the lake not visible to Trino; 3 the lake has no events table; 4 Trino unreachable; 130 interrupted (the running query is cancelled).`
 
   static override examples = [
-    'ECAP_TRINO_URL=http://127.0.0.1:8080 <%= config.bin %> <%= command.id %> --engine trino',
+    '<%= config.bin %> <%= command.id %> --engine trino',
     '<%= config.bin %> <%= command.id %> --engine trino --lake s3://shop-lake/prod --trino-table events_prod',
     '<%= config.bin %> <%= command.id %> --engine trino --json',
   ]
