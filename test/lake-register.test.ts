@@ -1,5 +1,5 @@
 import {mkdtempSync, rmSync} from 'node:fs'
-import {createServer} from 'node:net'
+import {createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -152,6 +152,12 @@ describe('ecap lake register --engine trino', () => {
     )
   })
 
+  it('asks for --engine trino: DuckDB has nothing to register (exit 2)', async () => {
+    const duckdb = await runJson<RegisterResult>(['lake', 'register', '--lake', lakes.a], 2)
+    expect(duckdb.error?.code).toBe('REGISTER_ENGINE_NEEDED')
+    expect(duckdb.error?.hints).toContain('ecap lake register --engine trino')
+  })
+
   it('fails a catalog Trino does not have, and a lake without an events table, before calling anything', async () => {
     const missing = await register(lakes.a, 2, [], {ECAP_TRINO_CATALOG: 'nowhere'})
     expect(missing.error?.code).toBe('TRINO_CATALOG_MISSING')
@@ -226,6 +232,22 @@ describe('ecap doctor with --engine trino', () => {
     expect(checks.get('trino')?.detail).toContain(`Trino at ${url} does not answer`)
     expect(checks.get('trino-table')?.status).toBe('skip')
   })
+
+  it('fails a server that takes the connection but never answers (exit 4) after its 10 s, and the run ends', async () => {
+    // A TCP listener that accepts and stays silent: what a hung coordinator or a half-open proxy looks like.
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => sockets.add(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as {port: number}).port}`
+      const checks = await doctor(lakes.a, 4, {ECAP_TRINO_URL: url})
+      expect(checks.get('trino')).toMatchObject({status: 'fail', exitCode: 4})
+      expect(checks.get('trino')?.detail).toBe(`Trino at ${url} did not answer within 10 s.`)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => silent.close(() => resolve()))
+    }
+  }, 60_000)
 
   it('has no Trino lines for a DuckDB setup', async () => {
     const envelope = await runJson<{checks: DoctorCheck[]}>(
