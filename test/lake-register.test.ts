@@ -249,6 +249,17 @@ describe('ecap doctor with --engine trino', () => {
     }
   }, 60_000)
 
+  it('fails the config line for an engine ecap does not know (exit 2)', async () => {
+    const envelope = await runJson<{checks: DoctorCheck[]}>(
+      ['doctor', '--lake', lakes.a, '--brokers', testBrokers()],
+      2,
+      {ECAP_ENGINE: 'spark'},
+    )
+    const config = envelope.result!.checks.find((check) => check.name === 'config')
+    expect(config).toMatchObject({status: 'fail', exitCode: 2})
+    expect(config?.detail).toContain('"spark"')
+  })
+
   it('has no Trino lines for a DuckDB setup', async () => {
     const envelope = await runJson<{checks: DoctorCheck[]}>(
       ['doctor', '--lake', lakes.a, '--brokers', testBrokers()],

@@ -70,7 +70,8 @@ export async function registerEventsTable(
     }
     throw registerError(client, error, result.location)
   }
-  return {...result, registered: true}
+  // What Trino recorded, as every analysis will read it back (its own spelling of the location, if it has one).
+  return {...result, location: await registeredLocation(client), registered: true}
 }
 
 /** The location the name reads, or undefined when the schema or the table does not exist (yet). */
