@@ -144,6 +144,14 @@ describe('ecap lake register --engine trino', () => {
     expect(await locationInTrino('delta.reg.events_b')).toBe(`local://${lakes.b}/events`)
   })
 
+  it('quotes what it sends: a table name with a quote and a double quote registers and reads back', async () => {
+    const odd = `o'd"d`
+    const registered = await register(lakes.b, 0, ['--trino-table', odd])
+    expect(registered.result).toMatchObject({table: `delta.reg.${odd}`, location: `local://${lakes.b}/events`})
+    expect(await locationInTrino('delta.reg."o\'d""d"')).toBe(`local://${lakes.b}/events`)
+    expect((await register(lakes.b, 0, ['--trino-table', odd])).result?.registered).toBe(false)
+  })
+
   it('names the catalog property when the catalog does not allow register_table (exit 2)', async () => {
     const locked = await register(lakes.a, 2, [], {ECAP_TRINO_CATALOG: LOCKED_CATALOG, ECAP_TRINO_SCHEMA: 'locked'})
     expect(locked.error?.code).toBe('TRINO_REGISTER_DISABLED')
