@@ -24,6 +24,8 @@ export const engineFlag = Flags.option({
   options: EXTRACT_ENGINES,
   description: `${SETTINGS.engine.description} [env: ${SETTINGS.engine.env}] [default: ${SETTINGS.engine.default}]`,
 })()
+/** The name the lake's events table has in Trino's catalog.schema (`ecap lake register`, `ecap doctor`). */
+export const trinoTableFlag = settingFlag('trino-table')
 export const brokersFlag = settingFlag('brokers')
 export const topicFlag = settingFlag('topic')
 

@@ -32,7 +32,7 @@ const MAY_IMPORT: Record<string, string[] | 'all'> = {
   analytics: ['shop', 'lake', 'engine', 'report', 'events'],
   export: ['lake', 'shop', 'engine', 'report'],
   import: ['lake', 'engine', 'events'],
-  trino: ['config'],
+  trino: ['config', 'lake', 'engine'],
   // The extract step of the analyses on another engine: it fills the tables they read, from their definitions.
   extract: ['analytics', 'shop', 'lake', 'engine', 'trino', 'config'],
   setup: 'all',

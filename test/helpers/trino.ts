@@ -1,12 +1,13 @@
 import {BasicAuth, Trino} from 'trino-client'
-import {type LocalTrino, startLocalTrino} from '../../src/lib/trino/local-trino.js'
+import {type LocalTrino, type LocalTrinoOptions, startLocalTrino} from '../../src/lib/trino/local-trino.js'
 
 /**
  * A real Trino 476 (src/lib/trino/local-trino.ts) whose `delta` catalog reads local lakes and s3:// lakes on the
  * tests' S3 server (whose endpoint and credentials the global setup put into process.env). About 1 GB of memory: start
- * it in beforeAll of the test files that need it, not in the global setup, and stop it in afterAll.
+ * it in beforeAll of the test files that need it, not in the global setup, and stop it in afterAll. `extraCatalogs`:
+ * more catalogs beside `delta`, differing from it in the properties given.
  */
-export async function startTestTrino(): Promise<LocalTrino> {
+export async function startTestTrino(options: Pick<LocalTrinoOptions, 'extraCatalogs'> = {}): Promise<LocalTrino> {
   const endpoint = process.env.AWS_ENDPOINT_URL
   const accessKeyId = process.env.AWS_ACCESS_KEY_ID
   const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY
@@ -16,6 +17,7 @@ export async function startTestTrino(): Promise<LocalTrino> {
   return startLocalTrino({
     s3: {endpoint, region: process.env.AWS_REGION ?? 'us-east-1', accessKeyId, secretAccessKey},
     onProgress: (message) => process.stderr.write(`[trino] ${message}\n`),
+    ...options,
   })
 }
 

@@ -1,6 +1,6 @@
 import {CATALOGUE_TABLE, FUNNEL_WALKS_TABLE, ORDERS_CACHE_TABLE, SESSION_PARTS_TABLE} from '../analytics/sessions.js'
 import type {Engine} from '../engine/engine.js'
-import {DataError, UsageError} from '../errors.js'
+import {DataError} from '../errors.js'
 import {readSnapshot, type Snapshot} from '../lake/delta-log.js'
 import {EVENTS_TABLE, tablePath} from '../lake/lake.js'
 import type {ExtractSource, ExtractTableStats} from '../shop/extract-source.js'
@@ -14,6 +14,7 @@ import {
 } from '../shop/views.js'
 import type {TrinoClient, TrinoQueryStats} from '../trino/client.js'
 import {eventsTableName} from '../trino/settings.js'
+import {assertSameTable} from '../trino/table-location.js'
 import {type LocalColumn, RowLoader} from './load-rows.js'
 import {
   catalogueSql,
@@ -164,45 +165,4 @@ function statsOf(query: TrinoQueryStats, seconds: number): Omit<ExtractTableStat
 
 function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000
-}
-
-/**
- * Fails unless the table Trino reads is the lake's events table: a name registered over another lake (a copy, last
- * month's) would answer every query from the wrong data, and the versions ecap pins would mean nothing there.
- */
-export async function assertSameTable(client: TrinoClient, eventsPath: string): Promise<string> {
-  const table = eventsTableName(client.settings)
-  const {rows} = await client.rows(`SHOW CREATE TABLE ${table}`)
-  const ddl = String(rows[0]?.[0] ?? '')
-  const location = /location = '((?:[^']|'')*)'/.exec(ddl)?.[1]?.replaceAll("''", "'")
-  if (location === undefined) {
-    throw new UsageError('TRINO_TABLE_NOT_DELTA', `Trino's ${table} has no location: it is not a Delta Lake table.`, {
-      hints: ['ECAP_TRINO_CATALOG names a catalog of the delta_lake connector', 'ecap lake register --engine trino'],
-    })
-  }
-  if (sameLocation(location, eventsPath)) return location
-  throw new UsageError('TRINO_TABLE_ELSEWHERE', `Trino's ${table} reads ${location}, not this lake's ${eventsPath}.`, {
-    hints: [
-      'ecap lake register --engine trino --trino-table events_new   # register this lake under another name',
-      'ECAP_TRINO_TABLE / ECAP_TRINO_SCHEMA name the table registered over this lake',
-    ],
-  })
-}
-
-/**
- * Whether Trino's location and ecap's are one place: Trino writes a local folder as local:///path or file:///path,
- * and S3 as s3://, s3a:// or s3n://.
- */
-export function sameLocation(trinoLocation: string, ecapLocation: string): boolean {
-  const normal = (text: string) =>
-    text
-      .replace(/^(local|file):\/\//, '')
-      .replace(/^s3[an]:\/\//, 's3://')
-      .replace(/\/+$/, '')
-  return normal(trinoLocation) === normal(ecapLocation)
-}
-
-/** The location Trino should register for the lake's events table: local folders through the native local file system. */
-export function trinoLocationOf(eventsPath: string): string {
-  return eventsPath.startsWith('s3://') ? eventsPath : `local://${eventsPath}`
 }

@@ -2,19 +2,23 @@ import {existsSync, readdirSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {type ResolveConfigOptions, type ResolvedConfig, resolveConfig} from '../config/resolve.js'
 import type {EngineOpener} from '../engine/engine.js'
-import {EcapError, ExitCode, InterruptedError, toEcapError} from '../errors.js'
+import {EcapError, ExitCode, InterruptedError, toEcapError, UnavailableError} from '../errors.js'
+import {extractEngineOf} from '../extract/open-source.js'
 import {parseBrokers} from '../kafka/client.js'
 import {kafkaClient} from '../kafka/kafkajs-client.js'
 import {connectionFromConfig} from '../kafka/settings.js'
 import type {ClusterAdmin} from '../kafka/types.js'
 import {readSnapshot} from '../lake/delta-log.js'
-import {EVENTS_TABLE, rowsOf, stagingFolder} from '../lake/lake.js'
+import {EVENTS_TABLE, rowsOf, stagingFolder, tablePath} from '../lake/lake.js'
 import {isObjectStore, lakeLocation, relativeLocation, s3Parts} from '../lake/location.js'
 import {type S3Settings, s3Settings} from '../lake/s3-client.js'
 import {EXTENSIONS_ENV} from '../lake/s3-engine.js'
 import {findTables} from '../lake/status.js'
 import {type LakeStorage, storageAt} from '../lake/storage.js'
 import {dataFiles} from '../lake/vacuum.js'
+import {TrinoClient} from '../trino/client.js'
+import {trinoSettingsFromConfig} from '../trino/settings.js'
+import {catalogConnector, registeredLocation, sameLocation} from '../trino/table-location.js'
 
 export const MIN_NODE_MAJOR = 20
 
@@ -22,7 +26,7 @@ export const MIN_NODE_MAJOR = 20
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
 export interface DoctorCheck {
-  /** node, config, kafka, topic, lake, lake:<table>, duckdb */
+  /** node, config, kafka, topic, lake, lake:<table>, trino, trino-table, duckdb */
   name: string
   status: CheckStatus
   detail: string
@@ -34,7 +38,7 @@ export interface DoctorCheck {
 }
 
 export interface DoctorResult {
-  /** 0 when nothing needed is broken; else 2 (config), 3 (lake corrupt), 4 (Kafka unreachable), 1 (DuckDB). */
+  /** 0 when nothing needed is broken; else 2 (config), 3 (lake corrupt), 4 (Kafka or Trino unreachable), 1 (DuckDB). */
   exitCode: number
   checks: DoctorCheck[]
 }
@@ -45,6 +49,8 @@ export interface DoctorOptions {
   env?: NodeJS.ProcessEnv
   /** Per connection attempt to a broker. */
   kafkaTimeoutMs?: number
+  /** Per query to the Trino server (a query is planned and scheduled: slower than a broker's hello). */
+  trinoTimeoutMs?: number
   nodeVersion?: string
   /** Called as each check completes, so a command can print lines as they come. */
   onCheck?: (check: DoctorCheck) => void
@@ -76,6 +82,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
   if (config) {
     for (const check of await checkKafka(config, env, options.kafkaTimeoutMs ?? 3000)) add(check)
     for (const check of await checkLake(config.lake.value, options.openEngine)) add(check)
+    if (trinoWanted(config)) {
+      for (const check of await checkTrino(config, env, options.trinoTimeoutMs ?? 10_000)) add(check)
+    }
   } else {
     const skipped = 'not checked: fix the config first'
     for (const name of ['kafka', 'topic', 'lake']) add({name, status: 'skip', detail: skipped, hints: []})
@@ -110,6 +119,8 @@ function checkConfig(options: ResolveConfigOptions): {check: DoctorCheck; config
     parseBrokers(config.brokers.value)
     // Throws on a bad tls value, an unknown SASL mechanism or a SASL setup without user or password.
     connectionFromConfig(config, options.env ?? process.env)
+    // An engine ecap does not know (ECAP_ENGINE=spark) fails every analysis.
+    extractEngineOf(config)
   } catch (error) {
     return {check: failure('config', error, ExitCode.usage)}
   }
@@ -388,6 +399,111 @@ async function checkStore(root: string, openEngine: EngineOpener): Promise<Docto
       hints: [],
     },
   ]
+}
+
+/** The Trino lines are for a setup that uses Trino: the engine set to trino, or a server named for it. */
+function trinoWanted(config: ResolvedConfig): boolean {
+  return extractEngineOf(config) === 'trino' || config['trino-url'].value.trim() !== ''
+}
+
+/**
+ * The Trino server of --engine trino and the events table on it: a `trino` check (the settings, and the server
+ * answering a query: exit 4 when it does not, 2 when it refuses the user) and a `trino-table` check (the catalog, the
+ * schema and the table exist, and the table reads this lake's events: exit 2 with the fix when not). Nothing is
+ * registered here: that is `ecap lake register --engine trino`.
+ */
+export async function checkTrino(
+  config: ResolvedConfig,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<DoctorCheck[]> {
+  const skippedTable: DoctorCheck = {
+    name: 'trino-table',
+    status: 'skip',
+    detail: 'not checked: the server comes first',
+    hints: [],
+  }
+  let client: TrinoClient
+  try {
+    client = new TrinoClient(trinoSettingsFromConfig(config, env))
+  } catch (error) {
+    return [failure('trino', error, ExitCode.usage), skippedTable]
+  }
+  const {url, user, catalog, schema, table} = client.settings
+  const answer = <R>(work: Promise<R>) => withinTime(work, timeoutMs, url)
+  let version: string
+  try {
+    const {rows} = await answer(client.rows('SELECT version()'))
+    version = String(rows[0]?.[0] ?? '?')
+  } catch (error) {
+    const check = failure('trino', error, ExitCode.unavailable)
+    // The client's advice to run `ecap doctor` is where the person already is.
+    check.hints = check.hints.filter((hint) => hint !== 'ecap doctor')
+    return [check, skippedTable]
+  }
+  const server: DoctorCheck = {
+    name: 'trino',
+    status: 'ok',
+    detail: `${url}: Trino ${version}, user ${user}`,
+    hints: [],
+    data: {url, version, user},
+  }
+  const name = `${catalog}.${schema}.${table}`
+  const eventsPath = tablePath(config.lake.value, EVENTS_TABLE)
+  let location: string
+  try {
+    await answer(catalogConnector(client))
+    location = await answer(registeredLocation(client))
+  } catch (error) {
+    const check = failure('trino-table', error, ExitCode.unexpected)
+    if (error instanceof EcapError && error.code === 'TRINO_TABLE_MISSING') {
+      check.detail = `${name} is not registered (${error.message.replace(/^Trino: (line \d+:\d+: )?/, '')})`
+      check.hints = [
+        `ecap lake register --engine trino --lake ${config.lake.value}${table === 'events' ? '' : ` --trino-table ${table}`}`,
+        ...check.hints.filter((hint) => !hint.startsWith('ecap lake register')),
+      ]
+    }
+    return [server, check]
+  }
+  const data = {table: name, location, lake: eventsPath}
+  if (!sameLocation(location, eventsPath)) {
+    return [
+      server,
+      {
+        name: 'trino-table',
+        status: 'fail',
+        detail: `${name} reads ${location}, not this lake's ${eventsPath}`,
+        hints: [
+          `ecap lake register --engine trino --lake ${config.lake.value} --trino-table ${table}_2, then ECAP_TRINO_TABLE=${table}_2`,
+          'ECAP_TRINO_SCHEMA / ECAP_TRINO_TABLE name the table registered over this lake',
+        ],
+        exitCode: ExitCode.usage,
+        data,
+      },
+    ]
+  }
+  return [server, {name: 'trino-table', status: 'ok', detail: `${name} reads ${location}`, hints: [], data}]
+}
+
+/** `work`, or exit 4 when the server has not answered within `timeoutMs` (a host that drops packets never refuses). */
+async function withinTime<R>(work: Promise<R>, timeoutMs: number, url: string): Promise<R> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UnavailableError('TRINO_UNREACHABLE', `Trino at ${url} did not answer within ${timeoutMs / 1000} s.`, {
+            hints: ['Check that the server runs and ECAP_TRINO_URL points at its coordinator.'],
+          }),
+        ),
+      timeoutMs,
+    )
+  })
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 interface TableHealth {

@@ -171,6 +171,16 @@ export class TrinoClient {
   }
 }
 
+/**
+ * The error Trino reported for a failed query, from the EcapError the client threw (its cause), for a caller that
+ * must tell one failure from another: a disabled procedure, a name already taken. Undefined for any other failure.
+ */
+export function trinoQueryErrorOf(error: unknown): QueryError | undefined {
+  const cause = (error as {cause?: unknown} | undefined)?.cause as {error?: unknown; errorName?: unknown} | undefined
+  const candidate = typeof cause?.errorName === 'string' ? cause : cause?.error
+  return typeof (candidate as QueryError | undefined)?.errorName === 'string' ? (candidate as QueryError) : undefined
+}
+
 /** A failed query as ecap's error: a missing table or schema is the user's to fix (exit 2), a busy server retriable. */
 function queryError(error: QueryError, sql: string): EcapError {
   const message = `Trino: ${error.message}`

@@ -37,6 +37,11 @@ export interface LocalTrinoOptions {
   port?: number
   /** JVM heap limit (`-Xmx`); Trino's query memory is sized from it. Default 1G. */
   heap?: string
+  /**
+   * More Delta Lake catalogs beside `delta`, by name, over the same metastore and file systems, each with these
+   * properties changed: a test's catalog without register_table, say.
+   */
+  extraCatalogs?: Record<string, Record<string, string | boolean>>
   /** Lets the `delta` catalog read s3:// locations from this store besides local ones. */
   s3?: LocalTrinoS3Options
   /** How long to wait for the first query to succeed; a cold JVM on a busy machine is slow. Default 120 s. */
@@ -118,6 +123,9 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
     mkdirSync(join(dir, 'etc', 'catalog'), {recursive: true})
     writeFileSync(join(dir, 'etc', 'config.properties'), configProperties(port, heapBytes))
     writeFileSync(join(dir, 'etc', 'catalog', `${CATALOG}.properties`), deltaProperties(dir, options.s3))
+    for (const [name, changes] of Object.entries(options.extraCatalogs ?? {})) {
+      writeFileSync(join(dir, 'etc', 'catalog', `${name}.properties`), deltaProperties(dir, options.s3, changes))
+    }
 
     options.onProgress?.(`Starting Trino on ${url}`)
     logFd = openSync(logFile, 'a')
@@ -319,7 +327,11 @@ function configProperties(port: number, heapBytes: number): string {
 }
 
 /** The Delta Lake catalog: a file metastore of its own, local paths anywhere (`local:///abs/path`), and S3 if given. */
-function deltaProperties(dir: string, s3: LocalTrinoS3Options | undefined): string {
+function deltaProperties(
+  dir: string,
+  s3: LocalTrinoS3Options | undefined,
+  changes: Record<string, string | boolean> = {},
+): string {
   const settings: Record<string, string | boolean> = {
     'connector.name': 'delta_lake',
     'hive.metastore': 'file',
@@ -340,7 +352,10 @@ function deltaProperties(dir: string, s3: LocalTrinoS3Options | undefined): stri
       's3.aws-secret-key': s3.secretAccessKey,
     })
   }
-  return propertiesText(settings, "Written by ecap's local Trino launcher (src/lib/trino/local-trino.ts).")
+  return propertiesText(
+    {...settings, ...changes},
+    "Written by ecap's local Trino launcher (src/lib/trino/local-trino.ts).",
+  )
 }
 
 export interface Java {

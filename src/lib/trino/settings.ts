@@ -84,6 +84,17 @@ export function trinoIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
 
+/**
+ * A Trino string literal. Trino takes bound parameters only through PREPARE/EXECUTE, and not in CALL (`EXECUTE
+ * IMMEDIATE 'CALL ...' USING ...` fails: "expected 0 parameters"), so procedure arguments are literals: quotes doubled,
+ * and a NUL, which no name or path holds, refused.
+ */
+export function trinoString(text: string): string {
+  if (text.includes('\u0000'))
+    throw new UsageError('TRINO_NAME_INVALID', 'Trino strings may not contain NUL characters')
+  return `'${text.replaceAll("'", "''")}'`
+}
+
 /** The events table's full name, quoted: "catalog"."schema"."table". */
 export function eventsTableName(settings: TrinoSettings): string {
   return [settings.catalog, settings.schema, settings.table].map(trinoIdentifier).join('.')
