@@ -229,9 +229,6 @@ const benchmarks = {
         heap: process.env.ECAP_BENCH_TRINO_HEAP ?? '1G',
         onProgress: (m) => console.error(`[bench] ${m}`),
       })
-        heap: process.env.ECAP_BENCH_TRINO_HEAP ?? '3G',
-        onProgress: (m) => console.error(`[bench] $m`),
-      })
       const env = {ECAP_TRINO_URL: trino.url, ECAP_TRINO_CATALOG: trino.catalog, ECAP_TRINO_SCHEMA: 'bench'}
       runEcap(['lake', 'register', '--engine', 'trino', '--lake', lake], env)
       for (let r = 1; r <= REPEATS; r++) {
