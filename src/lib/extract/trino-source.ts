@@ -86,7 +86,8 @@ export class TrinoExtractSource implements ExtractSource {
     await assertSameTable(this.client, eventsPath)
     const table = eventsTableName(this.client.settings)
     const latestTime = latestTimeOf(snapshot) ?? (await this.latestScanned(table, snapshot.version))
-    const asOf = options.asOf ?? latestTime?.slice(0, 10)
+    const latestDay = latestTime?.slice(0, 10)
+    const asOf = options.asOf ?? latestDay
     if (!asOf) {
       throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
         hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
@@ -96,6 +97,8 @@ export class TrinoExtractSource implements ExtractSource {
       table,
       version: snapshot.version,
       cutDay: nextDay(asOf),
+      // The rule of registerShopViews, so both engines keep the same events (those without a time included).
+      cutsNothing: latestDay !== undefined && latestDay <= asOf,
       columns: columnOrder(snapshot),
       hasCopies: false,
     }

@@ -16,6 +16,11 @@ export interface TrinoPin {
   version: number
   /** The first day after the as-of day (YYYY-MM-DD): events at or after its midnight UTC are cut. */
   cutDay: string
+  /**
+   * Whether the cut drops nothing (no event after the as-of day): then, as registerShopViews does, no filter runs, and
+   * an event without an event_time stays in as it does in DuckDB (a filter would drop it).
+   */
+  cutsNothing: boolean
   /** The events table's columns in the order DuckDB's view has them (data columns, then partition columns). */
   columns: string[]
   /** Whether some event_id repeats below the cut: only then do the queries pay for setting copies aside. */
@@ -33,9 +38,9 @@ function rawEvents(pin: TrinoPin): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(pin.cutDay)) throw new Error(`Bad cut day ${pin.cutDay}`)
   // Literals, not parameters: Trino takes parameters only through PREPARE/EXECUTE, and both values are ecap's own
   // (a version from the Delta log, a day checked against the date pattern above).
+  const cut = pin.cutsNothing ? '' : `\n    WHERE event_time < TIMESTAMP '${pin.cutDay} 00:00:00 UTC'`
   return `raw AS (
-    SELECT * FROM ${pin.table} FOR VERSION AS OF ${pin.version}
-    WHERE event_time < TIMESTAMP '${pin.cutDay} 00:00:00 UTC'
+    SELECT * FROM ${pin.table} FOR VERSION AS OF ${pin.version}${cut}
   )`
 }
 

@@ -1,0 +1,98 @@
+import type {Json} from '@duckdb/node-api'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {
+  buildCatalogue,
+  buildSessions,
+  CATALOGUE_TABLE,
+  cacheOrders,
+  FUNNEL_WALKS_TABLE,
+  ORDERS_CACHE_TABLE,
+  SESSION_PARTS_TABLE,
+  SESSIONS_TABLE,
+} from '../src/lib/analytics/sessions.js'
+import {type Engine, withEngine} from '../src/lib/engine/engine.js'
+import type {ShopEvent} from '../src/lib/events/index.js'
+import {TrinoExtractSource} from '../src/lib/extract/trino-source.js'
+import {bindExtractSource} from '../src/lib/shop/extract-source.js'
+import {registerShopViews, type ShopViews} from '../src/lib/shop/views.js'
+import {TrinoClient} from '../src/lib/trino/client.js'
+import type {LocalTrino} from '../src/lib/trino/local-trino.js'
+import {lakeOf, removeTempDirs, ShopBuilder} from './helpers/analytics-shop.js'
+import {localLocation, registerEvents, startTestTrino} from './helpers/trino.js'
+
+/**
+ * The extract on Trino over small lakes that hold what the simulator never writes but another writer may: events
+ * without a time. Each lake is read on both engines through the lib,
+ * as engine-trino.test.ts's extract case does, and every extract table must be the same, row for row.
+ */
+
+let trino: LocalTrino | undefined
+let schemas = 0
+
+beforeAll(async () => {
+  trino = await startTestTrino()
+}, 300_000)
+
+afterAll(async () => {
+  await trino?.stop()
+  await removeTempDirs()
+})
+
+type Rows = Record<string, Json>[]
+
+const EXTRACT_TABLES = [ORDERS_CACHE_TABLE, SESSION_PARTS_TABLE, SESSIONS_TABLE, CATALOGUE_TABLE, FUNNEL_WALKS_TABLE]
+
+async function extractTables(engine: Engine, lake: string, asOf?: string): Promise<ShopViews> {
+  const views = await registerShopViews(engine, lake, asOf === undefined ? {} : {asOf})
+  await cacheOrders(engine)
+  await buildSessions(engine)
+  await buildCatalogue(engine)
+  return views
+}
+
+/** What each engine made of a lake holding `events`: the shop views' figures and every extract table's rows. */
+interface BothEngines {
+  duckdb: {views: ShopViews; tables: Record<string, Rows>}
+  trino: {views: ShopViews; tables: Record<string, Rows>}
+}
+
+async function onBothEngines(events: readonly object[], asOf?: string): Promise<BothEngines> {
+  const lake = await lakeOf(events as ShopEvent[])
+  const schema = `odd_${++schemas}`
+  await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+  return withEngine(async (engine) => {
+    const read = async () => {
+      const views = await extractTables(engine, lake, asOf)
+      const tables: Record<string, Rows> = {}
+      for (const table of EXTRACT_TABLES) {
+        const [made] = await engine.rows(
+          `SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE table_name = '${table}'`,
+        )
+        if (Number(made?.n) > 0) tables[table] = await engine.rows(`SELECT * FROM ${table} ORDER BY ALL`)
+      }
+      return {views, tables}
+    }
+    const duckdb = await read()
+    const settings = {url: trino!.url, catalog: trino!.catalog, schema, table: 'events', user: 'ecap'}
+    bindExtractSource(engine, new TrinoExtractSource(new TrinoClient(settings)))
+    return {duckdb, trino: await read()}
+  })
+}
+
+describe('the extract on Trino over lakes another writer made', () => {
+  it('keeps an event without an event_time when the cut drops nothing, as DuckDB does', async () => {
+    const visitor = {customer: 'c1', session: 's1'}
+    const shop = new ShopBuilder()
+      .add('page_view', visitor, '2026-03-01T10:00:00.000Z')
+      .purchase(visitor, '2026-03-01T10:01:00.000Z', 'o1', [{product_id: 'p1', quantity: 1, unit_price: 5}])
+      .add('purchase', {customer: 'c2', session: 's2'}, null as never, {
+        order_id: 'o2',
+        items: [{product_id: 'p1', quantity: 1, unit_price: 5}],
+        total: 5,
+      })
+    const both = await onBothEngines(shop.events)
+    // The purchase without a time is an order in DuckDB (no filter runs when the cut drops nothing).
+    expect(both.duckdb.tables[ORDERS_CACHE_TABLE]).toHaveLength(2)
+    expect(both.trino).toEqual(both.duckdb)
+  }, 120_000)
+})
