@@ -18,11 +18,12 @@ import {registerShopViews, type ShopViews} from '../src/lib/shop/views.js'
 import {TrinoClient} from '../src/lib/trino/client.js'
 import type {LocalTrino} from '../src/lib/trino/local-trino.js'
 import {lakeOf, removeTempDirs, ShopBuilder} from './helpers/analytics-shop.js'
+import {makeEvent} from './helpers/events.js'
 import {localLocation, registerEvents, startTestTrino} from './helpers/trino.js'
 
 /**
  * The extract on Trino over small lakes that hold what the simulator never writes but another writer may: events
- * without a time. Each lake is read on both engines through the lib,
+ * without a time, copies of an event whose order lines hold NULLs. Each lake is read on both engines through the lib,
  * as engine-trino.test.ts's extract case does, and every extract table must be the same, row for row.
  */
 
@@ -93,6 +94,37 @@ describe('the extract on Trino over lakes another writer made', () => {
     const both = await onBothEngines(shop.events)
     // The purchase without a time is an order in DuckDB (no filter runs when the cut drops nothing).
     expect(both.duckdb.tables[ORDERS_CACHE_TABLE]).toHaveLength(2)
+    expect(both.trino).toEqual(both.duckdb)
+  }, 120_000)
+
+  it('sets aside the same copies as DuckDB when their order lines hold NULLs', async () => {
+    const line = {product_id: 'p1', quantity: 1, unit_price: 5}
+    const copy = (id: string, fields: Record<string, unknown>) =>
+      makeEvent('purchase', {
+        event_id: id,
+        customer_id: 'c1',
+        session_id: 's1',
+        event_time: '2026-03-01T10:05:00.000Z',
+        order_id: `o-${id}`,
+        items: [line],
+        total: 5,
+        ...fields,
+      } as never)
+    const events = [
+      // Which copy is kept is decided by the order lines: a NULL inside one sorts after any value, in DuckDB.
+      copy('e1', {items: [{...line, product_id: null}], total: 1}),
+      copy('e1', {items: [{...line, product_id: 'p0'}], total: 2}),
+      copy('e2', {items: [{...line, quantity: null}], total: 1}),
+      copy('e2', {items: [{...line, quantity: 3}], total: 2}),
+      copy('e3', {items: [line, {...line, unit_price: null}], total: 1}),
+      copy('e3', {items: [line, {...line, unit_price: 9}], total: 2}),
+      copy('e4', {items: null, total: 1}),
+      copy('e4', {items: [], total: 2}),
+      copy('e5', {items: [line, line], total: 1}),
+      copy('e5', {items: [line], total: 2}),
+    ]
+    const both = await onBothEngines(events)
+    expect(both.duckdb.views.duplicateEvents).toBe(5)
     expect(both.trino).toEqual(both.duckdb)
   }, 120_000)
 })

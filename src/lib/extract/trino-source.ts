@@ -149,10 +149,14 @@ function nextDay(day: string): string {
 }
 
 /** The events table's columns as DuckDB's view has them: data columns in the schema's order, then partitions. */
-function columnOrder(snapshot: Snapshot): string[] {
-  const schema = JSON.parse(snapshot.metadata.schemaString) as {fields: {name: string}[]}
+function columnOrder(snapshot: Snapshot): TrinoPin['columns'] {
+  const schema = JSON.parse(snapshot.metadata.schemaString) as {fields: {name: string; type: unknown}[]}
   const partitions = snapshot.metadata.partitionColumns
-  return [...schema.fields.map((f) => f.name).filter((n) => !partitions.includes(n)), ...partitions]
+  const typeOf = (name: string) => schema.fields.find((f) => f.name === name)?.type ?? 'string'
+  return [
+    ...schema.fields.filter((f) => !partitions.includes(f.name)).map((f) => ({name: f.name, type: f.type})),
+    ...partitions.map((name) => ({name, type: typeOf(name)})),
+  ]
 }
 
 /** A query's figures; the transfer is what the whole took (`seconds`, loading included) beyond the query itself. */
