@@ -85,6 +85,9 @@ export class TrinoClient {
       const pages = await this.trino.query(sql).catch((error: unknown) => {
         throw this.requestError(error)
       })
+      queryId = postedQueryId(pages)
+      // An abort while the query was being sent could not cancel anything yet.
+      if (queryId && this.signal?.aborted) cancel()
       for (;;) {
         let next: IteratorResult<QueryResult>
         try {
@@ -169,6 +172,17 @@ export class TrinoClient {
     const message = (error as Error).message ?? String(error)
     return new EcapError('TRINO_REQUEST_FAILED', `A request to Trino at ${url} failed: ${message}`, {cause: error})
   }
+}
+
+/**
+ * The id in the server's answer to the query itself. trino-client hands out no page before one holds rows or the query
+ * ends (it polls the empty ones itself), so an aggregation's id would otherwise come only once its whole scan is done,
+ * too late for Ctrl-C to cancel it. The package (0.2.9) keeps that first answer on the iterator it wraps, outside its
+ * types; undefined if a later version moves it, and then the id comes with the first page as before.
+ */
+function postedQueryId(pages: unknown): string | undefined {
+  const id = (pages as {iter?: {queryResult?: {id?: unknown}}}).iter?.queryResult?.id
+  return typeof id === 'string' && id !== '' ? id : undefined
 }
 
 /** A failed query as ecap's error: a missing table or schema is the user's to fix (exit 2), a busy server retriable. */

@@ -11,6 +11,7 @@ import {
   SESSIONS_TABLE,
 } from '../src/lib/analytics/sessions.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
+import {InterruptedError} from '../src/lib/errors.js'
 import type {ShopEvent} from '../src/lib/events/index.js'
 import {TrinoExtractSource} from '../src/lib/extract/trino-source.js'
 import {bindExtractSource} from '../src/lib/shop/extract-source.js'
@@ -19,12 +20,13 @@ import {TrinoClient} from '../src/lib/trino/client.js'
 import type {LocalTrino} from '../src/lib/trino/local-trino.js'
 import {lakeOf, removeTempDirs, ShopBuilder} from './helpers/analytics-shop.js'
 import {makeEvent} from './helpers/events.js'
-import {localLocation, registerEvents, startTestTrino} from './helpers/trino.js'
+import {localLocation, registerEvents, startTestTrino, trinoQuery} from './helpers/trino.js'
 
 /**
- * The extract on Trino over small lakes that hold what the simulator never writes but another writer may: events
- * without a time, copies of an event whose order lines hold NULLs. Each lake is read on both engines through the lib,
- * as engine-trino.test.ts's extract case does, and every extract table must be the same, row for row.
+ * The extract on Trino at its edges, on a real Trino 476: small lakes that hold what the simulator never writes but
+ * another writer may (events without a time, copies of an event whose order lines hold NULLs), each read on both
+ * engines through the lib as engine-trino.test.ts's extract case does, every extract table the same row for row; and
+ * an interrupted query that is cancelled on the server while it still scans.
  */
 
 let trino: LocalTrino | undefined
@@ -126,5 +128,41 @@ describe('the extract on Trino over lakes another writer made', () => {
     const both = await onBothEngines(events)
     expect(both.duckdb.views.duplicateEvents).toBe(5)
     expect(both.trino).toEqual(both.duckdb)
+  }, 120_000)
+})
+
+describe('a Trino query interrupted while it scans', () => {
+  it('is cancelled on the server before its first row, and the abort reaches the caller', async () => {
+    const abort = new AbortController()
+    const settings = {url: trino!.url, catalog: trino!.catalog, schema: 'default', table: 'events', user: 'ecap'}
+    const client = new TrinoClient(settings, abort.signal)
+    const tag = `scan-${Date.now()}`
+    // An aggregation of 27 billion rows: no row comes back before its end, which a test would never see.
+    const query = client.query(`
+      SELECT '${tag}', count_if(a.x * b.x * c.x = 7)
+      FROM UNNEST(sequence(1, 3000)) a(x), UNNEST(sequence(1, 3000)) b(x), UNNEST(sequence(1, 3000)) c(x)`)
+    const settled = query.then(
+      () => 'finished',
+      (error: unknown) => error,
+    )
+    const state = async () =>
+      trinoQuery(
+        trino!,
+        `SELECT state, error_code FROM system.runtime.queries WHERE source = 'ecap' AND query LIKE '%''${tag}''%'`,
+      )
+    let seen: unknown[][] = []
+    for (let i = 0; i < 600 && seen[0]?.[0] !== 'RUNNING'; i++) {
+      seen = await state()
+      if (seen[0]?.[0] !== 'RUNNING') await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(seen[0]?.[0]).toBe('RUNNING')
+    abort.abort(new InterruptedError('SIGINT'))
+    expect(await settled).toBeInstanceOf(InterruptedError)
+    // The cancel reached the server before query() gave up; the server may take a moment to record it.
+    for (let i = 0; i < 100 && seen[0]?.[0] !== 'FAILED'; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      seen = await state()
+    }
+    expect(seen).toEqual([['FAILED', 'USER_CANCELED']])
   }, 120_000)
 })
