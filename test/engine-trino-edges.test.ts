@@ -131,6 +131,26 @@ describe('the extract on Trino over lakes another writer made', () => {
   }, 120_000)
 })
 
+describe('the as-of day of a run on Trino', () => {
+  it('must be a day of the calendar, on both engines, as 2026-02-30 is not', async () => {
+    const visitor = {customer: 'c1', session: 's1'}
+    const shop = new ShopBuilder()
+      .add('page_view', visitor, '2026-03-01T10:00:00.000Z')
+      .purchase(visitor, '2026-03-02T10:01:00.000Z', 'o1', [{product_id: 'p1', quantity: 1, unit_price: 5}])
+    const lake = await lakeOf(shop.events)
+    const schema = `odd_${++schemas}`
+    await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+    await withEngine(async (engine) => {
+      // Were it taken, JavaScript's Date would roll it over to March 2 and the Trino cut would read that day too.
+      const refused = {name: 'UsageError', code: 'AS_OF_INVALID'}
+      await expect(registerShopViews(engine, lake, {asOf: '2026-02-30'})).rejects.toMatchObject(refused)
+      const settings = {url: trino!.url, catalog: trino!.catalog, schema, table: 'events', user: 'ecap'}
+      bindExtractSource(engine, new TrinoExtractSource(new TrinoClient(settings)))
+      await expect(registerShopViews(engine, lake, {asOf: '2026-02-30'})).rejects.toMatchObject(refused)
+    })
+  }, 120_000)
+})
+
 describe('a Trino query interrupted while it scans', () => {
   it('is cancelled on the server before its first row, and the abort reaches the caller', async () => {
     const abort = new AbortController()
