@@ -11,7 +11,7 @@ import {
   SESSIONS_TABLE,
 } from '../src/lib/analytics/sessions.js'
 import {type Engine, withEngine} from '../src/lib/engine/engine.js'
-import {InterruptedError} from '../src/lib/errors.js'
+import {type EcapError, InterruptedError} from '../src/lib/errors.js'
 import type {ShopEvent} from '../src/lib/events/index.js'
 import {TrinoExtractSource} from '../src/lib/extract/trino-source.js'
 import {bindExtractSource} from '../src/lib/shop/extract-source.js'
@@ -149,6 +149,21 @@ describe('the as-of day of a run on Trino', () => {
       await expect(registerShopViews(engine, lake, {asOf: '2026-02-30'})).rejects.toMatchObject(refused)
     })
   }, 120_000)
+})
+
+describe('a Trino query of ecap that fails', () => {
+  it('exits 1 as a bug, and ECAP_DEBUG=1 shows the SQL that failed', async () => {
+    const settings = {url: trino!.url, catalog: trino!.catalog, schema: 'default', table: 'events', user: 'ecap'}
+    const sql = 'SELECT no_such_column FROM (VALUES 1) AS t(x)'
+    const failed = await new TrinoClient(settings).query(sql).then(
+      () => undefined,
+      (error: unknown) => error as EcapError,
+    )
+    expect(failed).toMatchObject({code: 'TRINO_QUERY_FAILED', exitCode: 1})
+    expect(failed!.hints.join('\n')).toContain('ECAP_DEBUG=1')
+    // What the command prints with ECAP_DEBUG=1 (ecap-command.ts): the stack of the cause.
+    expect((failed!.cause as Error).stack).toContain(sql)
+  }, 60_000)
 })
 
 describe('a Trino query interrupted while it scans', () => {

@@ -203,8 +203,12 @@ function queryError(error: QueryError, sql: string): EcapError {
       hints: ['Retry when the cluster has room.'],
     })
   }
+  // A query of ecap's own failed: a bug, or a gap between the dialects. ECAP_DEBUG=1 prints the stack of the cause,
+  // so the SQL goes into its message: a plain object there would never be shown.
+  const cause = Object.assign(new Error(`Trino ${error.errorName} (${error.errorType}) on:\n${sql}`), {error, sql})
   return new EcapError('TRINO_QUERY_FAILED', message, {
     exitCode: ExitCode.unexpected,
-    cause: {error, sql},
+    cause,
+    hints: ['Run again with ECAP_DEBUG=1 to see the query that failed.'],
   })
 }
