@@ -87,7 +87,8 @@ export class TrinoExtractSource implements ExtractSource {
     await assertSameTable(this.client, eventsPath)
     const table = eventsTableName(this.client.settings)
     const latestTime = latestTimeOf(snapshot) ?? (await this.latestScanned(table, snapshot.version))
-    const asOf = options.asOf ?? latestTime?.slice(0, 10)
+    const latestDay = latestTime?.slice(0, 10)
+    const asOf = options.asOf ?? latestDay
     if (!asOf) {
       throw new DataError('LAKE_EMPTY', `The events table in ${lake} has no rows yet.`, {
         hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up'],
@@ -97,6 +98,8 @@ export class TrinoExtractSource implements ExtractSource {
       table,
       version: snapshot.version,
       cutDay: nextDay(asOf),
+      // The rule of registerShopViews, so both engines keep the same events (those without a time included).
+      cutsNothing: latestDay !== undefined && latestDay <= asOf,
       columns: columnOrder(snapshot),
       hasCopies: false,
     }
@@ -147,10 +150,14 @@ function nextDay(day: string): string {
 }
 
 /** The events table's columns as DuckDB's view has them: data columns in the schema's order, then partitions. */
-function columnOrder(snapshot: Snapshot): string[] {
-  const schema = JSON.parse(snapshot.metadata.schemaString) as {fields: {name: string}[]}
+function columnOrder(snapshot: Snapshot): TrinoPin['columns'] {
+  const schema = JSON.parse(snapshot.metadata.schemaString) as {fields: {name: string; type: unknown}[]}
   const partitions = snapshot.metadata.partitionColumns
-  return [...schema.fields.map((f) => f.name).filter((n) => !partitions.includes(n)), ...partitions]
+  const typeOf = (name: string) => schema.fields.find((f) => f.name === name)?.type ?? 'string'
+  return [
+    ...schema.fields.filter((f) => !partitions.includes(f.name)).map((f) => ({name: f.name, type: f.type})),
+    ...partitions.map((name) => ({name, type: typeOf(name)})),
+  ]
 }
 
 /** A query's figures; the transfer is what the whole took (`seconds`, loading included) beyond the query itself. */

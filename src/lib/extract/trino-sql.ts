@@ -16,8 +16,16 @@ export interface TrinoPin {
   version: number
   /** The first day after the as-of day (YYYY-MM-DD): events at or after its midnight UTC are cut. */
   cutDay: string
-  /** The events table's columns in the order DuckDB's view has them (data columns, then partition columns). */
-  columns: string[]
+  /**
+   * Whether the cut drops nothing (no event after the as-of day): then, as registerShopViews does, no filter runs, and
+   * an event without an event_time stays in as it does in DuckDB (a filter would drop it).
+   */
+  cutsNothing: boolean
+  /**
+   * The events table's columns in the order DuckDB's view has them (data columns, then partition columns), each with
+   * its Delta type (a name such as `string`, or the JSON of an array or struct type).
+   */
+  columns: {name: string; type: unknown}[]
   /** Whether some event_id repeats below the cut: only then do the queries pay for setting copies aside. */
   hasCopies: boolean
 }
@@ -33,9 +41,9 @@ function rawEvents(pin: TrinoPin): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(pin.cutDay)) throw new Error(`Bad cut day ${pin.cutDay}`)
   // Literals, not parameters: Trino takes parameters only through PREPARE/EXECUTE, and both values are ecap's own
   // (a version from the Delta log, a day checked against the date pattern above).
+  const cut = pin.cutsNothing ? '' : `\n    WHERE event_time < TIMESTAMP '${pin.cutDay} 00:00:00 UTC'`
   return `raw AS (
-    SELECT * FROM ${pin.table} FOR VERSION AS OF ${pin.version}
-    WHERE event_time < TIMESTAMP '${pin.cutDay} 00:00:00 UTC'
+    SELECT * FROM ${pin.table} FOR VERSION AS OF ${pin.version}${cut}
   )`
 }
 
@@ -61,8 +69,8 @@ const REPEATED_IDS = `SELECT event_id, count(*) AS n FROM raw
  */
 export function uniqueEvents(pin: TrinoPin): string {
   if (!pin.hasCopies) return `WITH ${rawEvents(pin)}, events AS (SELECT * FROM raw)`
-  const columns = pin.columns.map(trinoIdentifier)
-  const byContent = columns.map((c) => `${c} NULLS LAST`).join(', ')
+  const columns = pin.columns.map((c) => trinoIdentifier(c.name))
+  const byContent = pin.columns.map((c) => `${contentKey(trinoIdentifier(c.name), c.type)} NULLS LAST`).join(', ')
   return `WITH ${rawEvents(pin)},
   ${REPEATED_HASHES},
   repeated AS (${REPEATED_IDS}),
@@ -74,6 +82,60 @@ export function uniqueEvents(pin: TrinoPin): string {
       FROM raw WHERE event_id IN (SELECT event_id FROM repeated)
     ) WHERE copy_rank = 1
   )`
+}
+
+/** A value of each Delta primitive type that stands in for NULL inside an order key (after the flag that says NULL). */
+const NULL_STAND_INS: Record<string, string> = {
+  string: "''",
+  integer: '0',
+  long: '0',
+  short: '0',
+  byte: '0',
+  float: '0',
+  double: '0',
+  boolean: 'false',
+  binary: "X''",
+  date: "DATE '1970-01-01'",
+  timestamp: "TIMESTAMP '1970-01-01 00:00:00 UTC'",
+  timestamp_ntz: "TIMESTAMP '1970-01-01 00:00:00'",
+}
+
+type NestedType = {type: 'array'; elementType: unknown} | {type: 'struct'; fields: {name: string; type: unknown}[]}
+
+/**
+ * What ORDER BY compares for a column, so Trino orders rows as DuckDB does. A primitive column is itself (its NULL
+ * goes last by NULLS LAST). A nested one (the order lines) becomes the same shape without NULLs inside: Trino refuses
+ * to compare a ROW or ARRAY that holds a NULL ("ROW comparison not supported for fields with null elements"), where
+ * DuckDB orders a NULL inside a list or struct after every value. So each element and field becomes ROW(is it NULL,
+ * its value or a stand-in), and a NULL sorts after any value there too. A type with no key here (a map, an array
+ * inside an array) compares as it is.
+ */
+export function contentKey(expression: string, type: unknown, depth = 0): string {
+  if (typeof type === 'string') return expression
+  const nested = type as NestedType
+  if (nested.type === 'array') {
+    const element = `x${depth}`
+    const inner = innerKey(element, nested.elementType, depth + 1)
+    return inner === undefined ? expression : `transform(${expression}, ${element} -> ${inner})`
+  }
+  if (nested.type === 'struct') {
+    const fields = nested.fields.map((f) => innerKey(`${expression}.${trinoIdentifier(f.name)}`, f.type, depth))
+    return fields.some((f) => f === undefined) ? expression : `ROW(${fields.join(', ')})`
+  }
+  return expression
+}
+
+/** The key of a value that may be NULL inside a nested one: ROW(is NULL, value or stand-in); undefined when none. */
+function innerKey(expression: string, type: unknown, depth: number): string | undefined {
+  if (typeof type === 'string') {
+    const standIn = /^decimal\(/.test(type) ? '0' : NULL_STAND_INS[type]
+    return standIn === undefined ? undefined : `ROW(${expression} IS NULL, coalesce(${expression}, ${standIn}))`
+  }
+  const nested = type as NestedType
+  if (nested.type !== 'struct') return undefined
+  // A NULL struct's fields are NULL too: the flag before them already puts it last.
+  const fields = nested.fields.map((f) => innerKey(`${expression}.${trinoIdentifier(f.name)}`, f.type, depth))
+  return fields.some((f) => f === undefined) ? undefined : `ROW(${expression} IS NULL, ${fields.join(', ')})`
 }
 
 /** How many copies of an already seen event_id lie below the cut (what `events` sets aside). */

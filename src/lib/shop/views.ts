@@ -43,7 +43,9 @@ export async function registerShopViews(
       hints: ['ecap generate --to lake', 'ecap ingest --until-caught-up', 'ecap import orders.csv'],
     })
   }
-  if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
+  // A real day, not only its shape: 2026-02-30 fails DuckDB's DATE cast, and JavaScript's Date rolls it over to
+  // March 2, so another engine's cut (computed here in TypeScript) would read days the run is not labelled with.
+  if (options.asOf !== undefined && !isCalendarDay(options.asOf)) {
     throw new UsageError('AS_OF_INVALID', `--as-of ${options.asOf} is not a date.`, {hints: ['--as-of 2026-06-30']})
   }
   await dropShopCaches(engine)
@@ -92,6 +94,13 @@ export async function registerShopViews(
   await engine.run(`CREATE OR REPLACE TEMP VIEW customers AS ${CUSTOMERS_VIEW_SQL}`)
   await registerDeadLetters(engine, lake)
   return {asOf, eventsVersion: snapshot.version, duplicateEvents, latestEventTime: latestTime ?? null}
+}
+
+/** Whether `text` is a day of the calendar written YYYY-MM-DD. */
+function isCalendarDay(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false
+  const time = Date.parse(`${text}T00:00:00Z`)
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === text
 }
 
 /** The `order_items` view: the lines of the orders of the `orders` view. */

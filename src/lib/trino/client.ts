@@ -85,6 +85,9 @@ export class TrinoClient {
       const pages = await this.trino.query(sql).catch((error: unknown) => {
         throw this.requestError(error)
       })
+      queryId = postedQueryId(pages)
+      // An abort while the query was being sent could not cancel anything yet.
+      if (queryId && this.signal?.aborted) cancel()
       for (;;) {
         let next: IteratorResult<QueryResult>
         try {
@@ -181,6 +184,17 @@ export function trinoQueryErrorOf(error: unknown): QueryError | undefined {
   return typeof (candidate as QueryError | undefined)?.errorName === 'string' ? (candidate as QueryError) : undefined
 }
 
+/**
+ * The id in the server's answer to the query itself. trino-client hands out no page before one holds rows or the query
+ * ends (it polls the empty ones itself), so an aggregation's id would otherwise come only once its whole scan is done,
+ * too late for Ctrl-C to cancel it. The package (0.2.9) keeps that first answer on the iterator it wraps, outside its
+ * types; undefined if a later version moves it, and then the id comes with the first page as before.
+ */
+function postedQueryId(pages: unknown): string | undefined {
+  const id = (pages as {iter?: {queryResult?: {id?: unknown}}}).iter?.queryResult?.id
+  return typeof id === 'string' && id !== '' ? id : undefined
+}
+
 /** A failed query as ecap's error: a missing table or schema is the user's to fix (exit 2), a busy server retriable. */
 function queryError(error: QueryError, sql: string): EcapError {
   const message = `Trino: ${error.message}`
@@ -199,8 +213,12 @@ function queryError(error: QueryError, sql: string): EcapError {
       hints: ['Retry when the cluster has room.'],
     })
   }
+  // A query of ecap's own failed: a bug, or a gap between the dialects. ECAP_DEBUG=1 prints the stack of the cause,
+  // so the SQL goes into its message: a plain object there would never be shown.
+  const cause = Object.assign(new Error(`Trino ${error.errorName} (${error.errorType}) on:\n${sql}`), {error, sql})
   return new EcapError('TRINO_QUERY_FAILED', message, {
     exitCode: ExitCode.unexpected,
-    cause: {error, sql},
+    cause,
+    hints: ['Run again with ECAP_DEBUG=1 to see the query that failed.'],
   })
 }
