@@ -217,7 +217,8 @@ async function waitUntilReady(
     }
     try {
       const signal = AbortSignal.timeout(Math.max(1000, deadline - Date.now()))
-      const nodes = await statement(url, 'SELECT node_id FROM system.runtime.nodes', signal)
+      // Active, not merely known: a table scan was seen failing with NO_NODES_AVAILABLE on a node listed already.
+      const nodes = await statement(url, "SELECT node_id FROM system.runtime.nodes WHERE state = 'active'", signal)
       if (!nodes.some(([id]) => id === nodeId)) throw new Error(`another server answers on ${url}`)
       await statement(url, `SHOW SCHEMAS FROM ${CATALOG}`, signal)
       return
