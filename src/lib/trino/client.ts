@@ -207,6 +207,15 @@ function queryError(error: QueryError, sql: string): EcapError {
       ],
     })
   }
+  if (error.errorName === 'PERMISSION_DENIED') {
+    // Trino's access control said no: the user's grants are the server's setup, not a bug of ecap.
+    return new UsageError('TRINO_PERMISSION_DENIED', message, {
+      cause: error,
+      hints: [
+        'Have the Trino administrator grant TRINO_USER SELECT on the events table (and SHOW CREATE TABLE on it).',
+      ],
+    })
+  }
   if (error.errorType === 'INSUFFICIENT_RESOURCES' || error.errorType === 'EXTERNAL') {
     return new UnavailableError('TRINO_QUERY_FAILED', message, {
       cause: error,
