@@ -522,8 +522,11 @@ describe('streaming', () => {
       const large = await measure('wide_large', format)
       const report = `${format}: ${small.bytes} bytes with peak RSS ${small.peak}, ${large.bytes} bytes with ${large.peak}`
       expect(large.bytes, report).toBeGreaterThan(small.bytes * 2.9)
-      // Streaming means memory does not grow with the output; the baseline (DuckDB, Node) is what it is.
-      expect(large.peak - small.peak, report).toBeLessThan((large.bytes - small.bytes) / 4)
+      // Streaming means memory does not grow with the output; the baseline (DuckDB, Node) is what it is. An exporter
+      // that held the output would grow by at least the extra bytes; half of them is the margin for what does vary
+      // with the input: DuckDB's buffer cache of the bigger file (a quarter, 52 MB, was once exceeded by 65 MB on
+      // Node 24 in a CI run under load, with the output streamed).
+      expect(large.peak - small.peak, report).toBeLessThan((large.bytes - small.bytes) / 2)
     }
   }, 300_000)
 })
