@@ -242,11 +242,11 @@ const benchmarks = {
               for (const t of tables) own.add(t.table)
               const query = tables.reduce((s, t) => s + t.querySeconds, 0)
               const transfer = tables.reduce((s, t) => s + t.transferSeconds, 0)
-              split[`$a.analysisS`] = a.seconds
+              split[`${a.analysis}S`] = a.seconds
               if (engine === 'trino') {
-                split[`$a.analysisQueryS`] = fixed(query, 3)
-                split[`$a.analysisTransferS`] = fixed(transfer, 3)
-                split[`$a.analysisModelS`] = fixed(a.seconds - query - transfer, 3)
+                split[`${a.analysis}QueryS`] = fixed(query, 3)
+                split[`${a.analysis}TransferS`] = fixed(transfer, 3)
+                split[`${a.analysis}ModelS`] = fixed(a.seconds - query - transfer, 3)
               }
             }
             const extract = run.result.extract
@@ -263,7 +263,7 @@ const benchmarks = {
               )
               split.rowsBack = extract.rows
               split.mibBack = mib(extract.bytes)
-              for (const t of extract.tables) split[`$t.tableRows`] = t.rows
+              for (const t of extract.tables) split[`${t.table}Rows`] = t.rows
             }
             return {seconds: run.seconds, peakRss: run.peakRss, ...split}
           })
