@@ -20,6 +20,9 @@ export interface TrinoQueryStats {
   transferSeconds: number
 }
 
+/** How often a query is sent while the cluster has no worker to run it (one second apart). */
+const NO_NODES_ATTEMPTS = 30
+
 /** How long an interrupted query waits for the server to take its cancel request. */
 const CANCEL_WAIT_MS = 3000
 
@@ -67,6 +70,28 @@ export class TrinoClient {
   async query(
     sql: string,
     onPage: (rows: unknown[][], columns: TrinoColumn[]) => void | Promise<void> = () => {},
+  ): Promise<TrinoQueryStats> {
+    // A cluster whose workers have not joined yet (a restart, a node that just started) fails a query at scheduling,
+    // before any row: sent again a moment later, it runs. Nothing reached onPage, so nothing is doubled.
+    let delivered = false
+    const handOn = (rows: unknown[][], columns: TrinoColumn[]) => {
+      delivered = true
+      return onPage(rows, columns)
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.queryOnce(sql, handOn)
+      } catch (error) {
+        const noNodes = trinoQueryErrorOf(error)?.errorName === 'NO_NODES_AVAILABLE'
+        if (!noNodes || delivered || attempt >= NO_NODES_ATTEMPTS || this.signal?.aborted) throw error
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    }
+  }
+
+  private async queryOnce(
+    sql: string,
+    onPage: (rows: unknown[][], columns: TrinoColumn[]) => void | Promise<void>,
   ): Promise<TrinoQueryStats> {
     this.signal?.throwIfAborted()
     const started = performance.now()
