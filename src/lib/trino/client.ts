@@ -49,13 +49,15 @@ const UNREACHABLE_CODES = new Set([
 export class TrinoClient {
   private readonly trino: Trino
 
+  /** `source`: how the server's query list (system.runtime.queries) names the queries of this session. */
   constructor(
     readonly settings: TrinoSettings,
     private readonly signal?: AbortSignal,
+    source = 'ecap',
   ) {
     this.trino = Trino.create({
       server: settings.url,
-      source: 'ecap',
+      source,
       catalog: settings.catalog,
       schema: settings.schema,
       auth: new BasicAuth(settings.user, settings.password),
