@@ -1,3 +1,6 @@
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import type {Json} from '@duckdb/node-api'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {
@@ -19,6 +22,7 @@ import {registerShopViews, type ShopViews} from '../src/lib/shop/views.js'
 import {TrinoClient} from '../src/lib/trino/client.js'
 import type {LocalTrino} from '../src/lib/trino/local-trino.js'
 import {lakeOf, removeTempDirs, ShopBuilder} from './helpers/analytics-shop.js'
+import {startEcap} from './helpers/cli.js'
 import {makeEvent} from './helpers/events.js'
 import {localLocation, registerEvents, startTestTrino, trinoQuery} from './helpers/trino.js'
 
@@ -26,7 +30,8 @@ import {localLocation, registerEvents, startTestTrino, trinoQuery} from './helpe
  * The extract on Trino at its edges, on a real Trino 476: small lakes that hold what the simulator never writes but
  * another writer may (events without a time, copies of an event whose order lines hold NULLs), each read on both
  * engines through the lib as engine-trino.test.ts's extract case does, every extract table the same row for row; and
- * an interrupted query that is cancelled on the server while it still scans.
+ * an interrupted query that is cancelled on the server while it still scans; and the engine picked by ECAP_ENGINE or a
+ * config file rather than --engine.
  */
 
 let trino: LocalTrino | undefined
@@ -149,6 +154,49 @@ describe('the as-of day of a run on Trino', () => {
       await expect(registerShopViews(engine, lake, {asOf: '2026-02-30'})).rejects.toMatchObject(refused)
     })
   }, 120_000)
+})
+
+describe('the engine a user picks without --engine', () => {
+  it('is Trino from ECAP_ENGINE and from ecap.config.json, and --engine duckdb overrides both', async () => {
+    const visitor = {customer: 'c1', session: 's1'}
+    const shop = new ShopBuilder()
+      .add('page_view', visitor, '2026-03-01T10:00:00.000Z')
+      .purchase(visitor, '2026-03-01T10:01:00.000Z', 'o1', [{product_id: 'p1', quantity: 2, unit_price: 5}])
+    const lake = await lakeOf(shop.events)
+    const schema = `odd_${++schemas}`
+    await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+    const cwd = await mkdtemp(join(tmpdir(), 'ecap-engine-config-'))
+    try {
+      const server = {ECAP_TRINO_URL: trino!.url, ECAP_TRINO_CATALOG: trino!.catalog, ECAP_TRINO_SCHEMA: schema}
+      /** The engine whose extract ran `ecap analyze kpi` (`extract.engine` in --json, absent for DuckDB's own). */
+      const engineOf = async (env: NodeJS.ProcessEnv, flags: string[] = []) => {
+        const run = startEcap(['analyze', 'kpi', '--lake', lake, '--json', ...flags], {cwd, env})
+        const {code} = await run.exited
+        expect(code, run.stderr()).toBe(0)
+        const {result} = JSON.parse(run.stdout()) as {result: {extract?: {engine: string}}}
+        return result.extract?.engine ?? 'duckdb'
+      }
+      expect(await engineOf(server)).toBe('duckdb')
+      expect(await engineOf({...server, ECAP_ENGINE: 'trino'})).toBe('trino')
+      expect(await engineOf({...server, ECAP_ENGINE: 'trino'}, ['--engine', 'duckdb'])).toBe('duckdb')
+      await writeFile(join(cwd, 'ecap.config.json'), JSON.stringify({engine: 'trino'}))
+      expect(await engineOf(server)).toBe('trino')
+      expect(await engineOf(server, ['--engine', 'duckdb'])).toBe('duckdb')
+      // The server's settings from the same file, as a team would keep them beside the project.
+      await writeFile(
+        join(cwd, 'ecap.config.json'),
+        JSON.stringify({
+          engine: 'trino',
+          'trino-url': trino!.url,
+          'trino-catalog': trino!.catalog,
+          'trino-schema': schema,
+        }),
+      )
+      expect(await engineOf({})).toBe('trino')
+    } finally {
+      await rm(cwd, {recursive: true, force: true})
+    }
+  }, 180_000)
 })
 
 describe('a Trino query of ecap that fails', () => {
