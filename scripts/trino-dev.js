@@ -1,9 +1,9 @@
 // A real single-node Trino 476 for trying `ecap analyze --engine trino` locally: `npm run trino:dev [-- --port 8080]`.
 // Run through npm, which builds dist/ first. The server lives in a temp folder that Ctrl-C removes: tables registered
 // in it do not survive. stdout gets only the ECAP_TRINO_URL=… line to export in another shell; the rest goes to stderr.
+import {readFileSync} from 'node:fs'
 import {parseArgs} from 'node:util'
 import {startLocalTrino} from '../dist/lib/trino/local-trino.js'
-import {fail, failToStart, serveUntilStopped} from './dev-server.js'
 
 const USAGE = `Usage: npm run trino:dev -- [--port 8080] [--s3-endpoint URL]
 
@@ -14,6 +14,11 @@ Ctrl-C stops it and deletes its folder.
   --s3-endpoint  also read s3:// tables from this S3-compatible store (path-style addressing), with the
                  credentials of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the region of AWS_REGION
                  (default us-east-1); credentials are never taken from flags`
+
+function fail(message, exitCode) {
+  process.stderr.write(`${message}\n`)
+  process.exit(exitCode)
+}
 
 let values
 try {
@@ -52,7 +57,8 @@ let trino
 try {
   trino = await startLocalTrino({port, s3, onProgress: (message) => process.stderr.write(`${message}…\n`)})
 } catch (error) {
-  failToStart('Trino', error)
+  const hints = (error.hints ?? []).map((hint) => `\n  Try this: ${hint}`).join('')
+  fail(`Could not start Trino: ${error.message}${hints}`, error.exitCode ?? 1)
 }
 
 process.stdout.write(`ECAP_TRINO_URL=${trino.url}\n`)
@@ -63,4 +69,27 @@ process.stderr.write(
 Press Ctrl-C to stop it.\n`,
 )
 
-await serveUntilStopped('Trino', trino)
+let stopping = false
+async function shutdown(signal) {
+  if (stopping) {
+    // A second Ctrl-C: stop waiting; the exit hook kills the JVM.
+    fail(`Stopping at once (${signal}).`, 130)
+  }
+  stopping = true
+  process.stderr.write('Stopping Trino…\n')
+  await trino.stop()
+  process.stderr.write('Trino stopped.\n')
+  process.exit(0)
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+const exit = await trino.exited
+if (!stopping) {
+  let tail = ''
+  try {
+    tail = readFileSync(trino.logFile, 'utf8').trimEnd().split('\n').slice(-30).join('\n')
+  } catch {}
+  await trino.stop()
+  fail(`Trino exited on its own (${exit.signal ?? `code ${exit.code}`}). End of its log:\n${tail}`, 4)
+}

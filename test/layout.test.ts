@@ -13,10 +13,9 @@ const LIB = join(ROOT, 'src', 'lib')
 
 /**
  * Modules at the top of src/lib that every part may use: typed errors, failpoints, durable and atomic file writes, and
- * what the local Kafka and Trino launchers share (the java.util.Properties text they write, waiting for and stopping
- * the JVM).
+ * the java.util.Properties text the local Kafka and Trino launchers write.
  */
-const COMMON = new Set(['errors', 'failpoints', 'durable', 'atomic-file', 'java-properties', 'local-server'])
+const COMMON = new Set(['errors', 'failpoints', 'durable', 'atomic-file', 'java-properties'])
 
 /** For each folder of src/lib, the other folders it may import (the table "may import" column). */
 const MAY_IMPORT: Record<string, string[] | 'all'> = {

@@ -7,7 +7,6 @@ import {join} from 'node:path'
 import {Kafka, logLevel, type SASLOptions} from 'kafkajs'
 import {UnavailableError, UsageError} from '../errors.js'
 import {propertiesText} from '../java-properties.js'
-import {logTail, type ServerExit, terminate, waitUntilAnswers} from '../local-server.js'
 import {ensureKafkaJars} from './kafka-jars.js'
 
 const HOST = '127.0.0.1'
@@ -80,7 +79,10 @@ interface Ports {
   saslPort?: number
 }
 
-export type BrokerExit = ServerExit
+export interface BrokerExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
 
 /**
  * Starts a real single-node Apache Kafka broker (KRaft, broker and controller in one JVM) listening on 127.0.0.1 only,
@@ -166,18 +168,7 @@ async function startOnce(libDir: string, ports: Ports, options: LocalBrokerOptio
 
     const brokers = `${HOST}:${ports.port}`
     try {
-      await Promise.race([
-        waitUntilAnswers({
-          name: 'Kafka',
-          address: brokers,
-          timeoutMs: options.startTimeoutMs ?? 90_000,
-          exited,
-          logFile,
-          probe: (remainingMs) => probe(brokers, Math.min(3000, Math.max(500, remainingMs))),
-          pauseMs: 250,
-        }),
-        spawnFailed,
-      ])
+      await Promise.race([waitUntilReady(brokers, options, exited, logFile), spawnFailed])
       if (ports.saslPort !== undefined && options.sasl) {
         const [username, password] = Object.entries(options.sasl.users)[0]!
         await probe(`${HOST}:${ports.saslPort}`, 5000, {mechanism: 'plain', username, password})
@@ -215,7 +206,7 @@ async function startOnce(libDir: string, ports: Ports, options: LocalBrokerOptio
       stop,
     }
   } catch (error) {
-    const tail = logTail(logFile, 'Kafka')
+    const tail = logTail(logFile)
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
       await new Promise((resolveExit) => child!.once('exit', resolveExit))
@@ -237,6 +228,42 @@ async function startOnce(libDir: string, ports: Ports, options: LocalBrokerOptio
   }
 }
 
+async function waitUntilReady(
+  brokers: string,
+  options: LocalBrokerOptions,
+  exited: Promise<BrokerExit>,
+  logFile: string,
+) {
+  const timeoutMs = options.startTimeoutMs ?? 90_000
+  const deadline = Date.now() + timeoutMs
+  let exit: BrokerExit | undefined
+  void exited.then((value) => {
+    exit = value
+  })
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    if (exit) {
+      throw new UnavailableError(
+        'KAFKA_EXITED',
+        `Kafka exited (${exit.signal ?? `code ${exit.code}`}) before it answered on ${brokers}. End of its log:\n${logTail(logFile)}`,
+        {hints: [`Its full log: ${logFile}`]},
+      )
+    }
+    try {
+      await probe(brokers, Math.min(3000, Math.max(500, deadline - Date.now())))
+      return
+    } catch (error) {
+      lastError = error
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 250))
+    }
+  }
+  throw new UnavailableError(
+    'KAFKA_START_TIMEOUT',
+    `Kafka did not answer on ${brokers} within ${timeoutMs} ms (last error: ${(lastError as Error)?.message}). End of its log:\n${logTail(logFile)}`,
+    {hints: ['Give it longer with `startTimeoutMs`; a cold JVM on a busy machine is slow.']},
+  )
+}
+
 /** Asks the broker for its cluster: it answers with itself only once it has joined its own KRaft quorum. */
 async function probe(brokers: string, timeoutMs: number, sasl?: SASLOptions): Promise<void> {
   const admin = new Kafka({
@@ -254,6 +281,21 @@ async function probe(brokers: string, timeoutMs: number, sasl?: SASLOptions): Pr
     if (cluster.brokers.length === 0) throw new Error('the broker lists no brokers yet')
   } finally {
     await admin.disconnect()
+  }
+}
+
+async function terminate(child: ChildProcess, exited: Promise<BrokerExit>, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<'timeout'>((resolveTimeout) => {
+    timer = setTimeout(() => resolveTimeout('timeout'), timeoutMs)
+  })
+  const outcome = await Promise.race([exited, timedOut])
+  clearTimeout(timer)
+  if (outcome === 'timeout') {
+    child.kill('SIGKILL')
+    await exited
   }
 }
 
@@ -421,4 +463,12 @@ function withoutChatter(output: string): string {
     .join('\n')
     .trim()
     .slice(-4000)
+}
+
+function logTail(logFile: string, lines = 40): string {
+  try {
+    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no broker log)'
+  }
 }

@@ -7,7 +7,6 @@ import {join, resolve} from 'node:path'
 import {promisify} from 'node:util'
 import {UnavailableError, UsageError} from '../errors.js'
 import {propertiesText} from '../java-properties.js'
-import {logTail, type ServerExit, terminate, waitUntilAnswers} from '../local-server.js'
 
 const HOST = '127.0.0.1'
 const CATALOG = 'delta'
@@ -57,7 +56,10 @@ export interface LocalTrinoOptions {
   onProgress?: (message: string) => void
 }
 
-export type LocalTrinoExit = ServerExit
+export interface LocalTrinoExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
 
 export interface LocalTrino {
   /** The coordinator, `http://127.0.0.1:<port>`, ready for ECAP_TRINO_URL. */
@@ -142,18 +144,7 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
     }
     process.once('exit', killOnExit)
     try {
-      await Promise.race([
-        waitUntilAnswers({
-          name: 'Trino',
-          address: url,
-          timeoutMs: options.startTimeoutMs ?? 120_000,
-          exited,
-          logFile,
-          probe: (remainingMs) => answersQueries(url, nodeId, remainingMs),
-          pauseMs: 500,
-        }),
-        spawnFailed,
-      ])
+      await Promise.race([waitUntilReady(url, nodeId, options.startTimeoutMs ?? 120_000, exited, logFile), spawnFailed])
     } catch (error) {
       process.removeListener('exit', killOnExit)
       throw error
@@ -185,7 +176,7 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
       peakRssBytes: () => (running.exitCode === null && running.signalCode === null ? peakRss(pid) : undefined),
     }
   } catch (error) {
-    const tail = logTail(logFile, 'Trino')
+    const tail = logTail(logFile)
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
       await new Promise((resolveExit) => child!.once('exit', resolveExit))
@@ -200,15 +191,47 @@ async function startOnce(java: Java, serverDir: string, port: number, options: L
 }
 
 /**
- * One readiness check: the node of this JVM is listed active and a query of the `delta` catalog answers. The "SERVER
- * STARTED" line comes before the node has announced itself, and a query sent then fails with NO_NODES_AVAILABLE.
+ * Waits until a real query succeeds: the "SERVER STARTED" line comes before the node has announced itself, and a
+ * query sent then fails with NO_NODES_AVAILABLE.
  */
-async function answersQueries(url: string, nodeId: string, remainingMs: number): Promise<void> {
-  const signal = AbortSignal.timeout(Math.max(1000, remainingMs))
-  // Active, not merely known: a table scan was seen failing with NO_NODES_AVAILABLE on a node listed already.
-  const nodes = await statement(url, "SELECT node_id FROM system.runtime.nodes WHERE state = 'active'", signal)
-  if (!nodes.some(([id]) => id === nodeId)) throw new Error(`another server answers on ${url}`)
-  await statement(url, `SHOW SCHEMAS FROM ${CATALOG}`, signal)
+async function waitUntilReady(
+  url: string,
+  nodeId: string,
+  timeoutMs: number,
+  exited: Promise<LocalTrinoExit>,
+  logFile: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let exit: LocalTrinoExit | undefined
+  void exited.then((value) => {
+    exit = value
+  })
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    if (exit) {
+      throw new UnavailableError(
+        'TRINO_EXITED',
+        `Trino exited (${exit.signal ?? `code ${exit.code}`}) before it answered on ${url}. End of its log:\n${logTail(logFile)}`,
+        {hints: [`Its full log: ${logFile}`]},
+      )
+    }
+    try {
+      const signal = AbortSignal.timeout(Math.max(1000, deadline - Date.now()))
+      // Active, not merely known: a table scan was seen failing with NO_NODES_AVAILABLE on a node listed already.
+      const nodes = await statement(url, "SELECT node_id FROM system.runtime.nodes WHERE state = 'active'", signal)
+      if (!nodes.some(([id]) => id === nodeId)) throw new Error(`another server answers on ${url}`)
+      await statement(url, `SHOW SCHEMAS FROM ${CATALOG}`, signal)
+      return
+    } catch (error) {
+      lastError = error
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 500))
+    }
+  }
+  throw new UnavailableError(
+    'TRINO_START_TIMEOUT',
+    `Trino did not answer a query on ${url} within ${timeoutMs} ms (last error: ${(lastError as Error)?.message}). End of its log:\n${logTail(logFile)}`,
+    {hints: ['Give it longer with `startTimeoutMs`; a cold JVM on a busy machine is slow.']},
+  )
 }
 
 interface StatementResponse {
@@ -239,6 +262,21 @@ async function statement(url: string, sql: string, signal: AbortSignal): Promise
       return rows
     }
     response = await fetch(body.nextUri, {headers, signal})
+  }
+}
+
+async function terminate(child: ChildProcess, exited: Promise<LocalTrinoExit>, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<'timeout'>((resolveTimeout) => {
+    timer = setTimeout(() => resolveTimeout('timeout'), timeoutMs)
+  })
+  const outcome = await Promise.race([exited, timedOut])
+  clearTimeout(timer)
+  if (outcome === 'timeout') {
+    child.kill('SIGKILL')
+    await exited
   }
 }
 
@@ -430,4 +468,12 @@ function freePort(): Promise<number> {
       server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0))
     })
   })
+}
+
+function logTail(logFile: string, lines = 40): string {
+  try {
+    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no Trino log)'
+  }
 }
