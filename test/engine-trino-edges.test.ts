@@ -64,10 +64,16 @@ interface BothEngines {
   trino: {views: ShopViews; tables: Record<string, Rows>}
 }
 
-async function onBothEngines(events: readonly object[], asOf?: string): Promise<BothEngines> {
+/** A local lake of `events`, its events table registered in Trino in a schema of its own. */
+async function registeredLake(events: readonly object[]): Promise<{lake: string; schema: string}> {
   const lake = await lakeOf(events as ShopEvent[])
   const schema = `odd_${++schemas}`
   await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+  return {lake, schema}
+}
+
+async function onBothEngines(events: readonly object[], asOf?: string): Promise<BothEngines> {
+  const {lake, schema} = await registeredLake(events)
   return withEngine(async (engine) => {
     const read = async () => {
       const views = await extractTables(engine, lake, asOf)
@@ -142,9 +148,7 @@ describe('the as-of day of a run on Trino', () => {
     const shop = new ShopBuilder()
       .add('page_view', visitor, '2026-03-01T10:00:00.000Z')
       .purchase(visitor, '2026-03-02T10:01:00.000Z', 'o1', [{product_id: 'p1', quantity: 1, unit_price: 5}])
-    const lake = await lakeOf(shop.events)
-    const schema = `odd_${++schemas}`
-    await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+    const {lake, schema} = await registeredLake(shop.events)
     await withEngine(async (engine) => {
       // Were it taken, JavaScript's Date would roll it over to March 2 and the Trino cut would read that day too.
       const refused = {name: 'UsageError', code: 'AS_OF_INVALID'}
@@ -162,9 +166,7 @@ describe('the engine a user picks without --engine', () => {
     const shop = new ShopBuilder()
       .add('page_view', visitor, '2026-03-01T10:00:00.000Z')
       .purchase(visitor, '2026-03-01T10:01:00.000Z', 'o1', [{product_id: 'p1', quantity: 2, unit_price: 5}])
-    const lake = await lakeOf(shop.events)
-    const schema = `odd_${++schemas}`
-    await registerEvents(trino!, schema, localLocation(`${lake}/events`))
+    const {lake, schema} = await registeredLake(shop.events)
     const cwd = await mkdtemp(join(tmpdir(), 'ecap-engine-config-'))
     try {
       const server = {ECAP_TRINO_URL: trino!.url, ECAP_TRINO_CATALOG: trino!.catalog, ECAP_TRINO_SCHEMA: schema}
